@@ -1,0 +1,207 @@
+package problem
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ContentType is the media type of every error body.
+const ContentType = "application/problem+json"
+
+// Error is an RFC 9457 problem. It is an error, so domain code can return it
+// and handlers can pass it straight to Write.
+type Error struct {
+	// Type is a URI reference that names the problem type; "about:blank" if empty.
+	Type string `json:"type,omitempty"`
+	// Title is a short summary of the problem type.
+	Title string `json:"title"`
+	// Status is the HTTP status code.
+	Status int `json:"status"`
+	// Detail explains this occurrence, for the client.
+	Detail string `json:"detail,omitempty"`
+	// Instance is the request path that failed.
+	Instance string `json:"instance,omitempty"`
+	// TraceID lets a user report the failing request.
+	TraceID string `json:"trace_id,omitempty"`
+	// RetryAfter, when positive, is sent as a Retry-After header in seconds.
+	RetryAfter time.Duration `json:"-"`
+	// Errors lists field-level problems, when there are several.
+	Errors []FieldError `json:"errors,omitempty"`
+
+	cause error
+}
+
+// FieldError names one invalid field of a request body.
+type FieldError struct {
+	Field  string `json:"field"`
+	Detail string `json:"detail"`
+}
+
+func (e *Error) Error() string {
+	if e.Detail != "" {
+		return fmt.Sprintf("%d %s: %s", e.Status, e.Title, e.Detail)
+	}
+	return fmt.Sprintf("%d %s", e.Status, e.Title)
+}
+
+// Unwrap returns the cause, if any.
+func (e *Error) Unwrap() error { return e.cause }
+
+// New returns a problem with the standard title for status.
+func New(status int, detail string) *Error {
+	return &Error{Status: status, Title: http.StatusText(status), Detail: detail}
+}
+
+// Newf is New with a format string.
+func Newf(status int, format string, args ...any) *Error {
+	return New(status, fmt.Sprintf(format, args...))
+}
+
+// Wrap returns a problem that keeps err as its cause for errors.Is/As.
+func Wrap(status int, detail string, err error) *Error {
+	p := New(status, detail)
+	p.cause = err
+	return p
+}
+
+// Common constructors.
+func BadRequest(detail string) *Error   { return New(http.StatusBadRequest, detail) }
+func Unauthorized(detail string) *Error { return New(http.StatusUnauthorized, detail) }
+func Forbidden(detail string) *Error    { return New(http.StatusForbidden, detail) }
+func NotFound(detail string) *Error     { return New(http.StatusNotFound, detail) }
+func Conflict(detail string) *Error     { return New(http.StatusConflict, detail) }
+func Unprocessable(detail string) *Error {
+	return New(http.StatusUnprocessableEntity, detail)
+}
+
+// Unavailable is a 503 that tells the client when to come back.
+func Unavailable(detail string, retryAfter time.Duration) *Error {
+	p := New(http.StatusServiceUnavailable, detail)
+	p.RetryAfter = retryAfter
+	return p
+}
+
+// TraceIDFunc extracts a trace id from a request; observability sets it so
+// that every problem carries the id without this package importing it.
+var TraceIDFunc func(*http.Request) string
+
+// From maps any error to a problem. A *Error anywhere in the chain wins;
+// anything else is a 500 whose detail does not leak internals.
+func From(err error) *Error {
+	var p *Error
+	if errors.As(err, &p) {
+		return p
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return Newf(http.StatusRequestEntityTooLarge, "request body exceeds %d bytes", mbe.Limit)
+	}
+	return Wrap(http.StatusInternalServerError, "internal error", err)
+}
+
+// Write sends err as problem+json.
+func Write(w http.ResponseWriter, r *http.Request, err error) {
+	p := *From(err)
+	if p.Title == "" {
+		p.Title = http.StatusText(p.Status)
+	}
+	if p.Type == "" {
+		p.Type = "about:blank"
+	}
+	if r != nil {
+		if p.Instance == "" {
+			p.Instance = r.URL.Path
+		}
+		if p.TraceID == "" && TraceIDFunc != nil {
+			p.TraceID = TraceIDFunc(r)
+		}
+	}
+	h := w.Header()
+	h.Set("Content-Type", ContentType)
+	h.Set("Cache-Control", "no-store")
+	h.Del("Content-Length")
+	if p.RetryAfter > 0 {
+		secs := int((p.RetryAfter + time.Second - 1) / time.Second)
+		h.Set("Retry-After", strconv.Itoa(secs))
+	}
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// DefaultMaxBody is the body limit of DecodeJSON when max is zero.
+const DefaultMaxBody = 64 << 10
+
+// DecodeJSON reads exactly one JSON object from r's body into dst. It rejects
+// a wrong content type (415), an empty or oversized body (400/413), unknown
+// fields, trailing data and malformed JSON (400), each with a clear detail.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any, max int64) error {
+	if max <= 0 {
+		max = DefaultMaxBody
+	}
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return New(http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		return Newf(http.StatusUnsupportedMediaType, "Content-Type must be application/json, not %q", ct)
+	}
+	if r.Body == nil || r.Body == http.NoBody {
+		return BadRequest("request body is empty")
+	}
+	body := http.MaxBytesReader(w, r.Body, max)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return decodeError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return From(err)
+		}
+		return BadRequest("request body must hold a single JSON object")
+	}
+	return nil
+}
+
+func decodeError(err error) error {
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+		mbe *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &mbe):
+		return From(err)
+	case errors.Is(err, io.EOF):
+		return BadRequest("request body is empty")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return BadRequest("request body is truncated JSON")
+	case errors.As(err, &syn):
+		return Newf(http.StatusBadRequest, "malformed JSON at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		if typ.Field != "" {
+			return Newf(http.StatusBadRequest, "field %q must be %s", typ.Field, typ.Type)
+		}
+		return Newf(http.StatusBadRequest, "body must be a JSON %s", typ.Type)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return Newf(http.StatusBadRequest, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	default:
+		return BadRequest("invalid JSON body")
+	}
+}
+
+// WriteJSON writes v as application/json with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
