@@ -1,0 +1,77 @@
+# faultlab: `make run` starts the lab, `make test` runs every test.
+SHELL := /bin/bash
+GO ?= go
+export FAULTLAB_TOOLS ?= $(HOME)/.cache/faultlab/tools
+export PATH := $(FAULTLAB_TOOLS)/bin:$(PATH)
+export TESTCONTAINERS_RYUK_DISABLED := true
+BIN := bin/faultlab
+TOXIPROXY_CLI := $(GO) run github.com/Shopify/toxiproxy/v2/cmd/cli@v2.12.0
+FUZZTIME ?= 10s
+TEST_TIMEOUT ?= 40m
+
+.PHONY: run up build test test-unit lint vet fmt bench fuzz fuzz-seeds tools images observe toxics clean compose-up compose-chaos-up compose-down load soak report-screenshot
+
+## run: build and start the lab (all five services, every hop through Toxiproxy)
+run: build
+	./$(BIN) up
+
+up: run
+
+## build: the static faultlab binary
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/faultlab
+
+## tools: install or build the pinned external tools (promtool, prometheus, alertmanager, victoria-logs, filebeat, toxiproxy)
+tools:
+	bash scripts/tools.sh
+
+## images: build the local container images (cached by content hash)
+images: build
+	bash scripts/images.sh
+
+## test: every test: lint, unit, component, chaos (in-process and containers), promtool rules, compose validation, fuzz seeds
+test: lint tools images
+	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
+
+## test-unit: the fast part of the suite (no containers, -short chaos)
+test-unit:
+	$(GO) test -race -short ./...
+
+## lint: go vet and gofmt
+lint: vet fmt
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+## bench: resilience stack vs bare client, and gateway vs plain reverse proxy
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./resilience/...
+
+## fuzz: run every fuzz target for FUZZTIME each
+fuzz:
+	@bash scripts/fuzz.sh $(FUZZTIME)
+
+## observe: VictoriaLogs, Filebeat, Prometheus and Alertmanager beside a running `make run`
+observe: tools
+	bash scripts/observe.sh
+
+## toxics: list the Toxiproxy proxies of a running lab
+toxics:
+	$(TOXIPROXY_CLI) list
+
+compose-up: images
+	docker-compose up -d
+
+compose-chaos-up: images
+	docker-compose -f docker-compose.yml -f docker-compose.chaos.yml up -d
+
+compose-down:
+	docker-compose -f docker-compose.yml -f docker-compose.chaos.yml down -v
+
+clean:
+	rm -rf bin reports
