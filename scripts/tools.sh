@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# tools.sh installs or builds the external tools the lab and its tests use,
+# cached in ${FAULTLAB_TOOLS:-$HOME/.cache/faultlab/tools}/bin.
+#
+#   bash scripts/tools.sh                 # every tool
+#   bash scripts/tools.sh promtool filebeat
+#
+# Tools: promtool prometheus alertmanager amtool victoria-logs filebeat
+#        toxiproxy (toxiproxy-server + toxiproxy-cli) chromium
+#
+# It is idempotent: each tool has a version stamp (bin/.<tool>.version) and is
+# reused when the stamp matches and the binary still runs. It prints one line
+# per tool. Versions are pinned; see /work/shared/COMPONENTS.md and
+# observability/README.md.
+set -euo pipefail
+
+TOOLS=${FAULTLAB_TOOLS:-$HOME/.cache/faultlab/tools}
+BIN=$TOOLS/bin
+mkdir -p "$BIN"
+
+VICTORIALOGS_VERSION=v1.52.1
+FILEBEAT_VERSION=v7.17.29
+TOXIPROXY_VERSION=v2.12.0
+
+log() { printf '%-16s %s\n' "$1" "$2"; }
+die() { echo "tools.sh: $*" >&2; exit 1; }
+
+stamp_ok() { # name version
+	[[ -x $BIN/$1 && -f $BIN/.$1.version && $(cat "$BIN/.$1.version") == "$2" ]]
+}
+stamp() { echo "$2" >"$BIN/.$1.version"; }
+
+as_root() {
+	if [[ $(id -u) == 0 ]]; then "$@"
+	elif command -v sudo >/dev/null; then sudo "$@"
+	else die "need root to run: $*"
+	fi
+}
+
+apt_updated=
+apt_install() {
+	command -v apt-get >/dev/null || die "apt-get not found; install $* by hand"
+	if [[ -z $apt_updated ]]; then
+		as_root apt-get update -qq >&2
+		apt_updated=1
+	fi
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+}
+
+# debian_link name system-path package: symlink a Debian binary into BIN.
+debian_link() {
+	local name=$1 path=$2 pkg=$3
+	if [[ ! -x $path ]]; then
+		apt_install "$pkg"
+	fi
+	[[ -x $path ]] || die "$path missing after installing $pkg"
+	local ver
+	ver="debian:$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null || echo unknown)"
+	if stamp_ok "$name" "$ver" && [[ $(readlink "$BIN/$name") == "$path" ]]; then
+		log "$name" "ok $ver ($BIN/$name -> $path)"
+		return
+	fi
+	ln -sfn "$path" "$BIN/$name"
+	stamp "$name" "$ver"
+	log "$name" "linked $ver ($BIN/$name -> $path)"
+}
+
+# Build from a neutral directory so the lab's go.mod is never touched.
+gobuild_dir() { mkdir -p "$TOOLS/tmp"; cd "$TOOLS/tmp"; }
+
+tool_promtool()     { debian_link promtool /usr/bin/promtool prometheus; }
+tool_prometheus()   { debian_link prometheus /usr/bin/prometheus prometheus; }
+tool_alertmanager() { debian_link alertmanager /usr/bin/prometheus-alertmanager prometheus-alertmanager; }
+tool_amtool()       { debian_link amtool /usr/bin/amtool prometheus-alertmanager; }
+
+tool_chromium() {
+	local path
+	path=$(command -v chromium || command -v chromium-browser || true)
+	if [[ -z $path ]]; then
+		apt_install chromium
+		path=$(command -v chromium) || die "chromium missing after install"
+	fi
+	ln -sfn "$path" "$BIN/chromium"
+	log chromium "ok $(readlink -f "$path")"
+}
+
+tool_victoria_logs() {
+	local v=$VICTORIALOGS_VERSION
+	if stamp_ok victoria-logs "$v" && "$BIN/victoria-logs" -version >/dev/null 2>&1; then
+		log victoria-logs "ok $v"
+		return
+	fi
+	local t0=$SECONDS
+	(gobuild_dir && CGO_ENABLED=0 GOBIN=$BIN go install \
+		"github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@$v") >&2
+	"$BIN/victoria-logs" -version >/dev/null 2>&1 || die "victoria-logs does not run"
+	stamp victoria-logs "$v"
+	log victoria-logs "built $v in $((SECONDS - t0))s"
+}
+
+tool_filebeat() {
+	local v=$FILEBEAT_VERSION
+	if stamp_ok filebeat "$v" && "$BIN/filebeat" version >/dev/null 2>&1; then
+		log filebeat "ok $v"
+		return
+	fi
+	local t0=$SECONDS
+	# go install is refused (beats uses replace directives): build a writable copy.
+	local json dir src
+	json=$(gobuild_dir && go mod download -json "github.com/elastic/beats/v7@$v")
+	dir=$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
+	[[ -d $dir ]] || die "go mod download gave no Dir for beats $v"
+	src=$(mktemp -d "${TMPDIR:-/tmp}/faultlab-beats.XXXXXX")
+	trap 'rm -rf "$src"' RETURN
+	cp -R "$dir/." "$src/"
+	chmod -R u+w "$src"
+	(cd "$src" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -o "$BIN/filebeat.new" ./filebeat) >&2
+	mv "$BIN/filebeat.new" "$BIN/filebeat"
+	"$BIN/filebeat" version >/dev/null 2>&1 || die "filebeat does not run"
+	stamp filebeat "$v"
+	log filebeat "built $v in $((SECONDS - t0))s"
+}
+
+tool_toxiproxy() {
+	local v=$TOXIPROXY_VERSION
+	if stamp_ok toxiproxy-server "$v" && stamp_ok toxiproxy-cli "$v" &&
+		"$BIN/toxiproxy-server" -version >/dev/null 2>&1; then
+		log toxiproxy "ok $v"
+		return
+	fi
+	local t0=$SECONDS tmp
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/faultlab-toxiproxy.XXXXXX")
+	trap 'rm -rf "$tmp"' RETURN
+	(gobuild_dir && CGO_ENABLED=0 GOBIN=$tmp go install \
+		-ldflags "-X github.com/Shopify/toxiproxy/v2.Version=${v#v}" \
+		"github.com/Shopify/toxiproxy/v2/cmd/server@$v" \
+		"github.com/Shopify/toxiproxy/v2/cmd/cli@$v") >&2
+	mv "$tmp/server" "$BIN/toxiproxy-server"
+	mv "$tmp/cli" "$BIN/toxiproxy-cli"
+	"$BIN/toxiproxy-server" -version >/dev/null 2>&1 || die "toxiproxy-server does not run"
+	stamp toxiproxy-server "$v"
+	stamp toxiproxy-cli "$v"
+	log toxiproxy "built $v in $((SECONDS - t0))s"
+}
+
+all=(promtool prometheus alertmanager amtool victoria-logs toxiproxy filebeat chromium)
+want=("$@")
+[[ ${#want[@]} -gt 0 ]] || want=("${all[@]}")
+for t in "${want[@]}"; do
+	case $t in
+	promtool | prometheus | alertmanager | amtool | victoria-logs | filebeat | toxiproxy | chromium)
+		"tool_${t//-/_}" ;;
+	toxiproxy-server | toxiproxy-cli) tool_toxiproxy ;;
+	*) die "unknown tool $t (known: ${all[*]})" ;;
+	esac
+done
