@@ -1,0 +1,82 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// ErrNotFound is returned by stores for a missing row.
+var ErrNotFound = errors.New("not found")
+
+// Open opens DataDir/<name>.db, creating the directory (0700) if needed.
+// An empty dir opens a fresh in-memory database that lives as long as the
+// returned *sql.DB.
+func Open(ctx context.Context, dir, name string) (*sql.DB, error) {
+	q := url.Values{}
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Set("_txlock", "immediate")
+	var dsn string
+	if dir == "" {
+		dsn = "file::memory:?" + q.Encode()
+	} else {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("open %s store: %w", name, err)
+		}
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		dsn = "file:" + filepath.ToSlash(filepath.Join(dir, name+".db")) + "?" + q.Encode()
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s store: %w", name, err)
+	}
+	// One connection: writes are serialised, and an in-memory database is
+	// not lost when an idle connection is closed.
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open %s store: %w", name, err)
+	}
+	return db, nil
+}
+
+// Migrate runs each statement in order inside one transaction. Statements
+// must be idempotent (CREATE TABLE IF NOT EXISTS …).
+func Migrate(ctx context.Context, db *sql.DB, stmts ...string) error {
+	return Tx(ctx, db, func(tx *sql.Tx) error {
+		for _, s := range stmts {
+			if _, err := tx.ExecContext(ctx, s); err != nil {
+				return fmt.Errorf("migrate: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// Tx runs fn in a transaction, committing if it returns nil and rolling
+// back otherwise. fn must not use db itself (there is one connection).
+func Tx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
