@@ -1,0 +1,506 @@
+package resilience
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/faultlab/faultlab/observability"
+)
+
+// BudgetHeader carries the caller's remaining deadline in milliseconds; the
+// callee's Deadline middleware turns it back into a context deadline.
+const BudgetHeader = "X-Request-Budget-Ms"
+
+// Config configures New. Only Name is required.
+type Config struct {
+	// Name is the upstream: "user", "product", "order" or "payment". It is
+	// the metric label name and the log field labels.upstream.
+	Name string
+	// Policy holds the tunables; zero fields take defaults.
+	Policy Policy
+	// Base sends attempts on the wire. Nil means a *http.Transport tuned for
+	// keep-alive to one host (see NewBaseTransport).
+	Base http.RoundTripper
+	// Logger receives the events of docs/CONTRACTS.md. Nil discards.
+	Logger *slog.Logger
+	// Metrics is the service's shared set. Nil records nothing.
+	Metrics *Metrics
+	// Clock drives waits, the budget window and durations. Nil is the real clock.
+	Clock Clock
+	// Rand returns a number in [0, 1) for jitter. Nil is math/rand/v2.
+	Rand func() float64
+}
+
+// Transport is the resilience client for one upstream: an http.RoundTripper
+// that applies the policies of doc.go to every request. It is safe for
+// concurrent use; create one per upstream and share it.
+type Transport struct {
+	name   string
+	p      Policy
+	base   http.RoundTripper
+	log    *slog.Logger
+	m      *upstreamMetrics
+	clock  Clock
+	rand   func() float64
+	budget *budget
+	br     *breaker // nil when Policy.DisableBreaker
+	bh     bulkhead
+	client *http.Client
+}
+
+// New builds the policy stack for one upstream. It fails only on bad
+// configuration (wrapping ErrConfig).
+func New(cfg Config) (*Transport, error) {
+	if cfg.Name == "" {
+		return nil, fmt.Errorf("%w: Name is required", ErrConfig)
+	}
+	p, err := cfg.Policy.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", cfg.Name, err)
+	}
+	t := &Transport{name: cfg.Name, p: p, base: cfg.Base, log: cfg.Logger, clock: cfg.Clock, rand: cfg.Rand}
+	if t.base == nil {
+		t.base = NewBaseTransport(p.MaxConcurrent)
+	}
+	if t.log == nil {
+		t.log = observability.Discard()
+	}
+	if t.clock == nil {
+		t.clock = realClock{}
+	}
+	if t.rand == nil {
+		t.rand = rand.Float64
+	}
+	m := cfg.Metrics
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	t.m = m.forUpstream(cfg.Name)
+	t.budget = newBudget(t.clock, p.BudgetRatio, p.BudgetMinRetries, p.BudgetWindow)
+	if !p.DisableBreaker {
+		t.br = newBreaker(cfg.Name, p, t.clock, t.m, t.log)
+	}
+	t.bh = newBulkhead(p.MaxConcurrent)
+	// No Client.Timeout: deadlines come from the request context and Policy.
+	t.client = &http.Client{Transport: t}
+	return t, nil
+}
+
+// NewBaseTransport returns the default wire: keep-alive with enough idle
+// connections for maxConns concurrent attempts to one host, no proxy from
+// the environment (the lab is loopback only), and no timeouts of its own
+// beyond dialling, because the policy's context deadlines bound each attempt.
+func NewBaseTransport(maxConns int) *http.Transport {
+	return &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          4 * maxConns,
+		MaxIdleConnsPerHost:   maxConns,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// Client returns an *http.Client that sends through t. It has no Timeout:
+// deadlines come from the request context and the Policy.
+func (t *Transport) Client() *http.Client { return t.client }
+
+// State returns the breaker state: "closed", "half_open" or "open". With
+// DisableBreaker it is always "closed".
+func (t *Transport) State() string {
+	if t.br == nil {
+		return stateNames[0]
+	}
+	return t.br.state()
+}
+
+// Policy returns the policy with defaults filled in.
+func (t *Transport) Policy() Policy { return t.p }
+
+// RoundTrip sends req through the stack. Its result is one of:
+//   - a response with any status except 502, 503, 504 and 429 (4xx and
+//     500 included: those are answers, not unavailability). The caller must
+//     close the body; that releases the bulkhead slot and the deadlines;
+//   - an error wrapping ErrUpstream (*UpstreamError) when the upstream kept
+//     failing with connection errors, timeouts, 502/503/504/429;
+//   - an error wrapping ErrOpen (*OpenError), ErrBulkheadFull or ErrDeadline
+//     when the call was refused without (another) network attempt;
+//   - an error wrapping context.Canceled when the caller gave up.
+//
+// resilience.RetryAfter(err) tells the unavailable kinds apart from the rest.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := t.clock.Now()
+	resp, attempts, outcome, err := t.call(req)
+	t.m.calls[outcome].Inc()
+	t.logCall(req, resp, attempts, outcome, err, t.clock.Now().Sub(start))
+	return resp, err
+}
+
+// attempt results.
+const (
+	kindDone      = iota // a response for the caller
+	kindRetry            // a failure worth another attempt
+	kindFinal            // a failure that ends the call: err is ready for the caller
+	kindRejected         // refused before the wire: err is ready for the caller
+)
+
+type attemptResult struct {
+	kind   int
+	resp   *http.Response
+	cancel context.CancelFunc // the attempt's context; set when resp != nil
+	err    error
+}
+
+func (t *Transport) call(req *http.Request) (*http.Response, int, int, error) {
+	parent := req.Context()
+	// (1) Deadline: the caller's, clipped by Policy.Timeout.
+	if err := parent.Err(); err != nil {
+		closeRequestBody(req)
+		return nil, 0, callRejected, t.callerGone(err)
+	}
+	ctx, cancel := context.WithTimeout(parent, t.p.Timeout)
+	deadline, _ := ctx.Deadline()
+	if time.Until(deadline) < time.Millisecond {
+		cancel()
+		closeRequestBody(req)
+		return nil, 0, callRejected, fmt.Errorf("upstream %s: %w: no time left for the call: %w", t.name, ErrDeadline, context.DeadlineExceeded)
+	}
+
+	// (2) Retries: only for requests that are safe to send twice, with a
+	// body that can be sent twice.
+	canRetry := t.p.MaxAttempts > 1 && retryable(req)
+	var replay func() (io.ReadCloser, error)
+	if canRetry && req.Body != nil && req.Body != http.NoBody {
+		if req.GetBody != nil {
+			replay = req.GetBody
+		} else {
+			buf, err := io.ReadAll(req.Body)
+			req.Body.Close()
+			if err != nil {
+				cancel()
+				return nil, 0, callFailure, fmt.Errorf("upstream %s: reading request body: %w", t.name, err)
+			}
+			replay = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+			req = req.WithContext(parent)
+			req.ContentLength = int64(len(buf))
+			req.Body, _ = replay()
+		}
+	}
+
+	t.budget.call()
+	var (
+		last       error // the previous attempt's failure
+		lastStatus int
+		jit        *jitter
+	)
+	for n := 1; ; n++ {
+		body := req.Body
+		if n > 1 && replay != nil {
+			var err error
+			if body, err = replay(); err != nil {
+				cancel()
+				return nil, n - 1, callFailure, &UpstreamError{Upstream: t.name, Status: lastStatus, Attempts: n - 1, Err: fmt.Errorf("replaying request body: %w", err)}
+			}
+		}
+		res := t.attempt(ctx, parent, req, body, n, last)
+		switch res.kind {
+		case kindDone:
+			if res.resp.Body == nil || res.resp.Body == http.NoBody {
+				res.cancel()
+				cancel()
+				t.bh.release()
+			} else {
+				res.resp.Body = &releaseBody{rc: res.resp.Body, t: t, cancelAttempt: res.cancel, cancelCall: cancel}
+			}
+			outcome := callSuccess
+			if res.resp.StatusCode >= 500 {
+				outcome = callFailure
+			}
+			return res.resp, n, outcome, nil
+		case kindRejected:
+			cancel()
+			if n == 1 {
+				return nil, 0, callRejected, res.err
+			}
+			return nil, n - 1, callFailure, res.err
+		case kindFinal:
+			cancel()
+			return nil, n, callFailure, res.err
+		}
+
+		// kindRetry: a connection error, an attempt timeout, or 502/503/504/429.
+		var wait time.Duration
+		hasWait := false
+		last, lastStatus = res.err, 0
+		if res.resp != nil {
+			lastStatus = res.resp.StatusCode
+			wait, hasWait = parseRetryAfter(res.resp.Header.Get("Retry-After"), t.clock.Now())
+			t.finish(res)
+		}
+		giveUp := func(cause error) (*http.Response, int, int, error) {
+			cancel()
+			return nil, n, callFailure, &UpstreamError{Upstream: t.name, Status: lastStatus, Attempts: n, Wait: wait, Err: cause}
+		}
+		if !canRetry || n >= t.p.MaxAttempts {
+			return giveUp(last)
+		}
+		if parent.Err() != nil {
+			cancel()
+			return nil, n, callFailure, t.callerGone(parent.Err())
+		}
+		delay := wait
+		if hasWait {
+			if wait > t.p.MaxRetryAfter {
+				return giveUp(fmt.Errorf("Retry-After %v exceeds the policy's %v: %w", wait, t.p.MaxRetryAfter, last))
+			}
+		} else {
+			if jit == nil {
+				jit = newJitter(t.p, t.clock, t.rand)
+			}
+			delay = jit.next()
+		}
+		if time.Until(deadline) <= delay+time.Millisecond {
+			return giveUp(fmt.Errorf("%w: no time left to wait %v for attempt %d: %w", ErrDeadline, delay, n+1, last))
+		}
+		// (3) Retry budget.
+		if !t.budget.tryRetry() {
+			t.m.budgetExhausted.Inc()
+			t.log.LogAttrs(parent, slog.LevelWarn, "retry budget of "+t.name+" exhausted",
+				slog.String(observability.FieldEventAction, "retry.budget_exhausted"),
+				slog.String(observability.FieldUpstream, t.name))
+			return giveUp(fmt.Errorf("%w: %w", ErrBudgetExhausted, last))
+		}
+		t.m.retries.Inc()
+		reason := attemptOutcomeNames[attemptError]
+		if lastStatus != 0 {
+			reason = "status_" + strconv.Itoa(lastStatus)
+		} else if errors.Is(last, context.DeadlineExceeded) {
+			reason = attemptOutcomeNames[attemptTimeout]
+		}
+		t.log.LogAttrs(parent, slog.LevelInfo, "retrying "+t.name+" after "+reason,
+			slog.String(observability.FieldEventAction, "retry.attempt"),
+			slog.String(observability.FieldUpstream, t.name),
+			slog.Int("labels.attempt", n+1),
+			slog.String("labels.reason", reason),
+			slog.Int64("labels.delay_ms", delay.Milliseconds()))
+		if delay > 0 {
+			select {
+			case <-t.clock.After(delay):
+			case <-ctx.Done():
+				if err := parent.Err(); err != nil {
+					cancel()
+					return nil, n, callFailure, t.callerGone(err)
+				}
+				return giveUp(fmt.Errorf("%w: call timed out waiting to retry: %w", ErrDeadline, last))
+			}
+		}
+	}
+}
+
+// attempt sends attempt n: (4) breaker, (5) attempt timeout, (6) bulkhead, wire.
+func (t *Transport) attempt(ctx, parent context.Context, req *http.Request, body io.ReadCloser, n int, last error) attemptResult {
+	// (4) Breaker, per attempt, so that retries feed the failure rate.
+	done := func(error) {}
+	if t.br != nil {
+		var err error
+		if done, err = t.br.allow(t.name, last); err != nil {
+			closeBody(body, req)
+			t.m.breakerRejections.Inc()
+			t.log.LogAttrs(parent, slog.LevelWarn, "breaker of "+t.name+" refused a call",
+				slog.String(observability.FieldEventAction, "breaker.rejected"),
+				slog.String(observability.FieldUpstream, t.name))
+			return attemptResult{kind: kindRejected, err: err}
+		}
+	}
+	// (5) Attempt timeout.
+	actx, acancel := context.WithTimeout(ctx, t.p.AttemptTimeout)
+	// (6) Bulkhead.
+	if !t.bh.tryAcquire() {
+		acancel()
+		done(errAttemptExcluded)
+		closeBody(body, req)
+		t.m.bulkheadRejections.Inc()
+		t.log.LogAttrs(parent, slog.LevelWarn, "bulkhead of "+t.name+" full",
+			slog.String(observability.FieldEventAction, "bulkhead.rejected"),
+			slog.String(observability.FieldUpstream, t.name))
+		return attemptResult{kind: kindRejected, err: fmt.Errorf("upstream %s: %w (%d in flight)", t.name, ErrBulkheadFull, cap(t.bh))}
+	}
+
+	r := req.WithContext(actx)
+	r.Body = body
+	r.Header = t.header(actx, req.Header)
+	resp, err := t.base.RoundTrip(r)
+	if err != nil {
+		t.bh.release()
+		acancel()
+		switch {
+		case parent.Err() != nil: // the caller gave up: not the upstream's fault
+			done(errAttemptExcluded)
+			t.m.attempts[attemptCanceled].Inc()
+			return attemptResult{kind: kindFinal, err: t.callerGone(parent.Err())}
+		case ctx.Err() != nil: // Policy.Timeout ran out during the attempt
+			done(errAttemptFailed)
+			t.m.attempts[attemptTimeout].Inc()
+			return attemptResult{kind: kindFinal, err: &UpstreamError{Upstream: t.name, Attempts: n,
+				Err: fmt.Errorf("%w: call timed out after %v: %w", ErrDeadline, t.p.Timeout, err)}}
+		case actx.Err() != nil:
+			done(errAttemptFailed)
+			t.m.attempts[attemptTimeout].Inc()
+			return attemptResult{kind: kindRetry, err: fmt.Errorf("attempt %d timed out after %v: %w", n, t.p.AttemptTimeout, err)}
+		default:
+			done(errAttemptFailed)
+			t.m.attempts[attemptError].Inc()
+			return attemptResult{kind: kindRetry, err: fmt.Errorf("attempt %d: %w", n, err)}
+		}
+	}
+	code := resp.StatusCode
+	switch {
+	case retryableStatus(code):
+		done(errAttemptFailed)
+		if code == http.StatusTooManyRequests {
+			t.m.attempts[attempt429].Inc()
+		} else {
+			t.m.attempts[attempt5xx].Inc()
+		}
+		return attemptResult{kind: kindRetry, resp: resp, cancel: acancel, err: fmt.Errorf("attempt %d: status %d", n, code)}
+	case code >= 500:
+		done(errAttemptFailed)
+		t.m.attempts[attempt5xx].Inc()
+	case code >= 400: // the upstream answered; the request was wrong
+		done(errAttemptExcluded)
+		t.m.attempts[attempt4xx].Inc()
+	default:
+		done(nil)
+		t.m.attempts[attemptSuccess].Inc()
+	}
+	return attemptResult{kind: kindDone, resp: resp, cancel: acancel}
+}
+
+// header returns the attempt's header: the caller's, plus the remaining
+// budget and the trace context. The caller's map is shared value-for-value,
+// not modified.
+func (t *Transport) header(actx context.Context, in http.Header) http.Header {
+	h := make(http.Header, len(in)+2)
+	for k, v := range in {
+		h[k] = v
+	}
+	vals := make([]string, 2)
+	ms := int64(1)
+	if d, ok := actx.Deadline(); ok {
+		if left := time.Until(d).Milliseconds(); left > 1 {
+			ms = left
+		}
+	}
+	vals[0] = strconv.FormatInt(ms, 10)
+	h[BudgetHeader] = vals[0:1:1]
+	if sc, ok := observability.SpanFromContext(actx); ok {
+		vals[1] = sc.String()
+		h[observability.TraceparentHeader] = vals[1:2:2]
+	}
+	return h
+}
+
+// finish drains and closes a response the caller will not see, then frees
+// its attempt's resources.
+func (t *Transport) finish(res attemptResult) {
+	_, _ = io.CopyN(io.Discard, res.resp.Body, 4<<10) // lets the connection be reused
+	res.resp.Body.Close()
+	res.cancel()
+	t.bh.release()
+}
+
+// callerGone is the error for a call whose caller cancelled or ran out of time.
+func (t *Transport) callerGone(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("upstream %s: %w: caller's deadline passed: %w", t.name, ErrDeadline, err)
+	}
+	return fmt.Errorf("upstream %s: call cancelled by the caller: %w", t.name, err)
+}
+
+func (t *Transport) logCall(req *http.Request, resp *http.Response, attempts, outcome int, err error, d time.Duration) {
+	ctx := req.Context()
+	level := slog.LevelDebug
+	if outcome != callSuccess {
+		level = slog.LevelWarn
+	}
+	if !t.log.Enabled(ctx, level) {
+		return
+	}
+	status := 0
+	if resp != nil {
+		status = resp.StatusCode
+	}
+	attrs := []slog.Attr{
+		slog.String(observability.FieldEventAction, "upstream.call"),
+		slog.String(observability.FieldEventOutcome, callOutcomeNames[outcome]),
+		slog.String(observability.FieldUpstream, t.name),
+		slog.String("http.request.method", req.Method),
+		slog.String("url.path", req.URL.Path),
+		slog.Int("http.response.status_code", status),
+		slog.Int64(observability.FieldEventDuration, d.Nanoseconds()),
+		slog.Int("labels.attempts", attempts),
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String(observability.FieldErrorMessage, err.Error()))
+		var ue *UpstreamError
+		if errors.As(err, &ue) && ue.Status != 0 {
+			attrs[5] = slog.Int("http.response.status_code", ue.Status)
+		}
+	}
+	t.log.LogAttrs(ctx, level, req.Method+" "+t.name+" "+req.URL.Path+" "+callOutcomeNames[outcome], attrs...)
+}
+
+// releaseBody frees the attempt's deadline and bulkhead slot when the
+// caller has read the body to the end or closed it, whichever comes first.
+type releaseBody struct {
+	rc                        io.ReadCloser
+	t                         *Transport
+	cancelAttempt, cancelCall context.CancelFunc
+	released                  atomic.Bool
+}
+
+func (b *releaseBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.release()
+	}
+	return n, err
+}
+
+func (b *releaseBody) Close() error {
+	err := b.rc.Close()
+	b.release()
+	return err
+}
+
+func (b *releaseBody) release() {
+	if b.released.CompareAndSwap(false, true) {
+		b.cancelAttempt()
+		b.cancelCall()
+		b.t.bh.release()
+	}
+}
+
+// closeBody closes an attempt's body that will not be sent (RoundTrip must
+// close the request body on every path).
+func closeBody(body io.ReadCloser, _ *http.Request) {
+	if body != nil {
+		body.Close()
+	}
+}
+
+func closeRequestBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
