@@ -1,0 +1,336 @@
+package user
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/faultlab/faultlab/internal/auth"
+	"github.com/faultlab/faultlab/internal/kit"
+	"github.com/faultlab/faultlab/internal/problem"
+	"github.com/faultlab/faultlab/internal/router"
+	"github.com/faultlab/faultlab/internal/store"
+	"github.com/faultlab/faultlab/observability"
+)
+
+// Routes.
+const (
+	RouteLogin    = "/users/api/login"
+	RouteValidate = "/internal/tokens/validate"
+)
+
+// Defaults for Config.
+const (
+	DefaultPublicURL   = "http://127.0.0.1:8080"
+	DefaultLoginLimit  = 5
+	DefaultLoginWindow = time.Minute
+	maxLoginBody       = 8 << 10
+	maxPasswordLen     = 1024
+)
+
+// Demo accounts seeded into an empty store.
+const (
+	DemoCustomerEmail    = "alice@example.com"
+	DemoCustomerPassword = "alice-password"
+	DemoCustomerID       = "usr_alice"
+	DemoAdminEmail       = "admin@example.com"
+	DemoAdminPassword    = "admin-password"
+	DemoAdminID          = "usr_admin"
+)
+
+// Config configures the user service. The zero value works: an in-memory
+// store with the demo users, an in-memory signing key, and no accepted
+// caller keys (so only /healthz, /readyz and /metrics answer 2xx).
+type Config struct {
+	// Logger receives access logs and domain events; nil discards.
+	Logger *slog.Logger
+	// Registry receives this service's metrics; nil creates one.
+	Registry *prometheus.Registry
+	// DataDir holds user.db and the signing key; empty keeps both in memory.
+	DataDir string
+	// PublicURL is the gateway's public URL; default DefaultPublicURL.
+	PublicURL string
+	// Keys are the caller secrets this service accepts.
+	Keys auth.Keys
+	// Store overrides the SQLite store in DataDir (New takes ownership).
+	Store Store
+	// SigningKey overrides the key in DataDir (tests).
+	SigningKey ed25519.PrivateKey
+	// TokenTTL is the access token lifetime; default DefaultTokenTTL.
+	TokenTTL time.Duration
+	// Argon2 are the cost parameters of new password hashes.
+	Argon2 Argon2Params
+	// LoginLimit is how many failed logins per account and per client IP
+	// lock it for the rest of LoginWindow; defaults 5 and one minute.
+	LoginLimit  int
+	LoginWindow time.Duration
+	// NoSeed skips seeding the demo users into an empty store.
+	NoSeed bool
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Wrap wraps the router inside the observability middleware and
+	// outside authentication (chaos faults, deadlines).
+	Wrap func(http.Handler) http.Handler
+	// Mount registers extra routes; protect them with auth.RequireService.
+	Mount func(r *router.Router)
+}
+
+// Service is the user service. It is an http.Handler, safe for concurrent use.
+type Service struct {
+	cfg     Config
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	store   Store
+	tokens  *tokens
+	limiter *limiter
+	dummy   string // hash verified for unknown emails, so timing does not tell
+	valid   *prometheus.CounterVec
+	h       http.Handler
+}
+
+// New builds the service, opening its store and seeding it if empty.
+func New(cfg Config) (*Service, error) {
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = DefaultPublicURL
+	}
+	if cfg.TokenTTL <= 0 {
+		cfg.TokenTTL = DefaultTokenTTL
+	}
+	if cfg.LoginLimit <= 0 {
+		cfg.LoginLimit = DefaultLoginLimit
+	}
+	if cfg.LoginWindow <= 0 {
+		cfg.LoginWindow = DefaultLoginWindow
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.Argon2 = cfg.Argon2.withDefaults()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	st := cfg.Store
+	if st == nil {
+		var err error
+		if st, err = OpenStore(ctx, cfg.DataDir); err != nil {
+			return nil, fmt.Errorf("user: %w", err)
+		}
+	}
+	key := cfg.SigningKey
+	if key == nil {
+		var err error
+		if key, err = loadOrCreateKey(cfg.DataDir); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("user: %w", err)
+		}
+	}
+	dummy, err := hashPassword("not a real password", cfg.Argon2)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("user: %w", err)
+	}
+	s := &Service{
+		cfg:     cfg,
+		store:   st,
+		tokens:  newTokens(key, cfg.TokenTTL, cfg.Now),
+		limiter: newLimiter(cfg.LoginLimit, cfg.LoginWindow, cfg.Now),
+		dummy:   dummy,
+	}
+	if !cfg.NoSeed {
+		if err := s.seed(ctx); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("user: %w", err)
+		}
+	}
+
+	o := &kit.Options{
+		Name: "user", Logger: cfg.Logger, Registry: cfg.Registry, Now: cfg.Now,
+		Wrap: cfg.Wrap, Mount: cfg.Mount,
+		Ready: []kit.Check{{Name: "store", Probe: st.Ping}},
+	}
+	r := router.New(cfg.Logger)
+	r.Handle(http.MethodPost, RouteLogin, auth.RequireCaller(cfg.Keys)(http.HandlerFunc(s.login)))
+	r.Handle(http.MethodPost, RouteValidate, auth.RequireService(cfg.Keys.Service)(http.HandlerFunc(s.validate)))
+	s.h = kit.Handler(o, r)
+	s.log, s.reg = o.Logger, o.Registry
+	s.valid = kit.CounterVec(s.reg, prometheus.CounterOpts{
+		Namespace: observability.Namespace, Name: "token_validations_total",
+		Help: "Token validations answered to callers, by outcome.",
+	}, "outcome")
+	return s, nil
+}
+
+func (s *Service) seed(ctx context.Context) error {
+	n, err := s.store.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	for _, d := range []struct{ id, email, pw, role string }{
+		{DemoCustomerID, DemoCustomerEmail, DemoCustomerPassword, auth.RoleCustomer},
+		{DemoAdminID, DemoAdminEmail, DemoAdminPassword, auth.RoleAdmin},
+	} {
+		h, err := hashPassword(d.pw, s.cfg.Argon2)
+		if err != nil {
+			return err
+		}
+		u := User{ID: d.id, Email: d.email, PasswordHash: h, Roles: []string{d.role}, CreatedAt: s.cfg.Now().UTC()}
+		if err := s.store.CreateUser(ctx, u); err != nil {
+			return fmt.Errorf("seed %s: %w", d.id, err)
+		}
+	}
+	return nil
+}
+
+// ServeHTTP serves the service's routes.
+func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.ServeHTTP(w, r) }
+
+// Registry is the service's metrics registry.
+func (s *Service) Registry() *prometheus.Registry { return s.reg }
+
+// Close closes the store.
+func (s *Service) Close() error { return s.store.Close() }
+
+// KeyID is the kid of the current signing key.
+func (s *Service) KeyID() string { return s.tokens.kid }
+
+// LoginRequest is the body of POST /users/api/login.
+type LoginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// LoginResponse is its answer.
+type LoginResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int    `json:"expires_in"`
+}
+
+func (s *Service) login(w http.ResponseWriter, r *http.Request) {
+	var req LoginRequest
+	if err := problem.DecodeJSON(w, r, &req, maxLoginBody); err != nil {
+		problem.Write(w, r, err)
+		return
+	}
+	email := strings.ToLower(strings.TrimSpace(req.Email))
+	var bad []problem.FieldError
+	if email == "" || len(email) > 254 || !strings.Contains(email, "@") {
+		bad = append(bad, problem.FieldError{Field: "email", Detail: "must be an email address"})
+	}
+	if req.Password == "" || len(req.Password) > maxPasswordLen {
+		bad = append(bad, problem.FieldError{Field: "password", Detail: fmt.Sprintf("must be 1 to %d bytes", maxPasswordLen)})
+	}
+	if len(bad) > 0 {
+		p := problem.BadRequest("invalid login request")
+		p.Errors = bad
+		problem.Write(w, r, p)
+		return
+	}
+	ctx := r.Context()
+	ip := s.clientIP(r)
+	acct, byIP := "acct:"+email, "ip:"+ip
+	if d := max(s.limiter.locked(acct), s.limiter.locked(byIP)); d > 0 {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "login refused: too many failures",
+			slog.String(observability.FieldEventAction, "login.locked"),
+			slog.String("labels.email_hash", emailHash(email)), slog.String("source.ip", ip))
+		p := problem.New(http.StatusTooManyRequests, "too many failed logins; try again later")
+		p.RetryAfter = d
+		problem.Write(w, r, p)
+		return
+	}
+	u, err := s.store.UserByEmail(ctx, email)
+	hash := u.PasswordHash
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		hash = s.dummy
+	case err != nil:
+		problem.Write(w, r, problem.Unavailable("user store unavailable", time.Second))
+		return
+	}
+	ok, verr := verifyPassword(req.Password, hash)
+	if err != nil || verr != nil || !ok {
+		locked := s.limiter.fail(acct)
+		locked = s.limiter.fail(byIP) || locked
+		s.log.LogAttrs(ctx, slog.LevelWarn, "login failed",
+			slog.String(observability.FieldEventAction, "login.failed"),
+			slog.String("labels.email_hash", emailHash(email)), slog.String("source.ip", ip))
+		if locked {
+			s.log.LogAttrs(ctx, slog.LevelWarn, "login locked",
+				slog.String(observability.FieldEventAction, "login.locked"),
+				slog.String("labels.email_hash", emailHash(email)), slog.String("source.ip", ip))
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="faultlab"`)
+		problem.Write(w, r, problem.Unauthorized("invalid email or password"))
+		return
+	}
+	s.limiter.reset(acct)
+	tok, err := s.tokens.issue(u)
+	if err != nil {
+		problem.Write(w, r, err)
+		return
+	}
+	observability.SetUserID(ctx, u.ID)
+	s.log.LogAttrs(ctx, slog.LevelInfo, "login succeeded",
+		slog.String(observability.FieldEventAction, "login.succeeded"),
+		slog.String(observability.FieldUserID, u.ID))
+	w.Header().Set("Cache-Control", "no-store")
+	problem.WriteJSON(w, http.StatusOK, LoginResponse{
+		AccessToken: tok, TokenType: "Bearer", ExpiresIn: int(s.cfg.TokenTTL / time.Second),
+	})
+}
+
+// clientIP is the address the gateway saw (X-Forwarded-For), trusted only
+// on a request that carries the valid gateway key; otherwise the peer.
+func (s *Service) clientIP(r *http.Request) string {
+	if auth.Equal(r.Header.Get(auth.GatewayKeyHeader), s.cfg.Keys.Gateway) {
+		xff := r.Header.Get("X-Forwarded-For")
+		if i := strings.LastIndexByte(xff, ','); i >= 0 {
+			xff = xff[i+1:]
+		}
+		if ip := net.ParseIP(strings.TrimSpace(xff)); ip != nil {
+			return ip.String()
+		}
+	}
+	return kit.RemoteIP(r)
+}
+
+func emailHash(email string) string {
+	sum := sha256.Sum256([]byte(email))
+	return hex.EncodeToString(sum[:8])
+}
+
+// ValidateRequest is the body of POST /internal/tokens/validate.
+type ValidateRequest struct {
+	Token string `json:"token"`
+}
+
+func (s *Service) validate(w http.ResponseWriter, r *http.Request) {
+	var req ValidateRequest
+	if err := problem.DecodeJSON(w, r, &req, 16<<10); err != nil {
+		problem.Write(w, r, err)
+		return
+	}
+	if req.Token == "" {
+		problem.Write(w, r, problem.BadRequest("token is required"))
+		return
+	}
+	p, err := s.tokens.validate(req.Token)
+	if err != nil {
+		s.valid.WithLabelValues("invalid").Inc()
+		problem.Write(w, r, problem.Unauthorized("invalid or expired token"))
+		return
+	}
+	s.valid.WithLabelValues("valid").Inc()
+	w.Header().Set("Cache-Control", "no-store")
+	problem.WriteJSON(w, http.StatusOK, p)
+}
