@@ -311,4 +311,3 @@ func TestJSONRoundTrip(t *testing.T) {
 		t.Fatalf("round trip %+v %v", g, err)
 	}
 }
-
