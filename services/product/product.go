@@ -1,0 +1,454 @@
+package product
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/faultlab/faultlab/internal/auth"
+	"github.com/faultlab/faultlab/internal/kit"
+	"github.com/faultlab/faultlab/internal/problem"
+	"github.com/faultlab/faultlab/internal/router"
+	"github.com/faultlab/faultlab/observability"
+	"github.com/faultlab/faultlab/services/user"
+)
+
+// Routes.
+const (
+	RouteProducts     = "/products"
+	RouteProduct      = "/products/:id"
+	RouteReservations = "/internal/reservations"
+	RouteRelease      = "/internal/reservations/:id/release"
+	RouteCommit       = "/internal/reservations/:id/commit"
+	RouteStock        = "/internal/stock"
+	// PublicPrefix is where the gateway publishes the catalogue.
+	PublicPrefix = "/api/v1/products"
+)
+
+// Defaults and bounds.
+const (
+	DefaultPublicURL = "http://127.0.0.1:8080"
+	DefaultUserURL   = "http://127.0.0.1:8081"
+	DefaultLimit     = 20
+	MaxLimit         = 100
+	MaxOffset        = 1_000_000
+	MaxItems         = 50
+	MaxQuantity      = 10_000
+	maxBody          = 16 << 10
+)
+
+// Config configures the product service. The zero value works: an
+// in-memory store with the seed catalogue, tokens validated by the user
+// service at DefaultUserURL through kit.DefaultClient.
+type Config struct {
+	// Logger receives access logs and domain events; nil discards.
+	Logger *slog.Logger
+	// Registry receives this service's metrics; nil creates one.
+	Registry *prometheus.Registry
+	// DataDir holds product.db; empty keeps it in memory.
+	DataDir string
+	// PublicURL is the gateway's public URL, used in Link and Location.
+	PublicURL string
+	// Keys are the caller secrets this service accepts; Keys.Service is
+	// also sent to the user service.
+	Keys auth.Keys
+	// Store overrides the SQLite store (New takes ownership).
+	Store Store
+	// UserClient and UserURL reach the user service (readiness, and the
+	// default Validator). Nil client: kit.DefaultClient().
+	UserClient *http.Client
+	UserURL    string
+	// Validator checks bearer tokens; nil means a user.Client over
+	// UserClient (the lab wiring passes a resilience token cache).
+	Validator auth.Validator
+	// NoSeed skips seeding the catalogue into an empty store.
+	NoSeed bool
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Wrap wraps the router inside the observability middleware and
+	// outside authentication (chaos faults, deadlines).
+	Wrap func(http.Handler) http.Handler
+	// Mount registers extra routes; protect them with auth.RequireService.
+	Mount func(r *router.Router)
+}
+
+// Service is the product service, an http.Handler safe for concurrent use.
+type Service struct {
+	cfg   Config
+	log   *slog.Logger
+	reg   *prometheus.Registry
+	store Store
+	h     http.Handler
+}
+
+// Seed is the catalogue an empty store starts with.
+var Seed = []Product{
+	{ID: "prd_001", Name: "Chaos Monkey Plush", Description: "Unplugs your servers, gently.", PriceCents: 1999, Stock: 100},
+	{ID: "prd_002", Name: "Circuit Breaker Mug", Description: "Trips when the coffee is too hot.", PriceCents: 1250, Stock: 50},
+	{ID: "prd_003", Name: "Retry Budget Notebook", Description: "Ten percent of pages are spare.", PriceCents: 799, Stock: 200},
+	{ID: "prd_004", Name: "Bulkhead Water Bottle", Description: "Four compartments, no leaks between them.", PriceCents: 2499, Stock: 30},
+	{ID: "prd_005", Name: "Toxiproxy Sticker Pack", Description: "Adds latency to your laptop lid.", PriceCents: 399, Stock: 500},
+	{ID: "prd_006", Name: "Idempotency Key Ring", Description: "Open the same door twice, once.", PriceCents: 599, Stock: 150},
+	{ID: "prd_007", Name: "Graceful Degradation Hoodie", Description: "Still warm with one sleeve.", PriceCents: 5999, Stock: 20},
+	{ID: "prd_008", Name: "On-Call Pillow", Description: "Wakes you only for real alerts.", PriceCents: 3499, Stock: 10},
+}
+
+// New builds the service, opening its store and seeding it if empty.
+func New(cfg Config) (*Service, error) {
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = DefaultPublicURL
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	if cfg.UserURL == "" {
+		cfg.UserURL = DefaultUserURL
+	}
+	if cfg.UserClient == nil {
+		cfg.UserClient = kit.DefaultClient()
+	}
+	if cfg.Validator == nil {
+		cfg.Validator = user.NewClient(cfg.UserURL, cfg.UserClient, cfg.Keys.Service)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st := cfg.Store
+	if st == nil {
+		var err error
+		if st, err = OpenStore(ctx, cfg.DataDir); err != nil {
+			return nil, fmt.Errorf("product: %w", err)
+		}
+	}
+	s := &Service{cfg: cfg, store: st}
+	if !cfg.NoSeed {
+		if err := s.seed(ctx); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("product: seed: %w", err)
+		}
+	}
+	o := &kit.Options{
+		Name: "product", Logger: cfg.Logger, Registry: cfg.Registry, Now: cfg.Now,
+		Wrap: cfg.Wrap, Mount: cfg.Mount,
+		Ready: []kit.Check{
+			{Name: "store", Probe: st.Ping},
+			kit.UpstreamCheck("user", cfg.UserClient, strings.TrimRight(cfg.UserURL, "/")),
+		},
+	}
+	caller := auth.RequireCaller(cfg.Keys)
+	svc := auth.RequireService(cfg.Keys.Service)
+	authn := kit.Authenticate(cfg.Validator)
+	r := router.New(cfg.Logger)
+	r.Handle(http.MethodGet, RouteProducts, caller(http.HandlerFunc(s.list)))
+	r.Handle(http.MethodGet, RouteProduct, caller(http.HandlerFunc(s.get)))
+	r.Handle(http.MethodPost, RouteProducts, router.Chain(http.HandlerFunc(s.create), caller, authn))
+	r.Handle(http.MethodPost, RouteReservations, svc(http.HandlerFunc(s.reserve)))
+	r.Handle(http.MethodPost, RouteRelease, svc(http.HandlerFunc(s.release)))
+	r.Handle(http.MethodPost, RouteCommit, svc(http.HandlerFunc(s.commit)))
+	r.Handle(http.MethodGet, RouteStock, svc(http.HandlerFunc(s.stock)))
+	s.h = kit.Handler(o, r)
+	s.log, s.reg = o.Logger, o.Registry
+	return s, nil
+}
+
+func (s *Service) seed(ctx context.Context) error {
+	n, err := s.store.Count(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	now := s.cfg.Now().UTC()
+	for _, p := range Seed {
+		p.Currency, p.CreatedAt = "EUR", now
+		if err := s.store.Create(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ServeHTTP serves the service's routes.
+func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.ServeHTTP(w, r) }
+
+// Registry is the service's metrics registry.
+func (s *Service) Registry() *prometheus.Registry { return s.reg }
+
+// Close closes the store.
+func (s *Service) Close() error { return s.store.Close() }
+
+// Page is the answer of GET /products.
+type Page struct {
+	Items  []Product `json:"items"`
+	Limit  int       `json:"limit"`
+	Offset int       `json:"offset"`
+	Total  int       `json:"total"`
+}
+
+func intParam(q url.Values, name string, def, lo, hi int) (int, *problem.FieldError) {
+	vs, ok := q[name]
+	if !ok {
+		return def, nil
+	}
+	bad := &problem.FieldError{Field: name, Detail: fmt.Sprintf("must be one integer from %d to %d", lo, hi)}
+	if len(vs) != 1 || len(vs[0]) > 9 {
+		return 0, bad
+	}
+	n, err := strconv.Atoi(vs[0])
+	if err != nil || n < lo || n > hi {
+		return 0, bad
+	}
+	return n, nil
+}
+
+func (s *Service) list(w http.ResponseWriter, r *http.Request) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		problem.Write(w, r, problem.BadRequest("malformed query string"))
+		return
+	}
+	var bad []problem.FieldError
+	limit, fe := intParam(q, "limit", DefaultLimit, 1, MaxLimit)
+	if fe != nil {
+		bad = append(bad, *fe)
+	}
+	offset, fe := intParam(q, "offset", 0, 0, MaxOffset)
+	if fe != nil {
+		bad = append(bad, *fe)
+	}
+	if len(bad) > 0 {
+		p := problem.BadRequest("invalid paging parameters")
+		p.Errors = bad
+		problem.Write(w, r, p)
+		return
+	}
+	items, total, err := s.store.List(r.Context(), limit, offset)
+	if err != nil {
+		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "catalogue store unavailable", err))
+		return
+	}
+	if next := offset + len(items); next < total && len(items) > 0 {
+		w.Header().Set("Link", fmt.Sprintf(`<%s%s?limit=%d&offset=%d>; rel="next"`, s.cfg.PublicURL, PublicPrefix, limit, next))
+	}
+	problem.WriteJSON(w, http.StatusOK, Page{Items: items, Limit: limit, Offset: offset, Total: total})
+}
+
+func (s *Service) get(w http.ResponseWriter, r *http.Request) {
+	id := router.Param(r, "id")
+	if !kit.ValidID(id) {
+		problem.Write(w, r, problem.NotFound("no such product"))
+		return
+	}
+	p, err := s.store.Get(r.Context(), id)
+	if errors.Is(err, ErrNotFound) {
+		problem.Write(w, r, problem.NotFound("no such product"))
+		return
+	}
+	if err != nil {
+		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "catalogue store unavailable", err))
+		return
+	}
+	problem.WriteJSON(w, http.StatusOK, p)
+}
+
+// CreateRequest is the body of POST /products.
+type CreateRequest struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	PriceCents  int64  `json:"price_cents"`
+	Currency    string `json:"currency"`
+	Stock       int64  `json:"stock"`
+}
+
+var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
+
+func (s *Service) create(w http.ResponseWriter, r *http.Request) {
+	p, _ := auth.FromContext(r.Context())
+	if !p.IsAdmin() {
+		problem.Write(w, r, problem.Forbidden("only admins may add products"))
+		return
+	}
+	var req CreateRequest
+	if err := problem.DecodeJSON(w, r, &req, maxBody); err != nil {
+		problem.Write(w, r, err)
+		return
+	}
+	req.Name = strings.TrimSpace(req.Name)
+	if req.Currency == "" {
+		req.Currency = "EUR"
+	}
+	var bad []problem.FieldError
+	if n := utf8.RuneCountInString(req.Name); n == 0 || n > 200 || !utf8.ValidString(req.Name) {
+		bad = append(bad, problem.FieldError{Field: "name", Detail: "must be 1 to 200 characters"})
+	}
+	if utf8.RuneCountInString(req.Description) > 2000 {
+		bad = append(bad, problem.FieldError{Field: "description", Detail: "must be at most 2000 characters"})
+	}
+	if req.PriceCents <= 0 || req.PriceCents > 100_000_000 {
+		bad = append(bad, problem.FieldError{Field: "price_cents", Detail: "must be from 1 to 100000000"})
+	}
+	if req.Currency != "EUR" {
+		bad = append(bad, problem.FieldError{Field: "currency", Detail: "must be EUR"})
+	}
+	if req.Stock < 0 || req.Stock > 1_000_000 {
+		bad = append(bad, problem.FieldError{Field: "stock", Detail: "must be from 0 to 1000000"})
+	}
+	if len(bad) > 0 {
+		pe := problem.Unprocessable("invalid product")
+		pe.Errors = bad
+		problem.Write(w, r, pe)
+		return
+	}
+	prod := Product{
+		ID: kit.NewID("prd_"), Name: req.Name, Description: req.Description,
+		PriceCents: req.PriceCents, Currency: req.Currency, Stock: req.Stock, CreatedAt: s.cfg.Now().UTC(),
+	}
+	if err := s.store.Create(r.Context(), prod); err != nil {
+		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "catalogue store unavailable", err))
+		return
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "product created",
+		slog.String(observability.FieldEventAction, "product.created"),
+		slog.String("labels.product_id", prod.ID), slog.String(observability.FieldUserID, p.UserID))
+	w.Header().Set("Location", s.cfg.PublicURL+PublicPrefix+"/"+prod.ID)
+	problem.WriteJSON(w, http.StatusCreated, prod)
+}
+
+// ReserveRequest is the body of POST /internal/reservations.
+type ReserveRequest struct {
+	ID    string `json:"id"`
+	Items []Item `json:"items"`
+}
+
+// ValidateItems checks order lines: 1..MaxItems lines, ids well formed,
+// quantities 1..MaxQuantity, no product twice.
+func ValidateItems(items []Item) []problem.FieldError {
+	var bad []problem.FieldError
+	if len(items) == 0 || len(items) > MaxItems {
+		return []problem.FieldError{{Field: "items", Detail: fmt.Sprintf("must hold 1 to %d lines", MaxItems)}}
+	}
+	seen := map[string]bool{}
+	for i, it := range items {
+		f := fmt.Sprintf("items[%d]", i)
+		if !kit.ValidID(it.ProductID) {
+			bad = append(bad, problem.FieldError{Field: f + ".product_id", Detail: "must be a product id"})
+		} else if seen[it.ProductID] {
+			bad = append(bad, problem.FieldError{Field: f + ".product_id", Detail: "product " + it.ProductID + " appears twice; merge the lines"})
+		}
+		seen[it.ProductID] = true
+		if it.Quantity < 1 || it.Quantity > MaxQuantity {
+			bad = append(bad, problem.FieldError{Field: f + ".quantity", Detail: fmt.Sprintf("must be from 1 to %d", MaxQuantity)})
+		}
+	}
+	return bad
+}
+
+func (s *Service) reserve(w http.ResponseWriter, r *http.Request) {
+	var req ReserveRequest
+	if err := problem.DecodeJSON(w, r, &req, maxBody); err != nil {
+		problem.Write(w, r, err)
+		return
+	}
+	bad := ValidateItems(req.Items)
+	if !kit.ValidID(req.ID) {
+		bad = append(bad, problem.FieldError{Field: "id", Detail: "must be 1 to 64 characters of [A-Za-z0-9_-]"})
+	}
+	if len(bad) > 0 {
+		p := problem.BadRequest("invalid reservation")
+		p.Errors = bad
+		problem.Write(w, r, p)
+		return
+	}
+	res, created, err := s.store.Reserve(r.Context(), req.ID, req.Items, s.cfg.Now())
+	if err != nil {
+		problem.Write(w, r, stockProblem(err))
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "stock reserved",
+			slog.String(observability.FieldEventAction, "stock.reserved"),
+			slog.String("labels.reservation_id", res.ID), slog.Int("labels.lines", len(res.Items)))
+	}
+	problem.WriteJSON(w, status, res)
+}
+
+func stockProblem(err error) *problem.Error {
+	switch {
+	case errors.Is(err, ErrUnknownProduct):
+		return problem.Wrap(http.StatusUnprocessableEntity, err.Error(), err)
+	case errors.Is(err, ErrKeyReused):
+		return problem.Wrap(http.StatusUnprocessableEntity, err.Error(), err)
+	case errors.Is(err, ErrInsufficientStock), errors.Is(err, ErrState):
+		return problem.Wrap(http.StatusConflict, err.Error(), err)
+	case errors.Is(err, ErrNotFound):
+		return problem.Wrap(http.StatusNotFound, "no such reservation", err)
+	}
+	return problem.Wrap(http.StatusServiceUnavailable, "stock store unavailable", err)
+}
+
+func (s *Service) release(w http.ResponseWriter, r *http.Request) {
+	s.finish(w, r, s.store.Release, "stock.released")
+}
+
+func (s *Service) commit(w http.ResponseWriter, r *http.Request) {
+	s.finish(w, r, s.store.Commit, "stock.committed")
+}
+
+func (s *Service) finish(w http.ResponseWriter, r *http.Request,
+	op func(context.Context, string, time.Time) (Reservation, bool, error), action string) {
+	id := router.Param(r, "id")
+	if !kit.ValidID(id) {
+		problem.Write(w, r, problem.NotFound("no such reservation"))
+		return
+	}
+	res, changed, err := op(r.Context(), id, s.cfg.Now())
+	if err != nil {
+		problem.Write(w, r, stockProblem(err))
+		return
+	}
+	if changed {
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, strings.ReplaceAll(action, ".", " "),
+			slog.String(observability.FieldEventAction, action),
+			slog.String("labels.reservation_id", res.ID))
+	}
+	problem.WriteJSON(w, http.StatusOK, res)
+}
+
+// StockSummary is the answer of GET /internal/stock.
+type StockSummary struct {
+	Products   []StockLevel `json:"products"`
+	Initial    int64        `json:"initial"`
+	Available  int64        `json:"available"`
+	Reserved   int64        `json:"reserved"`
+	Sold       int64        `json:"sold"`
+	Consistent bool         `json:"consistent"`
+}
+
+func (s *Service) stock(w http.ResponseWriter, r *http.Request) {
+	levels, err := s.store.Stock(r.Context())
+	if err != nil {
+		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "stock store unavailable", err))
+		return
+	}
+	sum := StockSummary{Products: levels, Consistent: true}
+	for _, l := range levels {
+		sum.Initial += l.Initial
+		sum.Available += l.Available
+		sum.Reserved += l.Reserved
+		sum.Sold += l.Sold
+		if l.Initial != l.Available+l.Reserved+l.Sold || l.Available < 0 || l.Reserved < 0 || l.Sold < 0 {
+			sum.Consistent = false
+		}
+	}
+	problem.WriteJSON(w, http.StatusOK, sum)
+}
