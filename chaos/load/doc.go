@@ -1,0 +1,22 @@
+// Package load is the lab's load generator: it sends a weighted mix of HTTP
+// calls for a fixed duration and reports throughput, latency quantiles,
+// status codes, per-call and per-second breakdowns, and a bounded sample of
+// failed requests with their trace ids.
+//
+//	          open loop: a ticker issues Rate req/s ──┐
+//	                                                  ├──► Concurrency workers ──► Client.Do ──► Result ──► collector ──► Report
+//	closed loop (Rate 0): each worker loops at once ──┘                                            └──► OnResult
+//
+// Open loop: requests are issued on schedule whatever the latency, so a slow
+// system does not slow the load down (no coordinated omission). At most
+// Concurrency requests are in flight; a request due while all workers are
+// busy is counted as dropped, never queued, so memory stays bounded and a
+// drop is itself a signal that the system is slow.
+//
+// Every request carries a fresh W3C traceparent; its trace id is in the
+// Result, so a failed request can be found in the logs.
+//
+// Scheduling uses the monotonic wall clock (it must, to generate real load);
+// Config.Now only stamps Results. Run is safe to call concurrently; Report is
+// a plain value.
+package load

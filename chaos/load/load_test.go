@@ -1,0 +1,231 @@
+package load_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/faultlab/faultlab/chaos/load"
+	"github.com/faultlab/faultlab/observability"
+)
+
+// server answers 200, or 500 on /fail, after delay, and records the trace
+// ids it was sent.
+type server struct {
+	url   string
+	delay time.Duration
+	mu    sync.Mutex
+	seen  map[string]bool
+}
+
+func newServer(t testing.TB, delay time.Duration) *server {
+	t.Helper()
+	s := &server{delay: delay, seen: map[string]bool{}}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sc, err := observability.ParseTraceparent(r.Header.Get("traceparent")); err == nil {
+			s.mu.Lock()
+			s.seen[sc.TraceID] = true
+			s.mu.Unlock()
+		}
+		if s.delay > 0 {
+			time.Sleep(s.delay) // a slow upstream, not a test waiting for state
+		}
+		if strings.HasPrefix(r.URL.Path, "/fail") {
+			http.Error(w, "boom", http.StatusInternalServerError)
+			return
+		}
+		w.Write([]byte("ok"))
+	}))
+	t.Cleanup(hs.Close)
+	s.url = hs.URL
+	return s
+}
+
+func call(name, url string, weight int) load.Call {
+	return load.Call{Name: name, Weight: weight, Build: func(ctx context.Context) (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	}}
+}
+
+func TestOpenLoop(t *testing.T) {
+	s := newServer(t, 0)
+	var mu sync.Mutex
+	var results []load.Result
+	rep, err := load.Run(context.Background(), load.Config{
+		Rate: 50, Duration: time.Second, Concurrency: 8,
+		Mix: []load.Call{call("ok", s.url+"/ok", 3), call("fail", s.url+"/fail", 1)},
+		OnResult: func(r load.Result) {
+			mu.Lock()
+			results = append(results, r)
+			mu.Unlock()
+		},
+		MaxSamples: 5,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Total < 45 || rep.Total > 55 {
+		t.Errorf("total %d, want ≈50", rep.Total)
+	}
+	if rep.Dropped != 0 {
+		t.Errorf("dropped %d", rep.Dropped)
+	}
+	if rep.Status[200]+rep.Status[500] != rep.Total || rep.Successes != rep.Status[200] {
+		t.Errorf("status %v successes %d", rep.Status, rep.Successes)
+	}
+	if len(rep.Calls) != 2 || rep.Calls[0].Name != "fail" || rep.Calls[0].Successes != 0 || rep.Calls[1].Successes != rep.Calls[1].Total {
+		t.Errorf("calls %+v", rep.Calls)
+	}
+	if len(rep.Failures) != min(5, rep.Status[500]) {
+		t.Errorf("%d failure samples, want %d", len(rep.Failures), min(5, rep.Status[500]))
+	}
+	for _, f := range rep.Failures {
+		if f.Call != "fail" || f.Status != 500 || len(f.TraceID) != 32 {
+			t.Errorf("sample %+v", f)
+		}
+	}
+	if len(results) != rep.Total {
+		t.Fatalf("OnResult saw %d, report %d", len(results), rep.Total)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range results {
+		if !s.seen[r.TraceID] {
+			t.Fatalf("trace id %s never reached the server", r.TraceID)
+		}
+	}
+	sum := 0
+	for _, sec := range rep.Seconds {
+		sum += sec.Requests
+	}
+	if sum != rep.Total || len(rep.Seconds) < 1 || len(rep.Seconds) > 2 {
+		t.Errorf("seconds %+v", rep.Seconds)
+	}
+}
+
+func TestClosedLoopMix(t *testing.T) {
+	s := newServer(t, 0)
+	rep, err := load.Run(context.Background(), load.Config{
+		Duration: 300 * time.Millisecond, Concurrency: 4,
+		Mix: []load.Call{call("a", s.url+"/a", 3), call("b", s.url+"/b", 1)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Total < 200 {
+		t.Fatalf("closed loop made only %d requests", rep.Total)
+	}
+	share := float64(rep.Calls[0].Total) / float64(rep.Total)
+	if share < 0.65 || share > 0.85 {
+		t.Errorf("call a share %.2f, want ≈0.75", share)
+	}
+	if rep.SuccessRate() != 1 {
+		t.Errorf("success rate %v", rep.SuccessRate())
+	}
+}
+
+func TestDropsAtConcurrencyCap(t *testing.T) {
+	s := newServer(t, 400*time.Millisecond)
+	rep, err := load.Run(context.Background(), load.Config{
+		Rate: 100, Duration: 300 * time.Millisecond, Concurrency: 2,
+		Mix: []load.Call{call("slow", s.url, 1)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Total != 2 || rep.Dropped < 20 {
+		t.Fatalf("total %d dropped %d; want 2 sent and the rest dropped", rep.Total, rep.Dropped)
+	}
+	if rep.Latency.P50 < 400*time.Millisecond {
+		t.Errorf("p50 %v, want ≥ 400ms", rep.Latency.P50)
+	}
+}
+
+func TestSuccessAndBuildErrors(t *testing.T) {
+	s := newServer(t, 0)
+	boom := errors.New("no product id")
+	rep, err := load.Run(context.Background(), load.Config{
+		Duration: 100 * time.Millisecond, Concurrency: 1,
+		Mix: []load.Call{
+			call("fail", s.url+"/fail", 1),
+			{Name: "broken", Weight: 1, Build: func(context.Context) (*http.Request, error) { return nil, boom }},
+		},
+		Success: func(r load.Result) bool { return r.Err == nil }, // a 500 is fine here
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range rep.Calls {
+		switch c.Name {
+		case "fail":
+			if c.Successes != c.Total {
+				t.Errorf("custom Success ignored: %+v", c)
+			}
+		case "broken":
+			if c.Successes != 0 || c.Status[0] != c.Total {
+				t.Errorf("build errors: %+v", c)
+			}
+		}
+	}
+	if len(rep.Failures) == 0 || !strings.Contains(rep.Failures[0].Error, "no product id") {
+		t.Errorf("failures %+v", rep.Failures)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	ok := call("a", "http://127.0.0.1:1", 1)
+	tests := []struct {
+		name string
+		cfg  load.Config
+	}{
+		{"no duration", load.Config{Mix: []load.Call{ok}}},
+		{"no mix", load.Config{Duration: time.Second}},
+		{"negative rate", load.Config{Duration: time.Second, Rate: -1, Mix: []load.Call{ok}}},
+		{"negative concurrency", load.Config{Duration: time.Second, Concurrency: -1, Mix: []load.Call{ok}}},
+		{"zero weight", load.Config{Duration: time.Second, Mix: []load.Call{{Name: "z", Build: ok.Build}}}},
+		{"no build", load.Config{Duration: time.Second, Mix: []load.Call{{Name: "z", Weight: 1}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := load.Run(context.Background(), tt.cfg); !errors.Is(err, load.ErrConfig) {
+				t.Fatalf("got %v, want ErrConfig", err)
+			}
+		})
+	}
+}
+
+// TestThroughput checks the generator sustains 1000 req/s open loop on
+// loopback. The bound is loose because the machine is shared.
+func TestThroughput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("throughput check skipped in -short")
+	}
+	s := newServer(t, 0)
+	rep, err := load.Run(context.Background(), load.Config{
+		Rate: 1000, Duration: 2 * time.Second, Concurrency: 32,
+		Mix: []load.Call{call("a", s.url, 1)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("open loop 1000/s: achieved %.0f req/s, %d dropped, p99 %v", rep.RPS, rep.Dropped, rep.Latency.P99)
+	if rep.Total < 1600 {
+		t.Errorf("only %d requests in 2s at 1000/s", rep.Total)
+	}
+}
+
+func BenchmarkClosedLoop(b *testing.B) {
+	s := newServer(b, 0)
+	for b.Loop() {
+		rep, err := load.Run(context.Background(), load.Config{Duration: time.Second, Concurrency: 32, Mix: []load.Call{call("a", s.url, 1)}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(rep.RPS, "req/s")
+	}
+}
