@@ -1,0 +1,629 @@
+package resilience
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/faultlab/faultlab/observability"
+	"github.com/faultlab/faultlab/resilience/clocktest"
+)
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	tests := map[string]Config{
+		"no name":          {},
+		"negative timeout": {Name: "user", Policy: Policy{Timeout: -1}},
+		"ratio above 1":    {Name: "user", Policy: Policy{BreakerFailureRatio: 1.5}},
+		"negative bulkhead": {Name: "user", Policy: Policy{MaxConcurrent: -1}},
+	}
+	for name, cfg := range tests {
+		t.Run(name, func(t *testing.T) {
+			if _, err := New(cfg); !errors.Is(err, ErrConfig) {
+				t.Fatalf("err = %v, want ErrConfig", err)
+			}
+		})
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	tr, err := New(Config{Name: "user"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := tr.Policy()
+	if p.Timeout != 5*time.Second || p.AttemptTimeout != time.Second || p.MaxAttempts != 3 ||
+		p.BudgetRatio != 0.2 || p.BudgetMinRetries != 3 || p.BreakerMinRequests != 10 ||
+		p.BreakerHalfOpenProbes != 3 || p.MaxConcurrent != 64 || p.MaxRetryAfter != 2*time.Second {
+		t.Fatalf("defaults not applied: %+v", p)
+	}
+	if tr.State() != "closed" {
+		t.Fatalf("State = %q", tr.State())
+	}
+}
+
+func TestBreakerTripsHalfOpensAndCloses(t *testing.T) {
+	var healthy atomic.Bool
+	up := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) {
+		if healthy.Load() {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	r := newRig(t, Config{Policy: Policy{
+		MaxAttempts: 1, BreakerMinRequests: 4, BreakerFailureRatio: 0.5,
+		BreakerOpenTimeout: 30 * time.Millisecond, BreakerHalfOpenProbes: 2,
+	}})
+
+	for i := range 4 {
+		if _, err := r.get(t, up.URL); !errors.Is(err, ErrUpstream) {
+			t.Fatalf("call %d: err = %v, want ErrUpstream", i, err)
+		}
+	}
+	if got := r.t.State(); got != "open" {
+		t.Fatalf("after 4 failures State = %q, want open", got)
+	}
+
+	// Open: refused at once, no network call, with a Retry-After hint.
+	before := up.hits.Load()
+	_, err := r.get(t, up.URL)
+	var oe *OpenError
+	if !errors.Is(err, ErrOpen) || !errors.As(err, &oe) {
+		t.Fatalf("err = %v, want *OpenError", err)
+	}
+	if wait, ok := RetryAfter(err); !ok || wait < time.Second {
+		t.Fatalf("RetryAfter = %v, %v", wait, ok)
+	}
+	if up.hits.Load() != before {
+		t.Fatal("an open breaker let a call reach the network")
+	}
+	if got := r.counter(t, r.m.breakerRejections, "product"); got != 1 {
+		t.Fatalf("breaker_rejections_total = %v", got)
+	}
+
+	// gobreaker reads time.Now itself; the open interval is short, so poll.
+	healthy.Store(true)
+	eventually(t, 5*time.Second, func() bool { return r.t.State() == "half_open" })
+	for i := range 2 {
+		if resp, err := r.get(t, up.URL); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("probe %d: %v %v", i, resp, err)
+		}
+	}
+	if got := r.t.State(); got != "closed" {
+		t.Fatalf("after 2 good probes State = %q, want closed", got)
+	}
+	for _, tr := range [][2]string{{"closed", "open"}, {"open", "half_open"}, {"half_open", "closed"}} {
+		if got := r.counter(t, r.m.breakerTransitions, "product", tr[0], tr[1]); got != 1 {
+			t.Errorf("transitions %s->%s = %v, want 1", tr[0], tr[1], got)
+		}
+	}
+	if got := value(t, r.m.breakerState.WithLabelValues("product", "closed")); got != 1 {
+		t.Errorf("circuitbreaker_state{closed} = %v", got)
+	}
+	if n := r.logs.count("breaker.state_change"); n != 3 {
+		t.Errorf("%d breaker.state_change lines, want 3", n)
+	}
+	if n := r.logs.count("breaker.rejected"); n != 1 {
+		t.Errorf("%d breaker.rejected lines, want 1", n)
+	}
+}
+
+func TestBreakerHalfOpenFailureReopens(t *testing.T) {
+	up := newUpstream(t, status(http.StatusBadGateway))
+	r := newRig(t, Config{Policy: Policy{MaxAttempts: 1, BreakerMinRequests: 2, BreakerOpenTimeout: 20 * time.Millisecond}})
+	for range 2 {
+		_, _ = r.get(t, up.URL)
+	}
+	eventually(t, 5*time.Second, func() bool { return r.t.State() == "half_open" })
+	if _, err := r.get(t, up.URL); !errors.Is(err, ErrUpstream) {
+		t.Fatalf("probe err = %v", err)
+	}
+	if got := r.t.State(); got != "open" {
+		t.Fatalf("State = %q after a failed probe, want open", got)
+	}
+}
+
+func TestRetryOnlyWhenSafe(t *testing.T) {
+	tests := []struct {
+		name      string
+		method    string
+		key       string
+		getBody   bool // use a body http.NewRequest can replay itself
+		wantHits  int64
+	}{
+		{"POST without key is sent once", http.MethodPost, "", true, 1},
+		{"POST with key is retried (GetBody)", http.MethodPost, "k-1", true, 3},
+		{"POST with key is retried (buffered)", http.MethodPost, "k-2", false, 3},
+		{"PUT is retried", http.MethodPut, "", true, 3},
+		{"GET is retried", http.MethodGet, "", true, 3},
+		{"PATCH without key is sent once", http.MethodPatch, "", true, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var bodies []string
+			up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				b, _ := io.ReadAll(r.Body)
+				mu.Lock()
+				bodies = append(bodies, string(b))
+				mu.Unlock()
+				w.WriteHeader(http.StatusServiceUnavailable)
+			})
+			r := newRig(t, Config{Clock: clocktest.NewAuto(clocktest.Epoch), Policy: Policy{DisableBreaker: true}})
+			var body io.Reader = strings.NewReader(`{"sku":"A"}`)
+			if !tt.getBody {
+				body = io.MultiReader(body) // hides the type, so no GetBody
+			}
+			req, _ := http.NewRequest(tt.method, up.URL, body)
+			if tt.key != "" {
+				req.Header.Set(IdempotencyKeyHeader, tt.key)
+			}
+			_, err := r.do(req)
+			var ue *UpstreamError
+			if !errors.As(err, &ue) || ue.Status != 503 || ue.Attempts != int(tt.wantHits) {
+				t.Fatalf("err = %v, want *UpstreamError with status 503 after %d attempts", err, tt.wantHits)
+			}
+			if got := up.hits.Load(); got != tt.wantHits {
+				t.Fatalf("upstream saw %d requests, want %d", got, tt.wantHits)
+			}
+			for i, b := range bodies {
+				if tt.method != http.MethodGet && b != `{"sku":"A"}` {
+					t.Fatalf("attempt %d body %q: body was not replayed", i+1, b)
+				}
+			}
+			if got := r.counter(t, r.m.clientRetries, "product"); got != float64(tt.wantHits-1) {
+				t.Fatalf("client_retries_total = %v", got)
+			}
+			if n := r.logs.count("retry.attempt"); n != int(tt.wantHits-1) {
+				t.Fatalf("%d retry.attempt lines", n)
+			}
+		})
+	}
+}
+
+func TestRetryAfterIsHonoured(t *testing.T) {
+	tests := []struct {
+		name string
+		ra   func(now time.Time) string
+		want time.Duration
+	}{
+		{"seconds", func(time.Time) string { return "1" }, time.Second},
+		{"HTTP-date", func(now time.Time) string { return now.Add(2 * time.Second).Format(http.TimeFormat) }, 2 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := clocktest.New(clocktest.Epoch)
+			var n atomic.Int64
+			up := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) {
+				if n.Add(1) == 1 {
+					w.Header().Set("Retry-After", tt.ra(clock.Now()))
+					w.WriteHeader(http.StatusServiceUnavailable)
+					return
+				}
+				w.WriteHeader(http.StatusOK)
+			})
+			r := newRig(t, Config{Clock: clock, Policy: Policy{DisableBreaker: true, Timeout: 10 * time.Second}})
+			done := make(chan error, 1)
+			go func() {
+				resp, err := r.get(t, up.URL)
+				if err == nil && resp.StatusCode != 200 {
+					err = errors.New(resp.Status)
+				}
+				done <- err
+			}()
+			clock.BlockUntil(t, 1)
+			if w := clock.Waits(); len(w) != 1 || w[0] != tt.want {
+				t.Fatalf("client waited %v, want [%v]", w, tt.want)
+			}
+			if got := up.hits.Load(); got != 1 {
+				t.Fatalf("retry sent before the wait ended: %d hits", got)
+			}
+			clock.Advance(tt.want)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if got := up.hits.Load(); got != 2 {
+				t.Fatalf("%d hits, want 2", got)
+			}
+		})
+	}
+}
+
+func TestRetryAfterTooLongGivesUp(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Retry-After", "30")
+		w.WriteHeader(http.StatusTooManyRequests)
+	})
+	clock := clocktest.New(clocktest.Epoch)
+	r := newRig(t, Config{Clock: clock})
+	_, err := r.get(t, up.URL)
+	if !errors.Is(err, ErrUpstream) {
+		t.Fatalf("err = %v", err)
+	}
+	if wait, _ := RetryAfter(err); wait != 30*time.Second {
+		t.Fatalf("RetryAfter = %v, want the upstream's 30s", wait)
+	}
+	if up.hits.Load() != 1 || len(clock.Waits()) != 0 {
+		t.Fatalf("hits %d, waits %v: want one attempt, no wait", up.hits.Load(), clock.Waits())
+	}
+}
+
+func TestBudgetCapsAmplification(t *testing.T) {
+	up := newUpstream(t, status(http.StatusServiceUnavailable))
+	const calls = 200
+	r := newRig(t, Config{
+		Clock: clocktest.New(clocktest.Epoch), // time stands still: one window
+		Rand:  zero,                           // no backoff waits
+		Policy: Policy{DisableBreaker: true, MaxAttempts: 3},
+	})
+	for i := range calls {
+		if _, err := r.get(t, up.URL); !errors.Is(err, ErrUpstream) {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	hits := up.hits.Load()
+	limit := int64(1.2*calls) + DefaultBudgetMinRetries
+	t.Logf("%d calls -> %d upstream requests (no budget: %d, limit %d)", calls, hits, 3*calls, limit)
+	if hits > limit {
+		t.Fatalf("upstream saw %d requests for %d calls, want <= %d", hits, calls, limit)
+	}
+	if hits <= calls {
+		t.Fatalf("no retries at all (%d requests): the budget should allow some", hits)
+	}
+	if got := r.counter(t, r.m.budgetExhausted, "product"); got == 0 {
+		t.Fatal("retry_budget_exhausted_total not incremented")
+	}
+	if r.logs.count("retry.budget_exhausted") == 0 {
+		t.Fatal("no retry.budget_exhausted log line")
+	}
+	_, err := r.get(t, up.URL)
+	if !errors.Is(err, ErrBudgetExhausted) || !errors.Is(err, ErrUpstream) {
+		t.Fatalf("err = %v, want ErrBudgetExhausted and ErrUpstream", err)
+	}
+}
+
+func TestBudgetWindowSlides(t *testing.T) {
+	clock := clocktest.New(clocktest.Epoch)
+	b := newBudget(clock, 0.5, 1, 10*time.Second)
+	for range 4 {
+		b.call()
+	}
+	for i := range 3 { // 0.5*4 + 1
+		if !b.tryRetry() {
+			t.Fatalf("retry %d refused", i)
+		}
+	}
+	if b.tryRetry() {
+		t.Fatal("4th retry allowed")
+	}
+	clock.Advance(11 * time.Second)
+	if !b.tryRetry() {
+		t.Fatal("floor retry refused in a new window")
+	}
+	if b.tryRetry() {
+		t.Fatal("second retry allowed in an empty window with floor 1")
+	}
+}
+
+func TestClientErrorsNeitherRetriedNorBreakerFailures(t *testing.T) {
+	for _, code := range []int{400, 404, 409, 422} {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			up := newUpstream(t, status(code))
+			r := newRig(t, Config{Policy: Policy{BreakerMinRequests: 2, BreakerFailureRatio: 0.1}})
+			for range 10 {
+				resp, err := r.get(t, up.URL)
+				if err != nil || resp.StatusCode != code {
+					t.Fatalf("resp %v err %v: want the %d passed through", resp, err, code)
+				}
+			}
+			if got := up.hits.Load(); got != 10 {
+				t.Fatalf("%d hits for 10 calls: a %d was retried", got, code)
+			}
+			if got := r.t.State(); got != "closed" {
+				t.Fatalf("State = %q: %d counted as failures", got, code)
+			}
+			if c := r.t.br.cb.Counts(); c.TotalFailures != 0 || c.TotalSuccesses != 0 || c.TotalExclusions != 10 {
+				t.Fatalf("breaker counts %+v, want 10 exclusions", c)
+			}
+			if got := r.counter(t, r.m.clientRequests, "product", "success"); got != 10 {
+				t.Fatalf("client_requests_total{success} = %v", got)
+			}
+		})
+	}
+}
+
+func TestServerErrorOtherThan502to504IsReturned(t *testing.T) {
+	up := newUpstream(t, status(http.StatusInternalServerError))
+	r := newRig(t, Config{})
+	resp, err := r.get(t, up.URL)
+	if err != nil || resp.StatusCode != 500 || up.hits.Load() != 1 {
+		t.Fatalf("resp %v err %v hits %d: want the 500 returned after one attempt", resp, err, up.hits.Load())
+	}
+	if c := r.t.br.cb.Counts(); c.TotalFailures != 1 {
+		t.Fatalf("a 500 is a breaker failure; counts %+v", c)
+	}
+}
+
+func TestCallerCancellationIsNotABreakerFailure(t *testing.T) {
+	arrived := make(chan struct{})
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-r.Context().Done()
+	})
+	r := newRig(t, Config{Policy: Policy{BreakerMinRequests: 1, BreakerFailureRatio: 0.1}})
+	for i := range 5 {
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { <-arrived; cancel() }()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, up.URL, nil)
+		_, err := r.do(req)
+		if !errors.Is(err, context.Canceled) || errors.Is(err, ErrUpstream) {
+			t.Fatalf("call %d: err = %v, want context.Canceled and not ErrUpstream", i, err)
+		}
+		if _, ok := RetryAfter(err); ok {
+			t.Fatalf("a cancelled call reads as upstream unavailable: %v", err)
+		}
+	}
+	if got := up.hits.Load(); got != 5 {
+		t.Fatalf("%d hits: a cancelled call was retried", got)
+	}
+	if got := r.t.State(); got != "closed" {
+		t.Fatalf("State = %q: caller cancellation counted as failure", got)
+	}
+	if c := r.t.br.cb.Counts(); c.TotalFailures != 0 {
+		t.Fatalf("breaker counts %+v", c)
+	}
+}
+
+func TestNoTimeLeftFailsWithoutNetworkCall(t *testing.T) {
+	up := newUpstream(t, status(200))
+	r := newRig(t, Config{})
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, up.URL, nil)
+	_, err := r.do(req)
+	if !errors.Is(err, ErrDeadline) {
+		t.Fatalf("err = %v, want ErrDeadline", err)
+	}
+	if up.hits.Load() != 0 {
+		t.Fatal("network call made with no time left")
+	}
+	if got := r.counter(t, r.m.clientRequests, "product", "rejected"); got != 1 {
+		t.Fatalf("client_requests_total{rejected} = %v", got)
+	}
+}
+
+func TestAttemptTimeoutIsRetried(t *testing.T) {
+	var n atomic.Int64
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			<-r.Context().Done() // first attempt hangs until the client gives up on it
+			return
+		}
+		w.WriteHeader(200)
+	})
+	r := newRig(t, Config{Rand: zero, Policy: Policy{AttemptTimeout: 50 * time.Millisecond}})
+	resp, err := r.get(t, up.URL)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("resp %v err %v", resp, err)
+	}
+	if got := r.counter(t, r.m.clientAttempts, "product", "timeout"); got != 1 {
+		t.Fatalf("client_attempts_total{timeout} = %v", got)
+	}
+}
+
+func TestBulkheadRejectsAtOnceWhenFull(t *testing.T) {
+	arrived, release := make(chan struct{}), make(chan struct{})
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			arrived <- struct{}{}
+			<-release
+		}
+		w.WriteHeader(200)
+	})
+	r := newRig(t, Config{Policy: Policy{MaxConcurrent: 1}})
+	first := make(chan error, 1)
+	go func() { _, err := r.get(t, up.URL+"/slow"); first <- err }()
+	<-arrived
+
+	start := time.Now()
+	_, err := r.get(t, up.URL+"/fast")
+	if !errors.Is(err, ErrBulkheadFull) {
+		t.Fatalf("err = %v, want ErrBulkheadFull", err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Fatalf("rejection took %v: the bulkhead queued", d)
+	}
+	if got := up.hits.Load(); got != 1 {
+		t.Fatalf("%d hits: the rejected call reached the network", got)
+	}
+	if got := r.counter(t, r.m.bulkheadRejections, "product"); got != 1 {
+		t.Fatalf("bulkhead_rejections_total = %v", got)
+	}
+	if r.logs.count("bulkhead.rejected") != 1 {
+		t.Fatal("no bulkhead.rejected log line")
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	// The slot is free again once the first body was closed.
+	if resp, err := r.get(t, up.URL+"/fast"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("after release: %v %v", resp, err)
+	}
+}
+
+func TestBodyReleaseFreesSlot(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("hello")) })
+	r := newRig(t, Config{Policy: Policy{MaxConcurrent: 1}})
+	for i := range 3 { // each body read to EOF but never closed still frees the slot
+		resp, err := r.t.Client().Get(up.URL)
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if b, _ := io.ReadAll(resp.Body); string(b) != "hello" {
+			t.Fatalf("body %q", b)
+		}
+	}
+}
+
+func TestPropagatesBudgetAndTrace(t *testing.T) {
+	got := make(chan http.Header, 1)
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { got <- r.Header.Clone() })
+	r := newRig(t, Config{Policy: Policy{AttemptTimeout: 800 * time.Millisecond}})
+	sc := observability.SpanContext{TraceID: observability.NewTraceID(), SpanID: observability.NewSpanID(), Flags: "01"}
+	ctx := observability.ContextWithSpan(context.Background(), sc)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, up.URL, nil)
+	req.Header.Set("X-Custom", "kept")
+	if _, err := r.do(req); err != nil {
+		t.Fatal(err)
+	}
+	h := <-got
+	ms, err := strconv.Atoi(h.Get(BudgetHeader))
+	if err != nil || ms <= 0 || ms > 800 {
+		t.Fatalf("%s = %q, want 1..800", BudgetHeader, h.Get(BudgetHeader))
+	}
+	if tp := h.Get(observability.TraceparentHeader); !strings.Contains(tp, sc.TraceID) {
+		t.Fatalf("traceparent %q does not carry trace %s", tp, sc.TraceID)
+	}
+	if h.Get("X-Custom") != "kept" || req.Header.Get(BudgetHeader) != "" {
+		t.Fatal("caller's header lost, or modified in place")
+	}
+	if !strings.Contains(r.logs.String(), `"trace.id":"`+sc.TraceID+`"`) {
+		t.Fatal("upstream.call log line lacks trace.id")
+	}
+}
+
+func TestCalleeStopsWhenCallerDeadlinePasses(t *testing.T) {
+	type seen struct {
+		deadline time.Time
+		ended    time.Time
+		err      error
+	}
+	res := make(chan seen, 1)
+	callee := Deadline(0)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dl, _ := r.Context().Deadline()
+		<-r.Context().Done() // a callee that would work forever
+		res <- seen{dl, time.Now(), r.Context().Err()}
+	}))
+	up := newUpstream(t, callee.ServeHTTP)
+	r := newRig(t, Config{Policy: Policy{MaxAttempts: 1, AttemptTimeout: 5 * time.Second}})
+
+	callerDeadline := time.Now().Add(150 * time.Millisecond)
+	ctx, cancel := context.WithDeadline(context.Background(), callerDeadline)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, up.URL, nil)
+	// The callee's deadline (truncated to whole ms) ends just before the
+	// caller's, so the caller sees either its own ErrDeadline or the callee's
+	// early answer; what matters is the callee's side.
+	if _, err := r.do(req); err != nil && !errors.Is(err, ErrDeadline) {
+		t.Fatalf("caller err = %v, want nil or ErrDeadline", err)
+	}
+	s := <-res
+	if s.deadline.IsZero() || s.deadline.After(callerDeadline) {
+		t.Fatalf("callee deadline %v, caller's %v: callee may outlive its caller", s.deadline, callerDeadline)
+	}
+	if s.err == nil {
+		t.Fatal("callee context never ended")
+	}
+	if late := s.ended.Sub(callerDeadline); late > 100*time.Millisecond {
+		t.Fatalf("callee worked %v past its caller's deadline", late)
+	}
+}
+
+func TestDeadlineMiddleware(t *testing.T) {
+	tests := []struct {
+		header string
+		max    time.Duration
+		want   time.Duration // 0: no deadline
+	}{
+		{"250", 0, 250 * time.Millisecond},
+		{"", 0, 0},
+		{"abc", 0, 0},
+		{"-5", 0, 0},
+		{"1e3", 0, 0},
+		{"12.5", 0, 0},
+		{"99999999999999999999999", 0, 0},
+		{"", 2 * time.Second, 2 * time.Second},
+		{"junk", 2 * time.Second, 2 * time.Second},
+		{"60000", 2 * time.Second, 2 * time.Second},
+		{"100", 2 * time.Second, 100 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.header+"/"+tt.max.String(), func(t *testing.T) {
+			var left time.Duration
+			var has bool
+			h := Deadline(tt.max)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				var dl time.Time
+				dl, has = r.Context().Deadline()
+				left = time.Until(dl)
+				w.WriteHeader(204)
+			}))
+			req, _ := http.NewRequest(http.MethodGet, "/", nil)
+			if tt.header != "" {
+				req.Header.Set(BudgetHeader, tt.header)
+			}
+			rec := &statusRecorder{}
+			h.ServeHTTP(rec, req)
+			if rec.code != 204 {
+				t.Fatalf("status %d", rec.code)
+			}
+			if has != (tt.want > 0) {
+				t.Fatalf("deadline set = %v, want %v", has, tt.want > 0)
+			}
+			if has && (left > tt.want || left < tt.want-time.Second/2) {
+				t.Fatalf("deadline in %v, want about %v", left, tt.want)
+			}
+		})
+	}
+}
+
+type statusRecorder struct {
+	h    http.Header
+	code int
+}
+
+func (s *statusRecorder) Header() http.Header {
+	if s.h == nil {
+		s.h = http.Header{}
+	}
+	return s.h
+}
+func (s *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (s *statusRecorder) WriteHeader(c int)           { s.code = c }
+
+func TestMetricsMatchContract(t *testing.T) {
+	up := newUpstream(t, status(200))
+	r := newRig(t, Config{Name: "payment"})
+	if _, err := r.get(t, up.URL); err != nil {
+		t.Fatal(err)
+	}
+	tc := NewTokenCache(TokenCacheConfig{Metrics: r.m})
+	_, _ = tc.Validate(context.Background(), "x")
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names bytes.Buffer
+	for _, mf := range mfs {
+		names.WriteString(mf.GetName() + "\n")
+	}
+	for _, want := range []string{
+		"faultlab_circuitbreaker_state", "faultlab_client_requests_total", "faultlab_client_attempts_total",
+		"faultlab_token_cache_requests_total", "faultlab_token_validations_total",
+	} {
+		if !strings.Contains(names.String(), want+"\n") {
+			t.Errorf("%s not registered; have:\n%s", want, names.String())
+		}
+	}
+	if NewMetrics(r.reg) == nil { // a second call with the same registry must not panic
+		t.Fatal("nil")
+	}
+}
