@@ -82,9 +82,9 @@ var attemptOutcomeNames = [numAttemptOutcomes]string{"success", "status_4xx", "s
 
 // Logical call outcomes (faultlab_client_requests_total).
 const (
-	callSuccess = iota // a response with status < 500 went back to the caller
-	callFailure        // an error, or a 5xx response
-	callRejected       // refused before the wire: open breaker, full bulkhead, no time left
+	callSuccess  = iota // a response with status < 500 went back to the caller
+	callFailure         // an error, or a 5xx response
+	callRejected        // refused before the wire: open breaker, full bulkhead, no time left
 	numCallOutcomes
 )
 

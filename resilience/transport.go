@@ -148,10 +148,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // attempt results.
 const (
-	kindDone      = iota // a response for the caller
-	kindRetry            // a failure worth another attempt
-	kindFinal            // a failure that ends the call: err is ready for the caller
-	kindRejected         // refused before the wire: err is ready for the caller
+	kindDone     = iota // a response for the caller
+	kindRetry           // a failure worth another attempt
+	kindFinal           // a failure that ends the call: err is ready for the caller
+	kindRejected        // refused before the wire: err is ready for the caller
 )
 
 type attemptResult struct {

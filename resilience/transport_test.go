@@ -19,9 +19,9 @@ import (
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	tests := map[string]Config{
-		"no name":          {},
-		"negative timeout": {Name: "user", Policy: Policy{Timeout: -1}},
-		"ratio above 1":    {Name: "user", Policy: Policy{BreakerFailureRatio: 1.5}},
+		"no name":           {},
+		"negative timeout":  {Name: "user", Policy: Policy{Timeout: -1}},
+		"ratio above 1":     {Name: "user", Policy: Policy{BreakerFailureRatio: 1.5}},
 		"negative bulkhead": {Name: "user", Policy: Policy{MaxConcurrent: -1}},
 	}
 	for name, cfg := range tests {
@@ -133,11 +133,11 @@ func TestBreakerHalfOpenFailureReopens(t *testing.T) {
 
 func TestRetryOnlyWhenSafe(t *testing.T) {
 	tests := []struct {
-		name      string
-		method    string
-		key       string
-		getBody   bool // use a body http.NewRequest can replay itself
-		wantHits  int64
+		name     string
+		method   string
+		key      string
+		getBody  bool // use a body http.NewRequest can replay itself
+		wantHits int64
 	}{
 		{"POST without key is sent once", http.MethodPost, "", true, 1},
 		{"POST with key is retried (GetBody)", http.MethodPost, "k-1", true, 3},
@@ -260,8 +260,8 @@ func TestBudgetCapsAmplification(t *testing.T) {
 	up := newUpstream(t, status(http.StatusServiceUnavailable))
 	const calls = 200
 	r := newRig(t, Config{
-		Clock: clocktest.New(clocktest.Epoch), // time stands still: one window
-		Rand:  zero,                           // no backoff waits
+		Clock:  clocktest.New(clocktest.Epoch), // time stands still: one window
+		Rand:   zero,                           // no backoff waits
 		Policy: Policy{DisableBreaker: true, MaxAttempts: 3},
 	})
 	for i := range calls {
