@@ -1,0 +1,87 @@
+package deploy
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+)
+
+// Contracts are the names docs/CONTRACTS.md fixes for the deployment.
+type Contracts struct {
+	// Ports is each service's port, e.g. "user" → 8081.
+	Ports map[string]int
+	// Hops are the Toxiproxy proxies, one per caller → callee hop.
+	Hops []Hop
+}
+
+// Hop is one caller → callee edge with its own Toxiproxy proxy.
+type Hop struct {
+	Name   string // <caller>-to-<callee>
+	Caller string
+	Callee string
+	Port   int // the proxy's listen port
+}
+
+// Services are the five lab services, in dependency order.
+var Services = []string{"user", "product", "payment", "order", "gateway"}
+
+var (
+	portRowRE = regexp.MustCompile(`^\|\s*(user|product|order|payment|gateway)\s*\|\s*[0-9.]+:(\d+)\b`)
+	hopRowRE  = regexp.MustCompile(`^\|\s*(([a-z]+)-to-([a-z]+))\s*\|\s*[0-9.]+:(\d+)\s*\|\s*([a-z]+)\b`)
+)
+
+// ParseContracts reads the port and hop tables of docs/CONTRACTS.md.
+func ParseContracts(path string) (Contracts, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Contracts{}, fmt.Errorf("read contracts: %w", err)
+	}
+	c := Contracts{Ports: map[string]int{}}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line := sc.Text()
+		if m := portRowRE.FindStringSubmatch(line); m != nil {
+			c.Ports[m[1]], _ = strconv.Atoi(m[2])
+		}
+		if m := hopRowRE.FindStringSubmatch(line); m != nil {
+			port, _ := strconv.Atoi(m[4])
+			if m[3] != m[5] {
+				return Contracts{}, fmt.Errorf("contracts: hop %s has upstream %s", m[1], m[5])
+			}
+			c.Hops = append(c.Hops, Hop{Name: m[1], Caller: m[2], Callee: m[3], Port: port})
+		}
+	}
+	if len(c.Ports) != len(Services) {
+		return Contracts{}, fmt.Errorf("contracts: found ports for %d services, want %d", len(c.Ports), len(Services))
+	}
+	if len(c.Hops) == 0 {
+		return Contracts{}, errors.New("contracts: no hop table")
+	}
+	return c, nil
+}
+
+// Proxy is one entry of a Toxiproxy -config file.
+type Proxy struct {
+	Name     string `json:"name"`
+	Listen   string `json:"listen"`
+	Upstream string `json:"upstream"`
+	Enabled  *bool  `json:"enabled"`
+}
+
+// LoadProxies reads a Toxiproxy -config file.
+func LoadProxies(path string) ([]Proxy, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read toxiproxy config: %w", err)
+	}
+	var ps []Proxy
+	if err := json.Unmarshal(b, &ps); err != nil {
+		return nil, fmt.Errorf("parse toxiproxy config %s: %w", path, err)
+	}
+	return ps, nil
+}

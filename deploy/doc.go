@@ -1,0 +1,23 @@
+// Package deploy validates the lab's container deployment: docker-compose.yml,
+// the chaos overlay docker-compose.chaos.yml and the Toxiproxy configuration
+// docker/toxiproxy/toxiproxy.json, against docs/CONTRACTS.md.
+//
+// The files are loaded the way Compose loads them (variables interpolated with
+// their defaults, YAML anchors and merge keys resolved, overlays merged) into a
+// small model, and each rule is a function that returns every violation it
+// finds, so a test can show both that the real files pass and that a broken
+// file fails:
+//
+//	docker-compose.yml ─┐
+//	                    ├─ Load ─> Project ─┬─ CheckPorts        only the gateway is public
+//	chaos overlay ──────┘                   ├─ CheckCore         image, command, healthcheck, depends_on, networks
+//	                                        ├─ CheckImages       every image pinned to a tag
+//	CONTRACTS.md ─ ParseContracts ─┐        └─ CheckHops         one proxy per hop, callers routed through it
+//	toxiproxy.json ─ LoadProxies ──┘
+//
+// The tests also run `docker-compose config` (or `docker compose config`),
+// which must accept the files, and feed its merged output to the same checks.
+//
+// Nothing here is safe for concurrent mutation; the values are read-only after
+// loading.
+package deploy
