@@ -1,0 +1,312 @@
+package payment
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/faultlab/faultlab/internal/auth"
+	"github.com/faultlab/faultlab/internal/kit"
+	"github.com/faultlab/faultlab/internal/problem"
+	"github.com/faultlab/faultlab/internal/router"
+	"github.com/faultlab/faultlab/observability"
+	"github.com/faultlab/faultlab/services/user"
+)
+
+// Routes.
+const (
+	RoutePayments = "/payments"
+	RoutePayment  = "/payments/:id"
+	RouteForOrder = "/internal/payments"
+	RouteSummary  = "/internal/charges/summary"
+)
+
+// Defaults.
+const (
+	DefaultPublicURL         = "http://127.0.0.1:8080"
+	DefaultUserURL           = "http://127.0.0.1:8081"
+	DefaultDeclineAbove      = 1_000_000
+	DefaultProcessingTimeout = 30 * time.Second
+	MaxAmount                = 1_000_000_000_000
+	// ReplayedHeader marks an answer replayed from the idempotency store.
+	ReplayedHeader = "Idempotent-Replayed"
+)
+
+// Config configures the payment service. The zero value works (in-memory
+// store, tokens validated by the user service at DefaultUserURL).
+type Config struct {
+	// Logger receives access logs and domain events; nil discards.
+	Logger *slog.Logger
+	// Registry receives this service's metrics; nil creates one.
+	Registry *prometheus.Registry
+	// DataDir holds payment.db; empty keeps it in memory.
+	DataDir string
+	// PublicURL is the gateway's public URL.
+	PublicURL string
+	// Keys are the caller secrets this service accepts.
+	Keys auth.Keys
+	// Store overrides the SQLite store (New takes ownership).
+	Store Store
+	// UserClient and UserURL reach the user service (readiness, and the
+	// default Validator). Nil client: kit.DefaultClient().
+	UserClient *http.Client
+	UserURL    string
+	// Validator checks bearer tokens on GET /payments/:id; nil means a
+	// user.Client over UserClient.
+	Validator auth.Validator
+	// DeclineAbove: amounts above it (cents) are declined; default 1,000,000.
+	DeclineAbove int64
+	// ProcessingTimeout is how long a charge may stay processing before a
+	// retry with its key takes it over; default 30 s.
+	ProcessingTimeout time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Wrap wraps the router inside the observability middleware and
+	// outside authentication (chaos faults, deadlines).
+	Wrap func(http.Handler) http.Handler
+	// Mount registers extra routes; protect them with auth.RequireService.
+	Mount func(r *router.Router)
+}
+
+// Service is the payment service, an http.Handler safe for concurrent use.
+type Service struct {
+	cfg   Config
+	log   *slog.Logger
+	reg   *prometheus.Registry
+	store Store
+	h     http.Handler
+}
+
+// New builds the service.
+func New(cfg Config) (*Service, error) {
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = DefaultPublicURL
+	}
+	if cfg.UserURL == "" {
+		cfg.UserURL = DefaultUserURL
+	}
+	if cfg.UserClient == nil {
+		cfg.UserClient = kit.DefaultClient()
+	}
+	if cfg.Validator == nil {
+		cfg.Validator = user.NewClient(cfg.UserURL, cfg.UserClient, cfg.Keys.Service)
+	}
+	if cfg.DeclineAbove <= 0 {
+		cfg.DeclineAbove = DefaultDeclineAbove
+	}
+	if cfg.ProcessingTimeout <= 0 {
+		cfg.ProcessingTimeout = DefaultProcessingTimeout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	st := cfg.Store
+	if st == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var err error
+		if st, err = OpenStore(ctx, cfg.DataDir); err != nil {
+			return nil, fmt.Errorf("payment: %w", err)
+		}
+	}
+	s := &Service{cfg: cfg, store: st}
+	o := &kit.Options{
+		Name: "payment", Logger: cfg.Logger, Registry: cfg.Registry, Now: cfg.Now,
+		Wrap: cfg.Wrap, Mount: cfg.Mount,
+		Ready: []kit.Check{
+			{Name: "store", Probe: st.Ping},
+			kit.UpstreamCheck("user", cfg.UserClient, strings.TrimRight(cfg.UserURL, "/")),
+		},
+	}
+	svc := auth.RequireService(cfg.Keys.Service)
+	r := router.New(cfg.Logger)
+	r.Handle(http.MethodPost, RoutePayments, svc(http.HandlerFunc(s.charge)))
+	r.Handle(http.MethodGet, RoutePayment, router.Chain(http.HandlerFunc(s.get), auth.RequireCaller(cfg.Keys), kit.Authenticate(cfg.Validator)))
+	r.Handle(http.MethodGet, RouteForOrder, svc(http.HandlerFunc(s.forOrder)))
+	r.Handle(http.MethodGet, RouteSummary, svc(http.HandlerFunc(s.summary)))
+	s.h = kit.Handler(o, r)
+	s.log, s.reg = o.Logger, o.Registry
+	return s, nil
+}
+
+// ServeHTTP serves the service's routes.
+func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.ServeHTTP(w, r) }
+
+// Registry is the service's metrics registry.
+func (s *Service) Registry() *prometheus.Registry { return s.reg }
+
+// Close closes the store.
+func (s *Service) Close() error { return s.store.Close() }
+
+// ChargeRequest is the body of POST /payments.
+type ChargeRequest struct {
+	OrderID     string `json:"order_id"`
+	UserID      string `json:"user_id,omitempty"`
+	AmountCents int64  `json:"amount"`
+	Currency    string `json:"currency"`
+}
+
+var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
+
+func (s *Service) charge(w http.ResponseWriter, r *http.Request) {
+	key := r.Header.Get(kit.IdempotencyKeyHeader)
+	if !kit.ValidIdempotencyKey(key) {
+		problem.Write(w, r, problem.BadRequest("Idempotency-Key header is required: 1 to 255 printable ASCII characters"))
+		return
+	}
+	var req ChargeRequest
+	if err := problem.DecodeJSON(w, r, &req, 8<<10); err != nil {
+		problem.Write(w, r, err)
+		return
+	}
+	var bad []problem.FieldError
+	if !kit.ValidID(req.OrderID) {
+		bad = append(bad, problem.FieldError{Field: "order_id", Detail: "must be an order id"})
+	}
+	if req.UserID != "" && !kit.ValidID(req.UserID) {
+		bad = append(bad, problem.FieldError{Field: "user_id", Detail: "must be a user id"})
+	}
+	if req.AmountCents <= 0 || req.AmountCents > MaxAmount {
+		bad = append(bad, problem.FieldError{Field: "amount", Detail: fmt.Sprintf("must be from 1 to %d cents", int64(MaxAmount))})
+	}
+	if !currencyRE.MatchString(req.Currency) {
+		bad = append(bad, problem.FieldError{Field: "currency", Detail: "must be a 3-letter ISO 4217 code"})
+	}
+	if len(bad) > 0 {
+		p := problem.BadRequest("invalid payment")
+		p.Errors = bad
+		problem.Write(w, r, p)
+		return
+	}
+	ctx := r.Context()
+	now := s.cfg.Now().UTC()
+	rec := Record{
+		Payment: Payment{ID: kit.NewID("pay_"), OrderID: req.OrderID, UserID: req.UserID, AmountCents: req.AmountCents,
+			Currency: req.Currency, CreatedAt: now, UpdatedAt: now},
+		Key: key, Fingerprint: kit.Fingerprint(req),
+	}
+	got, created, err := s.store.Begin(ctx, rec)
+	if err != nil {
+		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
+		return
+	}
+	if !created {
+		switch {
+		case got.Fingerprint != rec.Fingerprint:
+			problem.Write(w, r, problem.Unprocessable("Idempotency-Key was already used with a different request body"))
+			return
+		case got.Status != StatusProcessing:
+			w.Header().Set(ReplayedHeader, "true")
+			writeStored(w, got.RespStatus, got.RespBody)
+			return
+		case now.Sub(got.UpdatedAt) < s.cfg.ProcessingTimeout:
+			p := problem.Conflict("a request with this Idempotency-Key is still in progress")
+			p.RetryAfter = time.Second
+			problem.Write(w, r, p)
+			return
+		}
+		// A crash left the row processing: take it over.
+		if err := s.store.Touch(ctx, key, now); err != nil {
+			problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
+			return
+		}
+		rec = got
+	}
+	s.process(ctx, &rec, r.URL.Path)
+	if err := s.store.Complete(ctx, rec); err != nil {
+		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
+		return
+	}
+	writeStored(w, rec.RespStatus, rec.RespBody)
+}
+
+// process runs the deterministic processor and fills in rec's outcome
+// and stored answer.
+func (s *Service) process(ctx context.Context, rec *Record, instance string) {
+	rec.UpdatedAt = s.cfg.Now().UTC()
+	attrs := []slog.Attr{
+		slog.String("labels.payment_id", rec.ID), slog.String("labels.order_id", rec.OrderID),
+		slog.Int64("labels.amount", rec.AmountCents),
+	}
+	if rec.AmountCents > s.cfg.DeclineAbove {
+		rec.Status, rec.Reason = StatusDeclined, "amount_above_limit"
+		p := problem.New(http.StatusPaymentRequired, fmt.Sprintf("payment declined: amount above %d cents", s.cfg.DeclineAbove))
+		p.Type, p.Instance, p.TraceID = "about:blank", instance, observability.TraceID(ctx)
+		rec.RespStatus = http.StatusPaymentRequired
+		rec.RespBody, _ = json.Marshal(p)
+		s.log.LogAttrs(ctx, slog.LevelWarn, "payment declined",
+			append(attrs, slog.String(observability.FieldEventAction, "payment.declined"))...)
+		return
+	}
+	rec.Status = StatusSucceeded
+	rec.RespStatus = http.StatusCreated
+	rec.RespBody, _ = json.Marshal(rec.Payment)
+	s.log.LogAttrs(ctx, slog.LevelInfo, "payment charged",
+		append(attrs, slog.String(observability.FieldEventAction, "payment.charged"))...)
+}
+
+func writeStored(w http.ResponseWriter, status int, body []byte) {
+	ct := "application/json"
+	if status >= 400 {
+		ct = problem.ContentType
+	}
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func (s *Service) get(w http.ResponseWriter, r *http.Request) {
+	p, _ := auth.FromContext(r.Context())
+	id := router.Param(r, "id")
+	if !kit.ValidID(id) {
+		problem.Write(w, r, problem.NotFound("no such payment"))
+		return
+	}
+	pay, err := s.store.ByID(r.Context(), id)
+	if errors.Is(err, ErrNotFound) || (err == nil && pay.UserID != p.UserID && !p.IsAdmin()) {
+		// Another user's payment is as invisible as a missing one.
+		problem.Write(w, r, problem.NotFound("no such payment"))
+		return
+	}
+	if err != nil {
+		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
+		return
+	}
+	problem.WriteJSON(w, http.StatusOK, pay)
+}
+
+// PaymentList is the answer of GET /internal/payments.
+type PaymentList struct {
+	Items []Payment `json:"items"`
+}
+
+func (s *Service) forOrder(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("order_id")
+	if !kit.ValidID(id) {
+		problem.Write(w, r, problem.BadRequest("order_id query parameter is required"))
+		return
+	}
+	ps, err := s.store.ByOrder(r.Context(), id)
+	if err != nil {
+		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
+		return
+	}
+	problem.WriteJSON(w, http.StatusOK, PaymentList{Items: ps})
+}
+
+func (s *Service) summary(w http.ResponseWriter, r *http.Request) {
+	sum, err := s.store.Summary(r.Context())
+	if err != nil {
+		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
+		return
+	}
+	problem.WriteJSON(w, http.StatusOK, sum)
+}
