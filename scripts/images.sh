@@ -137,8 +137,14 @@ image() {
 		docker tag "$id" "$tag"
 		how=cached
 	else
-		docker build -q --label "faultlab.inputs=$hash" --label "faultlab.image=$name" \
-			-t "$tag" "$ctx" >/dev/null || die "docker build $tag failed"
+		# Quiet on success (the classic builder warns that it is deprecated).
+		if ! docker build -q --label "faultlab.inputs=$hash" --label "faultlab.image=$name" \
+			-t "$tag" "$ctx" >"$ctx.log" 2>&1; then
+			cat "$ctx.log" >&2
+			rm -f "$ctx.log"
+			die "docker build $tag failed"
+		fi
+		rm -f "$ctx.log"
 		how=built
 	fi
 	printf '%-28s %-6s %6.1fs  inputs=%s\n' "$tag" "$how" "$(awk -v a="$t0" -v b="$(now)" 'BEGIN { print b - a }')" "$hash"
