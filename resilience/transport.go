@@ -168,10 +168,16 @@ func (t *Transport) call(req *http.Request) (*http.Response, int, int, error) {
 		closeRequestBody(req)
 		return nil, 0, callRejected, t.callerGone(err)
 	}
-	ctx, cancel := context.WithTimeout(parent, t.p.Timeout)
-	deadline, _ := ctx.Deadline()
-	if time.Until(deadline) < time.Millisecond {
-		cancel()
+	// The call's deadline is kept as a value, not a context: every attempt
+	// gets one context from the caller's, clipped to min(call deadline,
+	// attempt timeout), and waits between attempts are checked against it
+	// before they start. One context per attempt instead of two.
+	now := time.Now()
+	deadline := now.Add(t.p.Timeout)
+	if d, ok := parent.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if deadline.Sub(now) < time.Millisecond {
 		closeRequestBody(req)
 		return nil, 0, callRejected, fmt.Errorf("upstream %s: %w: no time left for the call: %w", t.name, ErrDeadline, context.DeadlineExceeded)
 	}
@@ -187,7 +193,6 @@ func (t *Transport) call(req *http.Request) (*http.Response, int, int, error) {
 			buf, err := io.ReadAll(req.Body)
 			req.Body.Close()
 			if err != nil {
-				cancel()
 				return nil, 0, callFailure, fmt.Errorf("upstream %s: reading request body: %w", t.name, err)
 			}
 			replay = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
@@ -208,19 +213,17 @@ func (t *Transport) call(req *http.Request) (*http.Response, int, int, error) {
 		if n > 1 && replay != nil {
 			var err error
 			if body, err = replay(); err != nil {
-				cancel()
 				return nil, n - 1, callFailure, &UpstreamError{Upstream: t.name, Status: lastStatus, Attempts: n - 1, Err: fmt.Errorf("replaying request body: %w", err)}
 			}
 		}
-		res := t.attempt(ctx, parent, req, body, n, last)
+		res := t.attempt(parent, deadline, req, body, n, last)
 		switch res.kind {
 		case kindDone:
 			if res.resp.Body == nil || res.resp.Body == http.NoBody {
 				res.cancel()
-				cancel()
 				t.bh.release()
 			} else {
-				res.resp.Body = &releaseBody{rc: res.resp.Body, t: t, cancelAttempt: res.cancel, cancelCall: cancel}
+				res.resp.Body = &releaseBody{rc: res.resp.Body, t: t, cancel: res.cancel}
 			}
 			outcome := callSuccess
 			if res.resp.StatusCode >= 500 {
@@ -228,13 +231,11 @@ func (t *Transport) call(req *http.Request) (*http.Response, int, int, error) {
 			}
 			return res.resp, n, outcome, nil
 		case kindRejected:
-			cancel()
 			if n == 1 {
 				return nil, 0, callRejected, res.err
 			}
 			return nil, n - 1, callFailure, res.err
 		case kindFinal:
-			cancel()
 			return nil, n, callFailure, res.err
 		}
 
@@ -248,14 +249,12 @@ func (t *Transport) call(req *http.Request) (*http.Response, int, int, error) {
 			t.finish(res)
 		}
 		giveUp := func(cause error) (*http.Response, int, int, error) {
-			cancel()
 			return nil, n, callFailure, &UpstreamError{Upstream: t.name, Status: lastStatus, Attempts: n, Wait: wait, Err: cause}
 		}
 		if !canRetry || n >= t.p.MaxAttempts {
 			return giveUp(last)
 		}
 		if parent.Err() != nil {
-			cancel()
 			return nil, n, callFailure, t.callerGone(parent.Err())
 		}
 		delay := wait
@@ -296,19 +295,15 @@ func (t *Transport) call(req *http.Request) (*http.Response, int, int, error) {
 		if delay > 0 {
 			select {
 			case <-t.clock.After(delay):
-			case <-ctx.Done():
-				if err := parent.Err(); err != nil {
-					cancel()
-					return nil, n, callFailure, t.callerGone(err)
-				}
-				return giveUp(fmt.Errorf("%w: call timed out waiting to retry: %w", ErrDeadline, last))
+			case <-parent.Done():
+				return nil, n, callFailure, t.callerGone(parent.Err())
 			}
 		}
 	}
 }
 
 // attempt sends attempt n: (4) breaker, (5) attempt timeout, (6) bulkhead, wire.
-func (t *Transport) attempt(ctx, parent context.Context, req *http.Request, body io.ReadCloser, n int, last error) attemptResult {
+func (t *Transport) attempt(parent context.Context, deadline time.Time, req *http.Request, body io.ReadCloser, n int, last error) attemptResult {
 	// (4) Breaker, per attempt, so that retries feed the failure rate.
 	done := func(error) {}
 	if t.br != nil {
@@ -322,8 +317,16 @@ func (t *Transport) attempt(ctx, parent context.Context, req *http.Request, body
 			return attemptResult{kind: kindRejected, err: err}
 		}
 	}
-	// (5) Attempt timeout.
-	actx, acancel := context.WithTimeout(ctx, t.p.AttemptTimeout)
+	// (5) Attempt timeout, clipped by the call's deadline. When the caller's
+	// own deadline is sooner still, its context is used as is.
+	actx, acancel := parent, noCancel
+	ad := time.Now().Add(t.p.AttemptTimeout)
+	if deadline.Before(ad) {
+		ad = deadline
+	}
+	if pd, ok := parent.Deadline(); !ok || pd.After(ad) {
+		actx, acancel = context.WithDeadline(parent, ad)
+	}
 	// (6) Bulkhead.
 	if !t.bh.tryAcquire() {
 		acancel()
@@ -348,7 +351,7 @@ func (t *Transport) attempt(ctx, parent context.Context, req *http.Request, body
 			done(errAttemptExcluded)
 			t.m.attempts[attemptCanceled].Inc()
 			return attemptResult{kind: kindFinal, err: t.callerGone(parent.Err())}
-		case ctx.Err() != nil: // Policy.Timeout ran out during the attempt
+		case actx.Err() != nil && !time.Now().Before(deadline): // Policy.Timeout ran out during the attempt
 			done(errAttemptFailed)
 			t.m.attempts[attemptTimeout].Inc()
 			return attemptResult{kind: kindFinal, err: &UpstreamError{Upstream: t.name, Attempts: n,
@@ -463,10 +466,10 @@ func (t *Transport) logCall(req *http.Request, resp *http.Response, attempts, ou
 // releaseBody frees the attempt's deadline and bulkhead slot when the
 // caller has read the body to the end or closed it, whichever comes first.
 type releaseBody struct {
-	rc                        io.ReadCloser
-	t                         *Transport
-	cancelAttempt, cancelCall context.CancelFunc
-	released                  atomic.Bool
+	rc       io.ReadCloser
+	t        *Transport
+	cancel   context.CancelFunc
+	released atomic.Bool
 }
 
 func (b *releaseBody) Read(p []byte) (int, error) {
@@ -485,11 +488,12 @@ func (b *releaseBody) Close() error {
 
 func (b *releaseBody) release() {
 	if b.released.CompareAndSwap(false, true) {
-		b.cancelAttempt()
-		b.cancelCall()
+		b.cancel()
 		b.t.bh.release()
 	}
 }
+
+func noCancel() {}
 
 // closeBody closes an attempt's body that will not be sent (RoundTrip must
 // close the request body on every path).
