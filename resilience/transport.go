@@ -216,7 +216,10 @@ func (t *Transport) call(req *http.Request) (*http.Response, int, int, error) {
 				return nil, n - 1, callFailure, &UpstreamError{Upstream: t.name, Status: lastStatus, Attempts: n - 1, Err: fmt.Errorf("replaying request body: %w", err)}
 			}
 		}
-		res := t.attempt(parent, deadline, req, body, n, last)
+		if n > 1 {
+			now = time.Now()
+		}
+		res := t.attempt(parent, now, deadline, req, body, n, last)
 		switch res.kind {
 		case kindDone:
 			if res.resp.Body == nil || res.resp.Body == http.NoBody {
@@ -303,7 +306,7 @@ func (t *Transport) call(req *http.Request) (*http.Response, int, int, error) {
 }
 
 // attempt sends attempt n: (4) breaker, (5) attempt timeout, (6) bulkhead, wire.
-func (t *Transport) attempt(parent context.Context, deadline time.Time, req *http.Request, body io.ReadCloser, n int, last error) attemptResult {
+func (t *Transport) attempt(parent context.Context, now, deadline time.Time, req *http.Request, body io.ReadCloser, n int, last error) attemptResult {
 	// (4) Breaker, per attempt, so that retries feed the failure rate.
 	done := func(error) {}
 	if t.br != nil {
@@ -320,7 +323,7 @@ func (t *Transport) attempt(parent context.Context, deadline time.Time, req *htt
 	// (5) Attempt timeout, clipped by the call's deadline. When the caller's
 	// own deadline is sooner still, its context is used as is.
 	actx, acancel := parent, noCancel
-	ad := time.Now().Add(t.p.AttemptTimeout)
+	ad := now.Add(t.p.AttemptTimeout)
 	if deadline.Before(ad) {
 		ad = deadline
 	}
@@ -341,7 +344,7 @@ func (t *Transport) attempt(parent context.Context, deadline time.Time, req *htt
 
 	r := req.WithContext(actx)
 	r.Body = body
-	r.Header = t.header(actx, req.Header)
+	r.Header = t.header(actx, req.Header, ad.Sub(now))
 	resp, err := t.base.RoundTrip(r)
 	if err != nil {
 		t.bh.release()
@@ -392,19 +395,13 @@ func (t *Transport) attempt(parent context.Context, deadline time.Time, req *htt
 // header returns the attempt's header: the caller's, plus the remaining
 // budget and the trace context. The caller's map is shared value-for-value,
 // not modified.
-func (t *Transport) header(actx context.Context, in http.Header) http.Header {
+func (t *Transport) header(actx context.Context, in http.Header, left time.Duration) http.Header {
 	h := make(http.Header, len(in)+2)
 	for k, v := range in {
 		h[k] = v
 	}
 	vals := make([]string, 2)
-	ms := int64(1)
-	if d, ok := actx.Deadline(); ok {
-		if left := time.Until(d).Milliseconds(); left > 1 {
-			ms = left
-		}
-	}
-	vals[0] = strconv.FormatInt(ms, 10)
+	vals[0] = strconv.FormatInt(max(left.Milliseconds(), 1), 10)
 	h[BudgetHeader] = vals[0:1:1]
 	if sc, ok := observability.SpanFromContext(actx); ok {
 		vals[1] = sc.String()
