@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -197,4 +199,22 @@ func CheckHops(p *Project, c Contracts, proxies []Proxy) error {
 
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
+}
+
+// CheckMounts reports bind mounts of repository files (sources starting with
+// "./", relative to dir, the compose file's directory) that do not exist:
+// the configs the compose stack mounts live in other parts of the tree.
+func CheckMounts(p *Project, dir string) error {
+	var errs []error
+	for _, name := range sortedKeys(p.Services) {
+		for _, m := range p.Services[name].Volumes {
+			if !strings.HasPrefix(m.Source, "./") {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(dir, m.Source)); err != nil {
+				errs = append(errs, fmt.Errorf("service %s mounts %s: %w", name, m.Source, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

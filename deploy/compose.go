@@ -28,6 +28,37 @@ type Service struct {
 	Healthcheck *Healthcheck `yaml:"healthcheck"`
 	DependsOn   DependsOn    `yaml:"depends_on"`
 	Profiles    []string     `yaml:"profiles"`
+	Volumes     []Mount      `yaml:"volumes"`
+}
+
+// Mount is one volume of a service: a named volume or a host path (Source)
+// mounted at Target.
+type Mount struct {
+	Source string
+	Target string
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler for the short ("src:dst:ro") and
+// the long ({source, target}) syntaxes.
+func (m *Mount) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		parts := strings.Split(n.Value, ":")
+		if len(parts) == 1 {
+			*m = Mount{Target: parts[0]}
+		} else {
+			*m = Mount{Source: parts[0], Target: parts[1]}
+		}
+		return nil
+	}
+	var l struct {
+		Source string `yaml:"source"`
+		Target string `yaml:"target"`
+	}
+	if err := n.Decode(&l); err != nil {
+		return fmt.Errorf("volumes: %w", err)
+	}
+	*m = Mount{Source: l.Source, Target: l.Target}
+	return nil
 }
 
 // Network is a Compose network.
@@ -258,7 +289,7 @@ func Interpolate(b []byte, env map[string]string) []byte {
 }
 
 // merge applies an overlay as Compose does: scalars and lists that replace,
-// maps and port lists that merge.
+// maps, ports and volumes (by target) that merge.
 func (p *Project) merge(o *Project) {
 	for name, n := range o.Networks {
 		p.Networks[name] = n
@@ -293,6 +324,14 @@ func (p *Project) merge(o *Project) {
 			}
 		}
 		slices.Sort(b.Networks)
+		for _, m := range s.Volumes {
+			i := slices.IndexFunc(b.Volumes, func(v Mount) bool { return v.Target == m.Target })
+			if i >= 0 {
+				b.Volumes[i] = m
+			} else {
+				b.Volumes = append(b.Volumes, m)
+			}
+		}
 		for _, port := range s.Ports {
 			if !slices.Contains(b.Ports, port) {
 				b.Ports = append(b.Ports, port)

@@ -93,8 +93,23 @@ func TestFilesPass(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkAll(t, load(t, tt.files...))
+			p := load(t, tt.files...)
+			checkAll(t, p)
+			if err := CheckMounts(p, ".."); err != nil {
+				t.Errorf("mounts check:\n%v", err)
+			}
 		})
+	}
+}
+
+func TestCheckMountsCatchesMissingConfig(t *testing.T) {
+	p := load(t, base)
+	setService(p, "alertmanager", func(s *Service) {
+		s.Volumes = append(s.Volumes, Mount{Source: "./observability/alertmanager/nope.yml", Target: "/x"})
+	})
+	err := CheckMounts(p, "..")
+	if err == nil || !strings.Contains(err.Error(), "alertmanager mounts ./observability/alertmanager/nope.yml") {
+		t.Fatalf("CheckMounts = %v, want the missing file reported", err)
 	}
 }
 
