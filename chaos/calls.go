@@ -1,0 +1,205 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+
+	"github.com/faultlab/faultlab/chaos/load"
+)
+
+// Routes are the gateway's public paths the load uses. The zero value
+// means DefaultRoutes.
+type Routes struct {
+	Products string `json:"products"` // GET list, GET {Products}/{id}
+	Orders   string `json:"orders"`   // POST create, GET {Orders}/{id}
+	Login    string `json:"login"`    // POST {"email","password"}
+}
+
+// DefaultRoutes are the gateway's public paths.
+var DefaultRoutes = Routes{Products: "/products", Orders: "/orders", Login: "/users/api/login"}
+
+// OrderBody is the default create_order body for one unit of productID.
+func OrderBody(productID string) any {
+	return map[string]any{"items": []map[string]any{{"product_id": productID, "quantity": 1}}}
+}
+
+// callSet builds load.Calls against the gateway.
+type callSet struct {
+	env       Env
+	base      string
+	routes    Routes
+	token     string
+	products  []string
+	orderID   string
+	orderBody func(string) any
+	next      atomic.Uint64
+}
+
+func (cs *callSet) newRequest(ctx context.Context, method, path string, body any) (*http.Request, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, cs.base+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if cs.token != "" {
+		req.Header.Set("Authorization", "Bearer "+cs.token)
+	}
+	req.Header.Set("Accept", "application/json")
+	return req, nil
+}
+
+func (cs *callSet) product() (string, error) {
+	if len(cs.products) == 0 {
+		return "", errors.New("no product ids in the catalogue")
+	}
+	return cs.products[cs.next.Add(1)%uint64(len(cs.products))], nil
+}
+
+// build returns the load.Call for a mix entry.
+func (cs *callSet) build(m MixEntry) (load.Call, error) {
+	c := load.Call{Name: m.Call, Weight: m.Weight}
+	switch m.Call {
+	case CallListProducts:
+		c.Build = func(ctx context.Context) (*http.Request, error) {
+			return cs.newRequest(ctx, http.MethodGet, cs.routes.Products, nil)
+		}
+	case CallGetProduct:
+		c.Build = func(ctx context.Context) (*http.Request, error) {
+			id, err := cs.product()
+			if err != nil {
+				return nil, err
+			}
+			return cs.newRequest(ctx, http.MethodGet, cs.routes.Products+"/"+id, nil)
+		}
+	case CallCreateOrder:
+		c.Build = func(ctx context.Context) (*http.Request, error) {
+			id, err := cs.product()
+			if err != nil {
+				return nil, err
+			}
+			req, err := cs.newRequest(ctx, http.MethodPost, cs.routes.Orders, cs.orderBody(id))
+			if err != nil {
+				return nil, err
+			}
+			req.Header.Set("Idempotency-Key", newKey())
+			return req, nil
+		}
+	case CallGetOrder:
+		c.Build = func(ctx context.Context) (*http.Request, error) {
+			if cs.orderID == "" {
+				return nil, errors.New("no order to get: creating one at setup failed")
+			}
+			return cs.newRequest(ctx, http.MethodGet, cs.routes.Orders+"/"+cs.orderID, nil)
+		}
+	case CallLogin:
+		cr, ok := cs.env.(Credentials)
+		if !ok {
+			return c, fmt.Errorf("%w: the login call needs an Env with Credentials", ErrScenario)
+		}
+		email, password := cr.Credentials()
+		c.Build = func(ctx context.Context) (*http.Request, error) {
+			req, err := cs.newRequest(ctx, http.MethodPost, cs.routes.Login, map[string]string{"email": email, "password": password})
+			if err == nil {
+				req.Header.Del("Authorization")
+			}
+			return req, err
+		}
+	default:
+		return c, fmt.Errorf("%w: unknown call %q", ErrScenario, m.Call)
+	}
+	return c, nil
+}
+
+func newKey() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// setup reads the catalogue's product ids and creates one order for
+// get_order. Errors are returned for the report; calls that need the
+// missing data fail at Build.
+func (cs *callSet) setup(ctx context.Context, hc *http.Client, needOrder bool) error {
+	req, err := cs.newRequest(ctx, http.MethodGet, cs.routes.Products, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("list products: %w", err)
+	}
+	var body any
+	err = json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("list products: status %d: %v", resp.StatusCode, err)
+	}
+	cs.products = collectIDs(body)
+	if len(cs.products) == 0 {
+		return errors.New("list products: no ids in the answer")
+	}
+	if !needOrder {
+		return nil
+	}
+	req, err = cs.newRequest(ctx, http.MethodPost, cs.routes.Orders, cs.orderBody(cs.products[0]))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Idempotency-Key", newKey())
+	resp, err = hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("create order: %w", err)
+	}
+	defer resp.Body.Close()
+	var order struct {
+		ID string `json:"id"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&order); err != nil || resp.StatusCode >= 300 || order.ID == "" {
+		return fmt.Errorf("create order: status %d: no id", resp.StatusCode)
+	}
+	cs.orderID = order.ID
+	return nil
+}
+
+// collectIDs finds the "id" of each object in the first array of v: a bare
+// array, or {"items": [...]} and the like.
+func collectIDs(v any) []string {
+	switch x := v.(type) {
+	case []any:
+		var ids []string
+		for _, e := range x {
+			if o, ok := e.(map[string]any); ok {
+				if id, ok := o["id"].(string); ok && id != "" && !strings.ContainsAny(id, "/?#") {
+					ids = append(ids, id)
+				}
+			}
+		}
+		return ids
+	case map[string]any:
+		for _, k := range []string{"items", "products", "data"} {
+			if ids := collectIDs(x[k]); len(ids) > 0 {
+				return ids
+			}
+		}
+	}
+	return nil
+}

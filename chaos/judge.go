@@ -1,0 +1,342 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/faultlab/faultlab/chaos/load"
+)
+
+// judgeAll judges every check into res.Verdicts. With aborted, only the
+// before checks are judged; the others are skipped.
+func (rn *run) judgeAll(ctx context.Context, aborted bool) {
+	for _, c := range rn.sc.Hypothesis {
+		if aborted && c.phase() != PhaseBefore {
+			rn.res.Verdicts = append(rn.res.Verdicts, Verdict{Check: c.String(), Kind: c.Kind, Phase: c.phase(),
+				Skipped: true, Measured: "not run", Want: "-", Note: "aborted: " + rn.res.Aborted})
+			continue
+		}
+		rn.res.Verdicts = append(rn.res.Verdicts, rn.judge(ctx, c))
+	}
+}
+
+// records returns the results of a phase; "during" is the main load's
+// results that started inside a fault window.
+func (rn *run) records(phase string) []record {
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	if phase != PhaseDuring {
+		return rn.phases[phase]
+	}
+	var out []record
+	for _, r := range rn.phases[PhaseOverall] {
+		for _, w := range rn.windows {
+			end := w.End
+			if end < 0 {
+				end = 1<<63 - 1
+			}
+			if r.off >= w.Start && r.off < end {
+				out = append(out, r)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func pct(x float64) string { return fmt.Sprintf("%.1f%%", 100*x) }
+
+// judge evaluates one check.
+func (rn *run) judge(ctx context.Context, c Check) Verdict {
+	v := Verdict{Check: c.String(), Kind: c.Kind, Phase: c.phase()}
+	if rn.opt.SteadyState < 0 && (v.Phase == PhaseBefore || v.Phase == PhaseAfter) {
+		v.Skipped, v.Measured, v.Want, v.Note = true, "not run", "-", "steady-state probes are off"
+		return v
+	}
+	switch c.Kind {
+	case CheckSuccessRate, CheckLatency, CheckStatusSeen, CheckStatusAbsent, CheckHeader:
+		rn.judgeRequests(c, &v)
+	case CheckBreakerOpens, CheckBreakerCloses, CheckBreakerHalfOpen:
+		rn.judgeBreaker(c, &v)
+	case CheckRetryAmplification:
+		v.Want = fmt.Sprintf("≤ %.2f attempts per call", c.Max)
+		attempts := rn.delta(c.Service, "faultlab_client_attempts_total", map[string]string{"name": c.Upstream})
+		calls := rn.delta(c.Service, "faultlab_client_requests_total", map[string]string{"name": c.Upstream})
+		if calls == 0 {
+			v.Measured = "no calls"
+			v.Note = "no logical calls were counted, so amplification is unknown"
+			return v
+		}
+		ratio := attempts / calls
+		v.Measured = fmt.Sprintf("%.2f (%.0f attempts / %.0f calls)", ratio, attempts, calls)
+		v.Pass = ratio <= c.Max
+	case CheckMetricIncrease:
+		d := rn.delta(c.Service, c.Metric, c.Labels)
+		v.Want = fmt.Sprintf("≥ +%g", c.minCount())
+		v.Measured = fmt.Sprintf("+%g", d)
+		v.Pass = d >= c.minCount()
+	case CheckNoDoubleCharge:
+		v.Want = "0 duplicates"
+		cs, err := rn.env.Charges(ctx)
+		if rn.envErr(&v, err) {
+			return v
+		}
+		v.Measured = fmt.Sprintf("%d duplicates in %d charges", cs.Duplicates, cs.Total)
+		v.Pass = cs.Duplicates == 0
+	case CheckStockConsistent:
+		v.Want = "available + reserved + sold = initial"
+		s, err := rn.env.Stock(ctx)
+		if rn.envErr(&v, err) {
+			return v
+		}
+		v.Measured = fmt.Sprintf("%d + %d + %d = %d of %d", s.Available, s.Reserved, s.Sold, s.Available+s.Reserved+s.Sold, s.Initial)
+		v.Pass = s.Consistent()
+	case CheckLogEvent:
+		v.Want = fmt.Sprintf("≥ %g events", c.minCount())
+		evs, err := rn.env.Events(ctx, c.Action, rn.res.Started)
+		if rn.envErr(&v, err) {
+			return v
+		}
+		n := 0
+		for _, e := range evs {
+			if c.Service == "" || e["service.name"] == c.Service {
+				n++
+			}
+		}
+		v.Measured = fmt.Sprintf("%d events", n)
+		v.Pass = float64(n) >= c.minCount()
+	case CheckAlertFires:
+		v.Want = "firing"
+		if _, err := rn.env.Alerts(ctx); err == nil {
+			rn.sample(ctx, nil, true)
+		}
+		rn.mu.Lock()
+		fired, aerr := rn.alerts[c.Alert], rn.alertErr
+		rn.mu.Unlock()
+		if aerr != nil {
+			v.Skipped, v.Measured, v.Note = true, "unknown", "alerts not supported by this environment: "+aerr.Error()
+			return v
+		}
+		v.Measured = "not seen firing"
+		if fired {
+			v.Measured = "seen firing"
+		}
+		v.Pass = fired
+	}
+	return v
+}
+
+// envErr fills v for an Env error and reports whether there was one.
+func (rn *run) envErr(v *Verdict, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, ErrNotSupported):
+		v.Skipped, v.Measured, v.Note = true, "unknown", "not supported by this environment"
+	default:
+		v.Measured, v.Note = "error", err.Error()
+	}
+	return true
+}
+
+func (rn *run) delta(service, metric string, labels map[string]string) float64 {
+	return rn.endM[service].CounterSum(metric, labels) - rn.startM[service].CounterSum(metric, labels)
+}
+
+func (rn *run) judgeRequests(c Check, v *Verdict) {
+	var sel []record
+	for _, r := range rn.records(c.phase()) {
+		if c.Call == "" || r.r.Call == c.Call {
+			sel = append(sel, r)
+		}
+	}
+	n := len(sel)
+	count := func(f func(record) bool) int {
+		k := 0
+		for _, r := range sel {
+			if f(r) {
+				k++
+			}
+		}
+		return k
+	}
+	if n == 0 && c.Kind != CheckStatusAbsent {
+		v.Measured, v.Want, v.Note = "no requests", "-", "no "+c.target()+" requests in this phase"
+		return
+	}
+	switch c.Kind {
+	case CheckSuccessRate:
+		ok := count(func(r record) bool { return r.ok })
+		rate := float64(ok) / float64(n)
+		v.Want = "≥ " + pct(c.Min)
+		v.Measured = fmt.Sprintf("%s (%d/%d)", pct(rate), ok, n)
+		v.Pass = rate >= c.Min
+	case CheckLatency:
+		ds := make([]time.Duration, n)
+		for i, r := range sel {
+			ds[i] = r.r.Latency
+		}
+		q := load.Summarize(ds)
+		got := map[float64]time.Duration{0.5: q.P50, 0.9: q.P90, 0.99: q.P99}[c.quantile()]
+		v.Want = "≤ " + c.MaxLatency.String()
+		v.Measured = fmt.Sprintf("%s (n=%d)", got.Round(time.Millisecond), n)
+		v.Pass = got <= c.MaxLatency
+	case CheckStatusSeen:
+		k := count(func(r record) bool { return r.r.Status == c.Status })
+		v.Measured = fmt.Sprintf("%d of %d (%s)", k, n, pct(float64(k)/float64(n)))
+		if c.Min == 0 {
+			v.Want = "at least one"
+			v.Pass = k > 0
+		} else {
+			v.Want = "≥ " + pct(c.Min)
+			v.Pass = float64(k)/float64(n) >= c.Min
+		}
+	case CheckStatusAbsent:
+		k := count(func(r record) bool { return r.r.Status == c.Status })
+		v.Want = "none"
+		v.Measured = fmt.Sprintf("%d of %d", k, n)
+		v.Pass = k == 0
+	case CheckHeader:
+		var with, of int
+		for _, r := range sel {
+			if c.Status != 0 && r.r.Status != c.Status {
+				continue
+			}
+			of++
+			h := rn.cap.header(r.r.TraceID)
+			if val := h.Get(c.Header); val != "" && (c.Value == "" || val == c.Value) {
+				with++
+			}
+		}
+		v.Measured = fmt.Sprintf("%d of %d", with, of)
+		if c.Min == 0 {
+			v.Want = "at least one"
+			v.Pass = with > 0
+		} else {
+			v.Want = "≥ " + pct(c.Min)
+			v.Pass = of > 0 && float64(with)/float64(of) >= c.Min
+		}
+	}
+}
+
+// window returns the window of the check's step (the first by default).
+func (rn *run) window(c Check) (Window, bool) {
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	for _, w := range rn.windows {
+		if c.Step == "" || w.Step == c.Step {
+			return w, w.Error == "" || w.End > w.Start
+		}
+	}
+	return Window{}, false
+}
+
+func (rn *run) judgeBreaker(c Check, v *Verdict) {
+	key := c.Service + "→" + c.Upstream
+	w, ok := rn.window(c)
+	switch c.Kind {
+	case CheckBreakerOpens:
+		v.Want = "open within " + c.Within.String() + " of the fault"
+	case CheckBreakerCloses:
+		v.Want = "closed within " + c.Within.String() + " of recovery"
+	default:
+		v.Want = "half-open after recovery"
+	}
+	if !ok {
+		v.Measured = "no fault window"
+		return
+	}
+	rn.mu.Lock()
+	var ss []BreakerSample
+	for _, s := range rn.samples {
+		if s.Breaker == key {
+			ss = append(ss, s)
+		}
+	}
+	rn.mu.Unlock()
+	last := "no samples"
+	if len(ss) > 0 {
+		last = ss[len(ss)-1].State
+	}
+	switch c.Kind {
+	case CheckBreakerOpens:
+		for _, s := range ss {
+			if s.At >= w.Start && s.State == "open" {
+				d := s.At - w.Start
+				v.Measured = "open after " + d.Round(10*time.Millisecond).String()
+				v.Pass = d <= c.Within
+				return
+			}
+		}
+		v.Measured = "never seen open (last: " + last + ")"
+	case CheckBreakerCloses:
+		opened := false
+		for _, s := range ss {
+			if s.At >= w.Start && s.State == "open" {
+				opened = true
+			}
+			if opened && s.At >= w.End && s.State == "closed" {
+				d := s.At - w.End
+				v.Measured = "closed after " + d.Round(10*time.Millisecond).String()
+				v.Pass = d <= c.Within
+				return
+			}
+		}
+		if !opened {
+			v.Measured = "never opened"
+			return
+		}
+		v.Measured = "not closed after recovery (last: " + last + ")"
+	case CheckBreakerHalfOpen:
+		for _, s := range ss {
+			if s.At >= w.End && s.State == "half_open" {
+				v.Measured, v.Pass = "seen half-open", true
+				return
+			}
+		}
+		if d := rn.delta(c.Service, "faultlab_circuitbreaker_transitions_total", map[string]string{"name": c.Upstream, "from": "half_open", "to": "closed"}); d > 0 {
+			v.Measured, v.Pass = fmt.Sprintf("%g half_open→closed transitions", d), true
+			return
+		}
+		v.Measured = "never seen half-open (last: " + last + ")"
+	}
+}
+
+// timeline builds the per-second view of the main load.
+func (rn *run) timeline() {
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	rn.res.Windows = append([]Window(nil), rn.windows...)
+	rn.res.Breakers = append([]BreakerSample(nil), rn.samples...)
+	if rn.res.Load == nil {
+		return
+	}
+	rank := map[string]int{"unknown": 0, "closed": 1, "half_open": 2, "open": 3}
+	for _, s := range rn.res.Load.Seconds {
+		p := Point{Offset: s.Offset, Requests: s.Requests, Successes: s.Successes, Dropped: s.Dropped, P99: s.P99}
+		from, to := time.Duration(s.Offset)*time.Second, time.Duration(s.Offset+1)*time.Second
+		for _, b := range rn.samples {
+			if b.At < from || b.At >= to {
+				continue
+			}
+			if p.Breakers == nil {
+				p.Breakers = map[string]string{}
+			}
+			if rank[b.State] >= rank[p.Breakers[b.Breaker]] {
+				p.Breakers[b.Breaker] = b.State
+			}
+		}
+		for _, w := range rn.windows {
+			end := w.End
+			if end < 0 {
+				end = 1<<63 - 1
+			}
+			if w.Start < to && end > from {
+				p.Faults = append(p.Faults, w.Step)
+			}
+		}
+		rn.res.Timeline = append(rn.res.Timeline, p)
+	}
+}

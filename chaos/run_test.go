@@ -1,0 +1,232 @@
+package chaos_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/faultlab/faultlab/chaos"
+	"github.com/faultlab/faultlab/chaos/toxi"
+)
+
+// fakeEnv is a gateway whose order route fails fast while the fake
+// "order-to-payment down" fault is applied, with a breaker gauge that
+// follows the fault.
+type fakeEnv struct {
+	url      string
+	down     atomic.Bool
+	broken   atomic.Bool // every route answers 500
+	calls    atomic.Int64
+	attempts atomic.Int64
+	mu       sync.Mutex
+	applied  []string
+	reverted []string
+}
+
+func newFakeEnv(t testing.TB) *fakeEnv {
+	t.Helper()
+	e := &fakeEnv{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /products", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"items":[{"id":"p1"},{"id":"p2"}],"total":2}`))
+	})
+	mux.HandleFunc("GET /products/{id}", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{}`)) })
+	mux.HandleFunc("POST /orders", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Idempotency-Key") == "" || r.Header.Get("Authorization") != "Bearer tok" {
+			http.Error(w, "bad", 400)
+			return
+		}
+		e.calls.Add(1)
+		e.attempts.Add(2)
+		if e.down.Load() {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "payment unavailable", 503)
+			return
+		}
+		w.WriteHeader(201)
+		w.Write([]byte(`{"id":"o1"}`))
+	})
+	mux.HandleFunc("GET /orders/{id}", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{}`)) })
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e.broken.Load() {
+			http.Error(w, "broken", 500)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	e.url = srv.URL
+	return e
+}
+
+func (e *fakeEnv) GatewayURL() string                        { return e.url }
+func (e *fakeEnv) HTTPClient() *http.Client                  { return &http.Client{Timeout: 5 * time.Second} }
+func (e *fakeEnv) Token(ctx context.Context) (string, error) { return "tok", nil }
+func (e *fakeEnv) ApplyFault(ctx context.Context, f chaos.FaultSpec) error {
+	e.mu.Lock()
+	e.applied = append(e.applied, f.ToxicFault().Hop)
+	e.mu.Unlock()
+	e.down.Store(true)
+	return nil
+}
+func (e *fakeEnv) RevertFault(ctx context.Context, f chaos.FaultSpec) error {
+	e.mu.Lock()
+	e.reverted = append(e.reverted, f.ToxicFault().Hop)
+	e.mu.Unlock()
+	e.down.Store(false)
+	return nil
+}
+func (e *fakeEnv) ResetFaults(ctx context.Context) error { e.down.Store(false); return nil }
+func (e *fakeEnv) Metrics(ctx context.Context, service string) (chaos.MetricFamilies, error) {
+	open, closed := 0, 1
+	if e.down.Load() {
+		open, closed = 1, 0
+	}
+	text := fmt.Sprintf(`# TYPE faultlab_circuitbreaker_state gauge
+faultlab_circuitbreaker_state{name="payment",state="open"} %d
+faultlab_circuitbreaker_state{name="payment",state="half_open"} 0
+faultlab_circuitbreaker_state{name="payment",state="closed"} %d
+# TYPE faultlab_client_attempts_total counter
+faultlab_client_attempts_total{name="payment",outcome="success"} %d
+# TYPE faultlab_client_requests_total counter
+faultlab_client_requests_total{name="payment",outcome="success"} %d
+`, open, closed, e.attempts.Load(), e.calls.Load())
+	return chaos.ParseMetrics(strings.NewReader(text))
+}
+func (e *fakeEnv) Charges(ctx context.Context) (chaos.ChargeSummary, error) {
+	return chaos.ChargeSummary{Total: 10}, nil
+}
+func (e *fakeEnv) Stock(ctx context.Context) (chaos.StockSummary, error) {
+	return chaos.StockSummary{Initial: 100, Available: 90, Reserved: 2, Sold: 8}, nil
+}
+func (e *fakeEnv) Events(ctx context.Context, action string, since time.Time) ([]map[string]any, error) {
+	return []map[string]any{{"event.action": action, "service.name": "order"}}, nil
+}
+func (e *fakeEnv) Alerts(ctx context.Context) ([]chaos.Alert, error) {
+	return nil, fmt.Errorf("no prometheus: %w", chaos.ErrNotSupported)
+}
+
+func testScenario() chaos.Scenario {
+	return chaos.Scenario{
+		Name: "fake-payment-down",
+		Faults: []chaos.Step{{Name: "payment down", At: 500 * time.Millisecond, Until: 1500 * time.Millisecond,
+			Fault: chaos.FaultSpec{Kind: chaos.FaultToxic, Hop: "order-to-payment", Toxic: toxi.Toxic{Kind: toxi.Down}}}},
+		Load: chaos.LoadProfile{Rate: 40, Duration: 2500 * time.Millisecond, Concurrency: 8,
+			Mix: []chaos.MixEntry{{Call: chaos.CallListProducts, Weight: 1}, {Call: chaos.CallCreateOrder, Weight: 1}, {Call: chaos.CallGetOrder, Weight: 1}}},
+		Hypothesis: []chaos.Check{
+			{Kind: chaos.CheckSuccessRate, Phase: chaos.PhaseBefore, Min: 0.99},
+			{Kind: chaos.CheckSuccessRate, Phase: chaos.PhaseDuring, Call: chaos.CallListProducts, Min: 0.99},
+			{Kind: chaos.CheckStatusSeen, Phase: chaos.PhaseDuring, Call: chaos.CallCreateOrder, Status: 503, Min: 0.9},
+			{Kind: chaos.CheckHeader, Phase: chaos.PhaseDuring, Call: chaos.CallCreateOrder, Status: 503, Header: "Retry-After", Min: 1},
+			{Kind: chaos.CheckBreakerOpens, Service: "order", Upstream: "payment", Within: 500 * time.Millisecond},
+			{Kind: chaos.CheckBreakerCloses, Service: "order", Upstream: "payment", Within: 500 * time.Millisecond},
+			{Kind: chaos.CheckRetryAmplification, Service: "order", Upstream: "payment", Max: 2.5},
+			{Kind: chaos.CheckNoDoubleCharge},
+			{Kind: chaos.CheckStockConsistent},
+			{Kind: chaos.CheckLogEvent, Action: "breaker.state_change", Service: "order"},
+			{Kind: chaos.CheckAlertFires, Alert: "BreakerOpen"},
+			{Kind: chaos.CheckSuccessRate, Phase: chaos.PhaseAfter, Min: 0.99},
+			{Kind: chaos.CheckLatency, Phase: chaos.PhaseOverall, Quantile: 0.99, MaxLatency: time.Nanosecond}, // must fail
+		},
+	}
+}
+
+func TestRun(t *testing.T) {
+	env := newFakeEnv(t)
+	var progress bytes.Buffer
+	res, err := chaos.Run(context.Background(), env, testScenario(), chaos.Options{SteadyState: 500 * time.Millisecond, Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Aborted != "" || len(res.Errors) > 0 {
+		t.Fatalf("aborted %q errors %v", res.Aborted, res.Errors)
+	}
+	want := map[string]string{ // check kind+phase → pass, fail or skip
+		"success_rate/before":         "pass",
+		"success_rate/during":         "pass",
+		"status_seen/during":          "pass",
+		"header/during":               "pass",
+		"breaker_opens/overall":       "pass",
+		"breaker_closes/overall":      "pass",
+		"retry_amplification/overall": "pass",
+		"no_double_charge/overall":    "pass",
+		"stock_consistent/overall":    "pass",
+		"log_event/overall":           "pass",
+		"alert_fires/overall":         "skip",
+		"success_rate/after":          "pass",
+		"latency/overall":             "fail",
+	}
+	for _, v := range res.Verdicts {
+		got := "fail"
+		switch {
+		case v.Skipped:
+			got = "skip"
+		case v.Pass:
+			got = "pass"
+		}
+		if w := want[v.Kind+"/"+v.Phase]; got != w {
+			t.Errorf("%s/%s: %s (measured %s, want %s, note %s); expected %s", v.Kind, v.Phase, got, v.Measured, v.Want, v.Note, w)
+		}
+	}
+	if res.Passed() {
+		t.Error("Passed() with a failing verdict")
+	}
+	if len(res.Windows) != 1 || res.Windows[0].Start < 450*time.Millisecond || res.Windows[0].End < 1450*time.Millisecond {
+		t.Errorf("windows %+v", res.Windows)
+	}
+	if len(env.applied) != 1 || env.applied[0] != "order-to-payment" || len(env.reverted) != 1 {
+		t.Errorf("applied %v reverted %v", env.applied, env.reverted)
+	}
+	if len(res.Timeline) < 2 || len(res.Failures) == 0 || res.Failures[0].TraceID == "" {
+		t.Errorf("timeline %d points, failures %+v", len(res.Timeline), res.Failures)
+	}
+	var sawOpen, sawFault bool
+	for _, p := range res.Timeline {
+		sawOpen = sawOpen || p.Breakers["order→payment"] == "open"
+		sawFault = sawFault || len(p.Faults) > 0
+	}
+	if !sawOpen || !sawFault {
+		t.Errorf("timeline lacks breaker state or faults: %+v", res.Timeline)
+	}
+	if !strings.Contains(progress.String(), "\r") || !strings.Contains(progress.String(), "req") {
+		t.Errorf("progress %q", progress.String())
+	}
+	if _, err := json.Marshal(res); err != nil {
+		t.Errorf("result is not JSON: %v", err)
+	}
+}
+
+func TestRunAbortsWithoutSteadyState(t *testing.T) {
+	env := newFakeEnv(t)
+	env.broken.Store(true)
+	sc := testScenario()
+	res, err := chaos.Run(context.Background(), env, sc, chaos.Options{SteadyState: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Aborted == "" || res.Passed() {
+		t.Fatalf("want an aborted, failed run; got aborted=%q", res.Aborted)
+	}
+	if len(env.applied) != 0 {
+		t.Fatalf("faults applied after a failed steady state: %v", env.applied)
+	}
+	if len(res.Verdicts) != len(sc.Hypothesis) {
+		t.Fatalf("%d verdicts for %d checks", len(res.Verdicts), len(sc.Hypothesis))
+	}
+}
+
+func TestRunRejectsBadScenario(t *testing.T) {
+	sc := testScenario()
+	sc.Faults[0].Until = 100 * time.Millisecond // before At
+	if _, err := chaos.Run(context.Background(), newFakeEnv(t), sc, chaos.Options{}); err == nil || !strings.Contains(err.Error(), "not after") {
+		t.Fatalf("got %v", err)
+	}
+}
