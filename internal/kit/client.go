@@ -181,6 +181,7 @@ func Unavailable(err error) (time.Duration, bool) {
 	var ne net.Error
 	switch {
 	case errors.Is(err, auth.ErrUnavailable),
+		errors.Is(err, ErrPending),
 		errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, io.EOF),
@@ -214,3 +215,7 @@ func UpstreamProblem(name string, err error) *problem.Error {
 	}
 	return problem.Wrap(http.StatusBadGateway, name+" gave an unexpected answer", err)
 }
+
+// ErrPending means work was left for a later reconciliation; Unavailable
+// counts it as unavailable (503 + Retry-After).
+var ErrPending = errors.New("left pending for reconciliation")

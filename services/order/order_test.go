@@ -1,0 +1,382 @@
+package order
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/faultlab/faultlab/internal/auth"
+	"github.com/faultlab/faultlab/internal/kit"
+	"github.com/faultlab/faultlab/internal/kit/kittest"
+	"github.com/faultlab/faultlab/internal/problem"
+	"github.com/faultlab/faultlab/services/payment"
+	"github.com/faultlab/faultlab/services/product"
+)
+
+var fakeValidator = auth.ValidatorFunc(func(_ context.Context, tok string) (auth.Principal, error) {
+	switch tok {
+	case "admin-token":
+		return auth.Principal{UserID: "usr_admin", Roles: []string{auth.RoleAdmin}}, nil
+	case "alice-token":
+		return auth.Principal{UserID: "usr_alice", Roles: []string{auth.RoleCustomer}}, nil
+	case "bob-token":
+		return auth.Principal{UserID: "usr_bob", Roles: []string{auth.RoleCustomer}}, nil
+	}
+	return auth.Principal{}, auth.ErrInvalidToken
+})
+
+// switchable answers 503 while down is set, as an unavailable upstream would.
+type switchable struct {
+	h    http.Handler
+	down atomic.Bool
+}
+
+func (s *switchable) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.down.Load() {
+		problem.Write(w, r, problem.Unavailable("down for the test", 0))
+		return
+	}
+	s.h.ServeHTTP(w, r)
+}
+
+type fixture struct {
+	svc      *Service
+	url      string
+	products *product.Client
+	payments *payment.Client
+	payDown  *switchable
+	dir      string
+	cfg      Config
+}
+
+func newFixture(t testing.TB, dir string) *fixture {
+	t.Helper()
+	clock := kittest.NewClock()
+	prod, err := product.New(product.Config{Keys: kittest.Keys, Validator: fakeValidator, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { prod.Close() })
+	pay, err := payment.New(payment.Config{Keys: kittest.Keys, Validator: fakeValidator, Now: clock.Now, DeclineAbove: 5000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pay.Close() })
+	sw := &switchable{h: pay}
+	prodURL, payURL := kittest.Serve(t, prod).URL, kittest.Serve(t, sw).URL
+	cfg := Config{
+		Keys: kittest.Keys, Validator: fakeValidator, Now: clock.Now, DataDir: dir,
+		ProductURL: prodURL, PaymentURL: payURL, PublicURL: "https://shop.example",
+	}
+	f := &fixture{
+		products: product.NewClient(prodURL, nil, kittest.Keys.Service),
+		payments: payment.NewClient(payURL, nil, kittest.Keys.Service),
+		payDown:  sw, dir: dir, cfg: cfg,
+	}
+	f.start(t)
+	return f
+}
+
+func (f *fixture) start(t testing.TB) {
+	t.Helper()
+	svc, err := New(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	f.svc, f.url = svc, kittest.Serve(t, svc).URL
+}
+
+func (f *fixture) order(t testing.TB, token, key string, body any) kittest.Response {
+	t.Helper()
+	return kittest.Call(t, http.MethodPost, f.url+RouteOrders, body,
+		auth.GatewayKeyHeader, kittest.Keys.Gateway, "Authorization", "Bearer "+token, kit.IdempotencyKeyHeader, key)
+}
+
+func (f *fixture) getOrder(t testing.TB, token, id string) kittest.Response {
+	t.Helper()
+	return kittest.Call(t, http.MethodGet, f.url+"/orders/"+id, nil,
+		auth.GatewayKeyHeader, kittest.Keys.Gateway, "Authorization", "Bearer "+token)
+}
+
+func (f *fixture) level(t testing.TB, id string) product.StockLevel {
+	t.Helper()
+	s, err := f.products.Stock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Consistent {
+		t.Fatalf("stock inconsistent: %+v", s)
+	}
+	for _, l := range s.Products {
+		if l.ProductID == id {
+			return l
+		}
+	}
+	t.Fatalf("no product %s", id)
+	return product.StockLevel{}
+}
+
+func (f *fixture) charges(t testing.TB) payment.Summary {
+	t.Helper()
+	s, err := f.payments.Summary(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.DuplicateOrders) > 0 {
+		t.Fatalf("duplicate charges: %+v", s.DuplicateOrders)
+	}
+	return s
+}
+
+func items(lines ...product.Item) CreateRequest { return CreateRequest{Items: lines} }
+
+func TestOrderHappyPathAndReplay(t *testing.T) {
+	f := newFixture(t, "")
+	body := items(product.Item{ProductID: "prd_003", Quantity: 2}, product.Item{ProductID: "prd_005", Quantity: 1})
+	r := f.order(t, "alice-token", "k-1", body)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	var o Order
+	r.JSON(t, &o)
+	if o.Status != StatusConfirmed || o.TotalCents != 2*799+399 || o.Currency != "EUR" || o.PaymentID == "" || o.UserID != "usr_alice" {
+		t.Fatalf("order: %+v", o)
+	}
+	if r.Header.Get("Location") != "https://shop.example/api/v1/orders/"+o.ID {
+		t.Fatalf("Location %q", r.Header.Get("Location"))
+	}
+	if l := f.level(t, "prd_003"); l.Sold != 2 || l.Reserved != 0 {
+		t.Fatalf("stock: %+v", l)
+	}
+
+	again := f.order(t, "alice-token", "k-1", body)
+	if again.Status != r.Status || string(again.Body) != string(r.Body) || again.Header.Get("Location") != r.Header.Get("Location") {
+		t.Fatalf("replay: %d %s", again.Status, again.Body)
+	}
+	if s := f.charges(t); s.TotalCharges != 1 {
+		t.Fatalf("charges after replay: %+v", s)
+	}
+	if l := f.level(t, "prd_003"); l.Sold != 2 {
+		t.Fatalf("stock after replay: %+v", l)
+	}
+	if r := f.order(t, "alice-token", "k-1", items(product.Item{ProductID: "prd_003", Quantity: 3})); r.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("same key, other body: %d %s", r.Status, r.Body)
+	}
+	// Keys are per user: bob's k-1 is a new order.
+	if r := f.order(t, "bob-token", "k-1", body); r.Status != http.StatusCreated || strings.Contains(string(r.Body), o.ID) {
+		t.Fatalf("bob's k-1: %d %s", r.Status, r.Body)
+	}
+
+	t.Run("reads", func(t *testing.T) {
+		for _, tc := range []struct {
+			token string
+			want  int
+		}{{"alice-token", 200}, {"admin-token", 200}, {"bob-token", 404}, {"nope", 401}} {
+			if r := f.getOrder(t, tc.token, o.ID); r.Status != tc.want {
+				t.Fatalf("%s: %d, want %d", tc.token, r.Status, tc.want)
+			}
+		}
+		if r := f.getOrder(t, "alice-token", "ord_missing"); r.Status != 404 {
+			t.Fatalf("missing: %d", r.Status)
+		}
+		l := kittest.Call(t, http.MethodGet, f.url+RouteOrders, nil, auth.GatewayKeyHeader, kittest.Keys.Gateway, "Authorization", "Bearer bob-token")
+		var list List
+		l.JSON(t, &list)
+		if len(list.Items) != 1 || list.Items[0].UserID != "usr_bob" {
+			t.Fatalf("bob's list: %+v", list)
+		}
+	})
+}
+
+func TestOrderValidation(t *testing.T) {
+	f := newFixture(t, "")
+	many := CreateRequest{}
+	for i := range 21 {
+		many.Items = append(many.Items, product.Item{ProductID: "p" + string(rune('a'+i)), Quantity: 1})
+	}
+	for _, tc := range []struct {
+		name string
+		key  string
+		body any
+		want int
+	}{
+		{"missing key", "", items(product.Item{ProductID: "prd_001", Quantity: 1}), 400},
+		{"key with control char", "a\tb", items(product.Item{ProductID: "prd_001", Quantity: 1}), 400},
+		{"key too long", strings.Repeat("k", 256), items(product.Item{ProductID: "prd_001", Quantity: 1}), 400},
+		{"empty items", "v1", items(), 400},
+		{"zero quantity", "v2", items(product.Item{ProductID: "prd_001", Quantity: 0}), 400},
+		{"negative quantity", "v3", items(product.Item{ProductID: "prd_001", Quantity: -1}), 400},
+		{"duplicate lines", "v4", items(product.Item{ProductID: "prd_001", Quantity: 1}, product.Item{ProductID: "prd_001", Quantity: 2}), 400},
+		{"too many lines", "v5", many, 400},
+		{"unknown field", "v6", `{"items":[],"total":1}`, 400},
+		{"not JSON", "v7", `items=1`, 400},
+		{"unknown product", "v8", items(product.Item{ProductID: "prd_nope", Quantity: 1}), 422},
+		{"insufficient stock", "v9", items(product.Item{ProductID: "prd_008", Quantity: 11}), 409},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := f.order(t, "alice-token", tc.key, tc.body)
+			if r.Status != tc.want || r.Header.Get("Content-Type") != problem.ContentType {
+				t.Fatalf("status %d, want %d: %s", r.Status, tc.want, r.Body)
+			}
+		})
+	}
+	if l := f.level(t, "prd_008"); l.Available != 10 {
+		t.Fatalf("stock moved: %+v", l)
+	}
+	if s := f.charges(t); s.TotalCharges != 0 {
+		t.Fatalf("charges: %+v", s)
+	}
+}
+
+func TestDeclinedPaymentReleasesStock(t *testing.T) {
+	f := newFixture(t, "")
+	r := f.order(t, "alice-token", "dec", items(product.Item{ProductID: "prd_007", Quantity: 1}))
+	if r.Status != http.StatusPaymentRequired {
+		t.Fatalf("declined: %d %s", r.Status, r.Body)
+	}
+	if l := f.level(t, "prd_007"); l.Available != 20 || l.Reserved != 0 {
+		t.Fatalf("stock: %+v", l)
+	}
+	list := kittest.Call(t, http.MethodGet, f.url+RouteOrders, nil, auth.GatewayKeyHeader, kittest.Keys.Gateway, "Authorization", "Bearer alice-token")
+	var l List
+	list.JSON(t, &l)
+	if len(l.Items) != 1 || l.Items[0].Status != StatusFailed || l.Items[0].Reason != ReasonPaymentDeclined {
+		t.Fatalf("orders: %+v", l)
+	}
+	if again := f.order(t, "alice-token", "dec", items(product.Item{ProductID: "prd_007", Quantity: 1})); again.Status != 402 || string(again.Body) != string(r.Body) {
+		t.Fatalf("replay: %d %s", again.Status, again.Body)
+	}
+}
+
+func TestPaymentUnavailableThenRetry(t *testing.T) {
+	f := newFixture(t, "")
+	body := items(product.Item{ProductID: "prd_002", Quantity: 3})
+	f.payDown.down.Store(true)
+	r := f.order(t, "alice-token", "pu", body)
+	if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("payment down: %d %s", r.Status, r.Body)
+	}
+	if l := f.level(t, "prd_002"); l.Available != 50 || l.Reserved != 0 {
+		t.Fatalf("stock held while payment is down: %+v", l)
+	}
+	var p problem.Error
+	r.JSON(t, &p)
+	if len(p.Errors) != 1 || !strings.Contains(p.Errors[0].Detail, ReasonPaymentUnavailable) {
+		t.Fatalf("problem: %+v", p)
+	}
+	id := strings.Fields(p.Errors[0].Detail)[0]
+	if g := f.getOrder(t, "alice-token", id); !strings.Contains(string(g.Body), `"status":"failed"`) {
+		t.Fatalf("order: %s", g.Body)
+	}
+
+	f.payDown.down.Store(false)
+	r = f.order(t, "alice-token", "pu", body)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("retry: %d %s", r.Status, r.Body)
+	}
+	var o Order
+	r.JSON(t, &o)
+	if o.ID != id || o.Status != StatusConfirmed {
+		t.Fatalf("retry made another order or did not confirm: %+v (first %s)", o, id)
+	}
+	if l := f.level(t, "prd_002"); l.Sold != 3 || l.Reserved != 0 {
+		t.Fatalf("stock: %+v", l)
+	}
+	if s := f.charges(t); s.TotalCharges != 1 {
+		t.Fatalf("charges: %+v", s)
+	}
+}
+
+// crashed leaves a pending order as a crash after Begin would.
+func (f *fixture) crashed(t testing.TB, key string, reserve, charge bool) Record {
+	t.Helper()
+	ctx := context.Background()
+	now := f.cfg.Now()
+	lines := []product.Item{{ProductID: "prd_004", Quantity: 2}}
+	rec := Record{
+		Order: Order{ID: kit.NewID("ord_"), UserID: "usr_alice", Status: StatusPending,
+			Items: []Line{{ProductID: "prd_004", Quantity: 2}}, CreatedAt: now, UpdatedAt: now},
+		Key: key, Fingerprint: kit.Fingerprint(lines), Attempt: 1,
+	}
+	if _, created, err := f.svc.store.Begin(ctx, rec); err != nil || !created {
+		t.Fatal(err)
+	}
+	if reserve {
+		if _, err := f.products.Reserve(ctx, reservationID(&rec), lines); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if charge {
+		if _, err := f.payments.Charge(ctx, PaymentKey(rec.ID), payment.ChargeRequest{OrderID: rec.ID, UserID: "usr_alice", AmountCents: 4998, Currency: "EUR"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return rec
+}
+
+func TestReconcile(t *testing.T) {
+	f := newFixture(t, t.TempDir())
+	paid := f.crashed(t, "c1", true, true)
+	unpaid := f.crashed(t, "c2", true, false)
+	early := f.crashed(t, "c3", false, false)
+	if l := f.level(t, "prd_004"); l.Reserved != 4 {
+		t.Fatalf("before: %+v", l)
+	}
+	// The process restarts on the same data.
+	if err := f.svc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.start(t)
+	n, err := f.svc.Reconcile(context.Background())
+	if err != nil || n != 3 {
+		t.Fatalf("reconcile: %d %v", n, err)
+	}
+	for _, tc := range []struct {
+		rec    Record
+		status string
+	}{{paid, StatusConfirmed}, {unpaid, StatusFailed}, {early, StatusFailed}} {
+		r := f.getOrder(t, "alice-token", tc.rec.ID)
+		if !strings.Contains(string(r.Body), `"status":"`+tc.status+`"`) {
+			t.Fatalf("%s: %s", tc.rec.Key, r.Body)
+		}
+	}
+	if l := f.level(t, "prd_004"); l.Reserved != 0 || l.Sold != 2 || l.Available != 28 {
+		t.Fatalf("after: %+v", l)
+	}
+	if s := f.charges(t); s.TotalCharges != 1 {
+		t.Fatalf("charges: %+v", s)
+	}
+	// The client's retry of an interrupted order runs it again, once.
+	r := f.order(t, "alice-token", "c2", items(product.Item{ProductID: "prd_004", Quantity: 2}))
+	if r.Status != http.StatusCreated || !strings.Contains(string(r.Body), unpaid.ID) {
+		t.Fatalf("retry after reconcile: %d %s", r.Status, r.Body)
+	}
+	if s := f.charges(t); s.TotalCharges != 2 {
+		t.Fatalf("charges: %+v", s)
+	}
+}
+
+func TestInFlightDuplicate(t *testing.T) {
+	f := newFixture(t, "")
+	rec := f.crashed(t, "busy", false, false)
+	if !f.svc.claim(rec.ID) {
+		t.Fatal("claim")
+	}
+	body := items(product.Item{ProductID: "prd_004", Quantity: 2})
+	r := f.order(t, "alice-token", "busy", body)
+	if r.Status != http.StatusConflict || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("in flight: %d %s", r.Status, r.Body)
+	}
+	f.svc.unclaim(rec.ID)
+	// Not in flight any more: the replay settles the crashed run and runs it again.
+	r = f.order(t, "alice-token", "busy", body)
+	if r.Status != http.StatusCreated || !strings.Contains(string(r.Body), rec.ID) {
+		t.Fatalf("resume: %d %s", r.Status, r.Body)
+	}
+	if l := f.level(t, "prd_004"); l.Sold != 2 || l.Reserved != 0 {
+		t.Fatalf("stock: %+v", l)
+	}
+}
