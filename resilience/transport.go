@@ -344,7 +344,7 @@ func (t *Transport) attempt(parent context.Context, now, deadline time.Time, req
 
 	r := req.WithContext(actx)
 	r.Body = body
-	r.Header = t.header(actx, req.Header, ad.Sub(now))
+	r.Header = t.header(actx, req.Header, ad)
 	resp, err := t.base.RoundTrip(r)
 	if err != nil {
 		t.bh.release()
@@ -395,13 +395,15 @@ func (t *Transport) attempt(parent context.Context, now, deadline time.Time, req
 // header returns the attempt's header: the caller's, plus the remaining
 // budget and the trace context. The caller's map is shared value-for-value,
 // not modified.
-func (t *Transport) header(actx context.Context, in http.Header, left time.Duration) http.Header {
+func (t *Transport) header(actx context.Context, in http.Header, deadline time.Time) http.Header {
 	h := make(http.Header, len(in)+2)
 	for k, v := range in {
 		h[k] = v
 	}
 	vals := make([]string, 2)
-	vals[0] = strconv.FormatInt(max(left.Milliseconds(), 1), 10)
+	// Whole milliseconds left, less one for the trip: the callee starts its
+	// clock on arrival, so the budget must not include the time in transit.
+	vals[0] = strconv.FormatInt(max(time.Until(deadline).Milliseconds()-1, 1), 10)
 	h[BudgetHeader] = vals[0:1:1]
 	if sc, ok := observability.SpanFromContext(actx); ok {
 		vals[1] = sc.String()
