@@ -13,7 +13,6 @@ COPY bin/faultlab /faultlab
 
 USER 65532:65532
 ENV FAULTLAB_DATA_DIR=/data
-VOLUME ["/data"]
 EXPOSE 8080 8081 8082 8083 8084
 
 # No curl in scratch: the binary checks itself. Compose overrides --url per
