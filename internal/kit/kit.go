@@ -56,6 +56,9 @@ type Options struct {
 	Mount func(r *router.Router)
 	// Ready lists the dependencies /readyz probes.
 	Ready []Check
+	// Guard, if set, wraps the router innermost (inside Wrap): the
+	// gateway's path checks.
+	Guard func(http.Handler) http.Handler
 }
 
 // Handler registers /healthz, /readyz and /metrics (and Options.Mount) on r
@@ -88,6 +91,7 @@ func Handler(o *Options, r *router.Router) http.Handler {
 			Quiet:      []string{RouteHealthz, RouteReadyz, RouteMetrics},
 		}),
 		o.Wrap,
+		o.Guard,
 	)
 }
 

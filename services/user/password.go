@@ -44,9 +44,9 @@ const (
 
 var errBadHash = errors.New("malformed password hash")
 
-// hashPassword returns a PHC-style encoded argon2id hash:
+// HashPassword returns a PHC-style encoded argon2id hash:
 // $argon2id$v=19$m=19456,t=1,p=1$<salt>$<hash> (unpadded base64).
-func hashPassword(password string, p Argon2Params) (string, error) {
+func HashPassword(password string, p Argon2Params) (string, error) {
 	salt := make([]byte, saltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("salt: %w", err)

@@ -134,7 +134,7 @@ func New(cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("user: %w", err)
 		}
 	}
-	dummy, err := hashPassword("not a real password", cfg.Argon2)
+	dummy, err := HashPassword("not a real password", cfg.Argon2)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("user: %w", err)
@@ -179,7 +179,7 @@ func (s *Service) seed(ctx context.Context) error {
 		{DemoCustomerID, DemoCustomerEmail, DemoCustomerPassword, auth.RoleCustomer},
 		{DemoAdminID, DemoAdminEmail, DemoAdminPassword, auth.RoleAdmin},
 	} {
-		h, err := hashPassword(d.pw, s.cfg.Argon2)
+		h, err := HashPassword(d.pw, s.cfg.Argon2)
 		if err != nil {
 			return err
 		}

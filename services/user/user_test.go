@@ -364,7 +364,7 @@ func TestClient(t *testing.T) {
 }
 
 func TestPasswordHash(t *testing.T) {
-	h, err := hashPassword("s3cret", fastArgon)
+	h, err := HashPassword("s3cret", fastArgon)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -121,4 +122,26 @@ func Call(t testing.TB, method, url string, body any, headers ...string) Respons
 var testClient = &http.Client{
 	Timeout:       10 * time.Second,
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// Switch passes requests to H until Down is set; then it drops every
+// connection without an answer, as a crashed upstream would.
+type Switch struct {
+	H    http.Handler
+	Down atomic.Bool
+}
+
+// ServeHTTP serves or drops the request.
+func (s *Switch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.Down.Load() {
+		if hj, ok := w.(http.Hijacker); ok {
+			if c, _, err := hj.Hijack(); err == nil {
+				c.Close()
+				return
+			}
+		}
+		w.WriteHeader(http.StatusBadGateway)
+		return
+	}
+	s.H.ServeHTTP(w, r)
 }

@@ -1,0 +1,295 @@
+package gateway
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/faultlab/faultlab/internal/auth"
+	"github.com/faultlab/faultlab/internal/kit"
+	"github.com/faultlab/faultlab/internal/problem"
+	"github.com/faultlab/faultlab/internal/router"
+	"github.com/faultlab/faultlab/observability"
+)
+
+// Defaults.
+const (
+	DefaultPublicURL    = "http://127.0.0.1:8080"
+	DefaultUserURL      = "http://127.0.0.1:8081"
+	DefaultProductURL   = "http://127.0.0.1:8082"
+	DefaultOrderURL     = "http://127.0.0.1:8083"
+	DefaultPaymentURL   = "http://127.0.0.1:8084"
+	DefaultMaxBody      = 64 << 10
+	DefaultCacheEntries = 256
+	maxCachedBody       = 1 << 20
+	// CacheStatusHeader marks an answer served from the last-known-good copy.
+	CacheStatusHeader = "X-Cache-Status"
+)
+
+// Config configures the gateway. The zero value works: upstreams at their
+// default loopback ports through kit.DefaultClient, and an empty gateway
+// key (so every service will refuse it: set Keys.Gateway).
+type Config struct {
+	// Logger receives access logs and fallback events; nil discards.
+	Logger *slog.Logger
+	// Registry receives the gateway's metrics; nil creates one.
+	Registry *prometheus.Registry
+	// PublicURL is the gateway's own public URL (informational here; the
+	// services build links from theirs).
+	PublicURL string
+	// Keys.Gateway is sent as X-Gateway-Key on every forwarded request.
+	Keys auth.Keys
+	// Per upstream: the (resilience) client and base URL. Nil client:
+	// kit.DefaultClient(); empty URL: the default loopback port.
+	UserClient    *http.Client
+	UserURL       string
+	ProductClient *http.Client
+	ProductURL    string
+	OrderClient   *http.Client
+	OrderURL      string
+	PaymentClient *http.Client
+	PaymentURL    string
+	// MaxBody bounds request bodies (413 beyond); default 64 KiB.
+	MaxBody int64
+	// CacheEntries bounds the last-known-good catalogue; default 256.
+	CacheEntries int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Wrap wraps the router inside the observability middleware (chaos
+	// faults, deadlines); the path guard runs inside it.
+	Wrap func(http.Handler) http.Handler
+	// Mount registers extra routes. They are public: protect them.
+	Mount func(r *router.Router)
+}
+
+type upstream struct {
+	name string
+	hc   *http.Client
+	base string
+}
+
+// Service is the gateway, an http.Handler safe for concurrent use.
+type Service struct {
+	cfg      Config
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	cache    *lru
+	fallback *prometheus.CounterVec
+	h        http.Handler
+}
+
+// New builds the gateway.
+func New(cfg Config) (*Service, error) {
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = DefaultPublicURL
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.CacheEntries <= 0 {
+		cfg.CacheEntries = DefaultCacheEntries
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	mk := func(name string, c **http.Client, u *string, def string) upstream {
+		if *c == nil {
+			*c = kit.DefaultClient()
+		}
+		if *u == "" {
+			*u = def
+		}
+		*u = strings.TrimRight(*u, "/")
+		return upstream{name: name, hc: *c, base: *u}
+	}
+	users := mk("user", &cfg.UserClient, &cfg.UserURL, DefaultUserURL)
+	products := mk("product", &cfg.ProductClient, &cfg.ProductURL, DefaultProductURL)
+	orders := mk("order", &cfg.OrderClient, &cfg.OrderURL, DefaultOrderURL)
+	payments := mk("payment", &cfg.PaymentClient, &cfg.PaymentURL, DefaultPaymentURL)
+
+	s := &Service{cfg: cfg, cache: newLRU(cfg.CacheEntries)}
+	o := &kit.Options{
+		Name: "gateway", Logger: cfg.Logger, Registry: cfg.Registry, Now: cfg.Now,
+		Wrap: cfg.Wrap, Mount: cfg.Mount, Guard: guard,
+	}
+	for _, u := range []upstream{users, products, orders, payments} {
+		o.Ready = append(o.Ready, kit.UpstreamCheck(u.name, u.hc, u.base))
+	}
+	fixed := func(p string) func(*http.Request) (string, bool) {
+		return func(*http.Request) (string, bool) { return p, true }
+	}
+	withID := func(prefix string) func(*http.Request) (string, bool) {
+		return func(r *http.Request) (string, bool) {
+			id := router.Param(r, "id")
+			return prefix + url.PathEscape(id), kit.ValidID(id)
+		}
+	}
+	r := router.New(cfg.Logger)
+	r.Handle(http.MethodPost, "/api/v1/login", s.forward(users, fixed("/users/api/login"), false))
+	r.Handle(http.MethodPost, "/users/api/login", s.forward(users, fixed("/users/api/login"), false))
+	r.Handle(http.MethodGet, "/api/v1/products", s.forward(products, fixed("/products"), true))
+	r.Handle(http.MethodGet, "/api/v1/products/:id", s.forward(products, withID("/products/"), true))
+	r.Handle(http.MethodPost, "/api/v1/products", s.forward(products, fixed("/products"), false))
+	r.Handle(http.MethodPost, "/api/v1/orders", s.forward(orders, fixed("/orders"), false))
+	r.Handle(http.MethodGet, "/api/v1/orders", s.forward(orders, fixed("/orders"), false))
+	r.Handle(http.MethodGet, "/api/v1/orders/:id", s.forward(orders, withID("/orders/"), false))
+	r.Handle(http.MethodGet, "/api/v1/payments/:id", s.forward(payments, withID("/payments/"), false))
+	s.h = kit.Handler(o, r)
+	s.log, s.reg = o.Logger, o.Registry
+	s.fallback = kit.CounterVec(s.reg, prometheus.CounterOpts{
+		Namespace: observability.Namespace, Name: "fallback_total",
+		Help: "Fallbacks served, by name and kind.",
+	}, "name", "kind")
+	return s, nil
+}
+
+// ServeHTTP serves the public API.
+func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.ServeHTTP(w, r) }
+
+// Registry is the gateway's metrics registry.
+func (s *Service) Registry() *prometheus.Registry { return s.reg }
+
+// Close releases nothing today; it is here so every service closes alike.
+func (s *Service) Close() error { return nil }
+
+// guard answers 404 to any path that is not in canonical form or that
+// names an internal route, before routing can interpret it.
+func guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw := r.URL.EscapedPath()
+		if r.URL.RawPath != "" {
+			raw = r.URL.RawPath
+		}
+		p := r.URL.Path
+		if !strings.HasPrefix(p, "/") || !router.CleanPath(raw) || !router.CleanPath(p) ||
+			strings.Contains(p, "%") || strings.Contains(strings.ToLower(p), "/internal") {
+			problem.Write(w, r, problem.NotFound("no such resource"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Headers copied from the client to the upstream, and back.
+var (
+	requestHeaders  = []string{"Authorization", kit.IdempotencyKeyHeader, "Content-Type", "Accept"}
+	responseHeaders = []string{"Content-Type", "Location", "Link", "Retry-After", "Cache-Control", "WWW-Authenticate", "Idempotent-Replayed"}
+)
+
+func (s *Service) forward(up upstream, target func(*http.Request) (string, bool), catalogue bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path, ok := target(r)
+		if !ok {
+			problem.Write(w, r, problem.NotFound("no such resource"))
+			return
+		}
+		var body []byte
+		if r.Body != nil && r.Body != http.NoBody {
+			if r.ContentLength > s.cfg.MaxBody {
+				problem.Write(w, r, problem.Newf(http.StatusRequestEntityTooLarge, "request body exceeds %d bytes", s.cfg.MaxBody))
+				return
+			}
+			b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+			if err != nil {
+				var mbe *http.MaxBytesError
+				if errors.As(err, &mbe) {
+					problem.Write(w, r, err)
+					return
+				}
+				problem.Write(w, r, problem.BadRequest("could not read the request body"))
+				return
+			}
+			body = b
+		}
+		u := up.base + path
+		if r.URL.RawQuery != "" {
+			u += "?" + r.URL.RawQuery
+		}
+		var reqBody any
+		if len(body) > 0 {
+			reqBody = body
+		}
+		req, err := kit.NewRequest(r.Context(), r.Method, u, reqBody)
+		if err != nil {
+			problem.Write(w, r, problem.BadRequest("malformed request"))
+			return
+		}
+		req.Header.Del("Content-Type")
+		req.Header.Del("Accept")
+		for _, h := range requestHeaders {
+			if v := r.Header.Values(h); len(v) > 0 {
+				req.Header[h] = append([]string(nil), v...)
+			}
+		}
+		req.Header.Set(auth.GatewayKeyHeader, s.cfg.Keys.Gateway)
+		req.Header.Set("X-Forwarded-For", kit.RemoteIP(r))
+		cacheKey := r.URL.Path + "?" + r.URL.RawQuery
+
+		resp, err := up.hc.Do(req)
+		if err != nil {
+			if catalogue && s.serveStale(w, r, cacheKey, err) {
+				return
+			}
+			problem.Write(w, r, kit.UpstreamProblem(up.name, err))
+			return
+		}
+		defer resp.Body.Close()
+		if catalogue && (resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests) {
+			if s.serveStale(w, r, cacheKey, errors.New(resp.Status)) {
+				return
+			}
+		}
+		for _, h := range responseHeaders {
+			if v := resp.Header.Values(h); len(v) > 0 {
+				w.Header()[h] = append([]string(nil), v...)
+			}
+		}
+		if catalogue && resp.StatusCode == http.StatusOK {
+			b, err := io.ReadAll(io.LimitReader(resp.Body, maxCachedBody+1))
+			if err != nil {
+				problem.Write(w, r, kit.UpstreamProblem(up.name, err))
+				return
+			}
+			if len(b) <= maxCachedBody {
+				s.cache.put(cached{key: cacheKey, body: b, contentType: resp.Header.Get("Content-Type"), link: resp.Header.Get("Link")})
+			}
+			w.WriteHeader(resp.StatusCode)
+			_, _ = w.Write(b)
+			return
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, io.LimitReader(resp.Body, kit.MaxResponseBody))
+	})
+}
+
+// serveStale answers from the last-known-good copy if there is one.
+func (s *Service) serveStale(w http.ResponseWriter, r *http.Request, key string, cause error) bool {
+	c, ok := s.cache.get(key)
+	if !ok {
+		return false
+	}
+	s.fallback.WithLabelValues("catalogue", "stale").Inc()
+	s.log.LogAttrs(r.Context(), slog.LevelWarn, "serving stale catalogue",
+		slog.String(observability.FieldEventAction, "fallback.stale_catalogue"),
+		slog.String(observability.FieldUpstream, "product"),
+		slog.String("url.path", r.URL.Path),
+		slog.String(observability.FieldErrorMessage, cause.Error()))
+	h := w.Header()
+	h.Set("Content-Type", c.contentType)
+	if c.link != "" {
+		h.Set("Link", c.link)
+	}
+	h.Set(CacheStatusHeader, "stale")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(c.body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(c.body)
+	return true
+}
