@@ -92,7 +92,7 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 
 func (j faultJSON) fault() (Fault, error) {
 	f := Fault{Name: j.Name, Kind: j.Kind, Status: j.Status, RetryAfter: j.RetryAfter,
-		BytesPerSecond: j.BytesPerSecond, PathPrefix: j.PathPrefix, Probability: 1}
+		BytesPerSecond: j.BytesPerSecond, PathPrefix: j.PathPrefix}
 	if j.Delay != "" {
 		d, err := time.ParseDuration(j.Delay)
 		if err != nil {

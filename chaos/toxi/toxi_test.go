@@ -164,7 +164,7 @@ func TestToxicJSON(t *testing.T) {
 		want    toxi.Toxic
 		wantErr string
 	}{
-		{`{"hop":"h","kind":"latency","latency_ms":5}`, toxi.Toxic{Hop: "h", Kind: toxi.Latency, LatencyMs: 5, Toxicity: 1}, ""},
+		{`{"hop":"h","kind":"latency","latency_ms":5}`, toxi.Toxic{Hop: "h", Kind: toxi.Latency, LatencyMs: 5}, ""},
 		{`{"hop":"h","kind":"reset_peer","toxicity":0.5}`, toxi.Toxic{Hop: "h", Kind: toxi.ResetPeer, Toxicity: 0.5}, ""},
 		{`{"hop":"h","kind":"reset_peer","toxicity":0}`, toxi.Toxic{}, "toxicity must be in (0, 1]"},
 		{`{"hop":"h","kind":"down","colour":"red"}`, toxi.Toxic{}, "unknown field"},

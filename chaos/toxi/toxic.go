@@ -40,8 +40,8 @@ var ErrToxic = errors.New("invalid toxic")
 // Toxic is one network fault on one hop. It is a plain value, safe to copy
 // and to share.
 //
-// In JSON, an omitted "toxicity" means 1; an explicit 0 is an error (remove
-// the toxic instead). In Go, the zero Toxicity also means 1.
+// The zero Toxicity means 1 (always), so an omitted "toxicity" means 1; an
+// explicit 0 in JSON is an error (remove the toxic instead).
 type Toxic struct {
 	// Name identifies the toxic on its hop; empty means "<kind>_<stream>".
 	Name string `json:"name,omitempty"`
@@ -65,8 +65,8 @@ type Toxic struct {
 	DelayMs       int `json:"delay_ms,omitempty"`       // SlowClose
 }
 
-// UnmarshalJSON decodes strictly (unknown fields are errors) and makes an
-// omitted toxicity 1.
+// UnmarshalJSON decodes strictly: unknown fields and an explicit toxicity
+// of 0 are errors.
 func (t *Toxic) UnmarshalJSON(b []byte) error {
 	type plain Toxic
 	var aux struct {
@@ -79,7 +79,7 @@ func (t *Toxic) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*t = Toxic(aux.plain)
-	t.Toxicity = 1
+	t.Toxicity = 0 // omitted: the zero value, which means 1
 	if aux.Toxicity != nil {
 		if *aux.Toxicity <= 0 || *aux.Toxicity > 1 {
 			return fmt.Errorf("%w: toxicity must be in (0, 1], got %g (omit it for 1)", ErrToxic, *aux.Toxicity)

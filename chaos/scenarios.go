@@ -1,0 +1,220 @@
+package chaos
+
+import (
+	"time"
+
+	"github.com/faultlab/faultlab/chaos/fault"
+	"github.com/faultlab/faultlab/chaos/toxi"
+)
+
+// The lab's hops (docs/CONTRACTS.md).
+const (
+	HopGatewayToUser    = "gateway-to-user"
+	HopGatewayToProduct = "gateway-to-product"
+	HopGatewayToOrder   = "gateway-to-order"
+	HopGatewayToPayment = "gateway-to-payment"
+	HopProductToUser    = "product-to-user"
+	HopOrderToUser      = "order-to-user"
+	HopOrderToProduct   = "order-to-product"
+	HopOrderToPayment   = "order-to-payment"
+	HopPaymentToUser    = "payment-to-user"
+)
+
+const s = time.Second
+
+func toxicStep(name string, at, until time.Duration, t toxi.Toxic) Step {
+	return Step{Name: name, At: at, Until: until, Fault: FaultSpec{Kind: FaultToxic, Hop: t.Hop, Toxic: t}}
+}
+
+func mix(kv ...any) []MixEntry {
+	var m []MixEntry
+	for i := 0; i+1 < len(kv); i += 2 {
+		m = append(m, MixEntry{Call: kv[i].(string), Weight: kv[i+1].(int)})
+	}
+	return m
+}
+
+// Checks shared by several scenarios.
+func steadyBefore() Check {
+	return Check{Kind: CheckSuccessRate, Phase: PhaseBefore, Min: 0.99, Description: "steady state before: success rate"}
+}
+
+func steadyAfter() Check {
+	return Check{Kind: CheckSuccessRate, Phase: PhaseAfter, Min: 0.99, Description: "steady state after: success rate"}
+}
+
+func dataIntact() []Check {
+	return []Check{{Kind: CheckNoDoubleCharge}, {Kind: CheckStockConsistent}}
+}
+
+func successDuring(call string, min float64) Check {
+	return Check{Kind: CheckSuccessRate, Phase: PhaseDuring, Call: call, Min: min}
+}
+
+func p99During(call string, max time.Duration) Check {
+	return Check{Kind: CheckLatency, Phase: PhaseDuring, Call: call, Quantile: 0.99, MaxLatency: max}
+}
+
+func hyp(groups ...any) []Check {
+	var out []Check
+	for _, g := range groups {
+		switch x := g.(type) {
+		case Check:
+			out = append(out, x)
+		case []Check:
+			out = append(out, x...)
+		}
+	}
+	return out
+}
+
+// Catalogue returns the lab's scenarios, each a fresh copy. Thresholds are
+// first guesses, to be tuned against the running lab.
+func Catalogue() []Scenario {
+	return []Scenario{
+		{
+			Name:        "payment-down",
+			Description: "order-to-payment is down: orders fail fast with 503 and Retry-After, order's payment breaker opens within ~3s and closes after recovery; nothing is charged twice, stock adds up, and the catalogue is unaffected.",
+			Short:       true,
+			Faults:      []Step{toxicStep("payment down", 2*s, 4500*time.Millisecond, toxi.Toxic{Hop: HopOrderToPayment, Kind: toxi.Down})},
+			Load:        LoadProfile{Rate: 30, Duration: 7 * s, Concurrency: 16, Mix: mix(CallListProducts, 2, CallGetProduct, 1, CallCreateOrder, 2)},
+			Hypothesis: hyp(steadyBefore(),
+				successDuring(CallListProducts, 0.99),
+				successDuring(CallGetProduct, 0.99),
+				Check{Kind: CheckStatusSeen, Phase: PhaseDuring, Call: CallCreateOrder, Status: 503, Min: 0.5},
+				Check{Kind: CheckHeader, Phase: PhaseDuring, Call: CallCreateOrder, Status: 503, Header: "Retry-After", Min: 0.99},
+				p99During(CallCreateOrder, 500*time.Millisecond),
+				Check{Kind: CheckBreakerOpens, Service: "order", Upstream: "payment", Within: 3 * s},
+				Check{Kind: CheckBreakerCloses, Service: "order", Upstream: "payment", Within: 3 * s},
+				Check{Kind: CheckLogEvent, Action: "breaker.state_change", Service: "order"},
+				dataIntact(), steadyAfter()),
+		},
+		{
+			Name:        "payment-latency",
+			Description: "2s of latency on order-to-payment: order's attempts time out and its breaker opens; browsing the catalogue stays fast.",
+			Short:       true,
+			Faults:      []Step{toxicStep("payment slow", 2*s, 5*s, toxi.Toxic{Hop: HopOrderToPayment, Kind: toxi.Latency, LatencyMs: 2000})},
+			Load:        LoadProfile{Rate: 30, Duration: 7 * s, Concurrency: 32, Mix: mix(CallListProducts, 2, CallGetProduct, 1, CallCreateOrder, 2)},
+			Hypothesis: hyp(steadyBefore(),
+				p99During(CallListProducts, 300*time.Millisecond),
+				p99During(CallGetProduct, 300*time.Millisecond),
+				p99During(CallCreateOrder, 2500*time.Millisecond),
+				Check{Kind: CheckMetricIncrease, Service: "order", Metric: "faultlab_client_attempts_total", Labels: map[string]string{"name": "payment", "outcome": "timeout"}},
+				Check{Kind: CheckBreakerOpens, Service: "order", Upstream: "payment", Within: 4 * s},
+				dataIntact(), steadyAfter()),
+		},
+		{
+			Name:        "user-down",
+			Description: "Every hop to user is down: requests with a token seen before still succeed through the token cache; logins and unseen tokens get 503, never 401.",
+			Short:       true,
+			Faults: []Step{
+				toxicStep("gateway→user down", 2*s, 5*s, toxi.Toxic{Hop: HopGatewayToUser, Kind: toxi.Down}),
+				toxicStep("product→user down", 2*s, 5*s, toxi.Toxic{Hop: HopProductToUser, Kind: toxi.Down}),
+				toxicStep("order→user down", 2*s, 5*s, toxi.Toxic{Hop: HopOrderToUser, Kind: toxi.Down}),
+				toxicStep("payment→user down", 2*s, 5*s, toxi.Toxic{Hop: HopPaymentToUser, Kind: toxi.Down}),
+			},
+			Load: LoadProfile{Rate: 30, Duration: 7 * s, Concurrency: 16, Mix: mix(CallListProducts, 2, CallGetProduct, 1, CallCreateOrder, 2, CallLogin, 1)},
+			Hypothesis: hyp(steadyBefore(),
+				successDuring(CallCreateOrder, 0.95),
+				successDuring(CallListProducts, 0.99),
+				Check{Kind: CheckStatusSeen, Phase: PhaseDuring, Call: CallLogin, Status: 503},
+				Check{Kind: CheckStatusAbsent, Phase: PhaseOverall, Status: 401, Description: "no request is refused as unauthenticated"},
+				Check{Kind: CheckMetricIncrease, Service: "order", Metric: "faultlab_token_cache_requests_total", Labels: map[string]string{"result": "stale_hit"}},
+				dataIntact(), steadyAfter()),
+		},
+		{
+			Name:        "product-slow",
+			Description: "Latency with jitter on gateway-to-product: the gateway answers the catalogue from its last-known-good copy (X-Cache-Status: stale) within its deadline.",
+			Faults:      []Step{toxicStep("product slow", 2*s, 6*s, toxi.Toxic{Hop: HopGatewayToProduct, Kind: toxi.Latency, LatencyMs: 1500, JitterMs: 500})},
+			Load:        LoadProfile{Rate: 30, Duration: 8 * s, Concurrency: 32, Mix: mix(CallListProducts, 3, CallGetProduct, 1)},
+			Hypothesis: hyp(steadyBefore(),
+				successDuring(CallListProducts, 0.95),
+				Check{Kind: CheckHeader, Phase: PhaseDuring, Call: CallListProducts, Header: "X-Cache-Status", Value: "stale"},
+				p99During(CallListProducts, 1500*time.Millisecond),
+				Check{Kind: CheckMetricIncrease, Service: "gateway", Metric: "faultlab_fallback_total", Labels: map[string]string{"name": "catalogue", "kind": "stale"}},
+				Check{Kind: CheckLogEvent, Action: "fallback.stale_catalogue", Service: "gateway"},
+				steadyAfter()),
+		},
+		{
+			Name:        "order-payment-reset",
+			Description: "order-to-payment resets connections mid-request: charges may land without order seeing the answer; retries with the same idempotency key must not charge twice, and stock must add up.",
+			Faults:      []Step{toxicStep("payment resets", 2*s, 6*s, toxi.Toxic{Hop: HopOrderToPayment, Kind: toxi.ResetPeer, TimeoutMs: 20})},
+			Load:        LoadProfile{Rate: 30, Duration: 8 * s, Concurrency: 16, Mix: mix(CallCreateOrder, 3, CallGetOrder, 1, CallListProducts, 1)},
+			Hypothesis: hyp(steadyBefore(),
+				Check{Kind: CheckMetricIncrease, Service: "order", Metric: "faultlab_client_retries_total", Labels: map[string]string{"name": "payment"}},
+				Check{Kind: CheckRetryAmplification, Service: "order", Upstream: "payment", Max: 3},
+				dataIntact(), steadyAfter()),
+		},
+		{
+			Name:        "payment-flapping",
+			Description: "Half of order-to-payment's connections are reset: retries hide most failures, amplification stays bounded, nothing is charged twice.",
+			Faults:      []Step{toxicStep("payment flapping", 2*s, 7*s, toxi.Toxic{Hop: HopOrderToPayment, Kind: toxi.ResetPeer, Toxicity: 0.5})},
+			Load:        LoadProfile{Rate: 30, Duration: 9 * s, Concurrency: 16, Mix: mix(CallCreateOrder, 3, CallListProducts, 1)},
+			Hypothesis: hyp(steadyBefore(),
+				successDuring(CallCreateOrder, 0.8),
+				Check{Kind: CheckRetryAmplification, Service: "order", Upstream: "payment", Max: 3},
+				dataIntact(), steadyAfter()),
+		},
+		{
+			Name:        "payment-503-burst",
+			Description: "payment answers 503 with Retry-After: 1: order's retries honour Retry-After (see retry.attempt labels.delay_ms), amplification stays bounded, and orders fail with 503.",
+			Short:       true,
+			Faults: []Step{{Name: "payment 503", At: 2 * s, Until: 4 * s, Fault: FaultSpec{Kind: FaultHTTP, Service: "payment",
+				HTTP: fault.Fault{Name: "payment-503-burst", Kind: fault.KindStatus, Status: 503, RetryAfter: 1}}}},
+			Load: LoadProfile{Rate: 30, Duration: 7 * s, Concurrency: 16, Mix: mix(CallCreateOrder, 3, CallListProducts, 1)},
+			Hypothesis: hyp(steadyBefore(),
+				Check{Kind: CheckStatusSeen, Phase: PhaseDuring, Call: CallCreateOrder, Status: 503},
+				Check{Kind: CheckMetricIncrease, Service: "order", Metric: "faultlab_client_attempts_total", Labels: map[string]string{"name": "payment", "outcome": "status_5xx"}},
+				Check{Kind: CheckRetryAmplification, Service: "order", Upstream: "payment", Max: 2.5},
+				Check{Kind: CheckLogEvent, Action: "fault.injected", Service: "payment"},
+				successDuring(CallListProducts, 0.99),
+				dataIntact(), steadyAfter()),
+		},
+		{
+			Name:        "product-slicer-bandwidth",
+			Description: "gateway-to-product slices responses into small pieces and caps bandwidth: answers arrive slower but complete and correct.",
+			Faults: []Step{
+				toxicStep("product sliced", 1*s, 6*s, toxi.Toxic{Hop: HopGatewayToProduct, Kind: toxi.Slicer, AverageSize: 64, SizeVariation: 32, DelayUs: 200}),
+				toxicStep("product throttled", 1*s, 6*s, toxi.Toxic{Hop: HopGatewayToProduct, Kind: toxi.Bandwidth, RateKBps: 64}),
+			},
+			Load: LoadProfile{Rate: 20, Duration: 7 * s, Concurrency: 16, Mix: mix(CallListProducts, 1, CallGetProduct, 1)},
+			Hypothesis: hyp(steadyBefore(),
+				successDuring("", 0.99),
+				p99During("", time.Second),
+				steadyAfter()),
+		},
+		{
+			Name:        "recovery",
+			Description: "After order-to-payment comes back, order's breaker goes half-open, its probes succeed, and it closes; orders succeed again.",
+			Faults:      []Step{toxicStep("payment down", 1*s, 3*s, toxi.Toxic{Hop: HopOrderToPayment, Kind: toxi.Down})},
+			Load:        LoadProfile{Rate: 30, Duration: 9 * s, Concurrency: 16, Mix: mix(CallCreateOrder, 3, CallListProducts, 1)},
+			Hypothesis: hyp(steadyBefore(),
+				Check{Kind: CheckBreakerOpens, Service: "order", Upstream: "payment", Within: 2 * s},
+				Check{Kind: CheckBreakerHalfOpen, Service: "order", Upstream: "payment"},
+				Check{Kind: CheckBreakerCloses, Service: "order", Upstream: "payment", Within: 4 * s},
+				dataIntact(), steadyAfter()),
+		},
+		{
+			Name:        "gateway-overload",
+			Description: "gateway-to-order is slow under high concurrency: the gateway's order bulkhead sheds the excess with 503 while healthy routes keep low latency.",
+			Faults:      []Step{toxicStep("order slow", 1*s, 6*s, toxi.Toxic{Hop: HopGatewayToOrder, Kind: toxi.Latency, LatencyMs: 800})},
+			Load:        LoadProfile{Rate: 60, Duration: 8 * s, Concurrency: 96, Mix: mix(CallCreateOrder, 2, CallListProducts, 1)},
+			Hypothesis: hyp(steadyBefore(),
+				Check{Kind: CheckMetricIncrease, Service: "gateway", Metric: "faultlab_bulkhead_rejections_total", Labels: map[string]string{"name": "order"}},
+				Check{Kind: CheckStatusSeen, Phase: PhaseDuring, Call: CallCreateOrder, Status: 503},
+				successDuring(CallListProducts, 0.99),
+				p99During(CallListProducts, 300*time.Millisecond),
+				dataIntact(), steadyAfter()),
+		},
+	}
+}
+
+// Lookup returns the catalogue scenario called name.
+func Lookup(name string) (Scenario, bool) {
+	for _, sc := range Catalogue() {
+		if sc.Name == name {
+			return sc, true
+		}
+	}
+	return Scenario{}, false
+}

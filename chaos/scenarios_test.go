@@ -1,0 +1,62 @@
+package chaos_test
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/faultlab/faultlab/chaos"
+)
+
+func TestCatalogue(t *testing.T) {
+	const probes = 4 * time.Second // the default before and after probes
+	var all, short time.Duration
+	nShort := 0
+	seen := map[string]bool{}
+	for _, sc := range chaos.Catalogue() {
+		t.Run(sc.Name, func(t *testing.T) {
+			if err := sc.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if seen[sc.Name] {
+				t.Fatal("duplicate name")
+			}
+			seen[sc.Name] = true
+			if got, ok := chaos.Lookup(sc.Name); !ok || got.Name != sc.Name {
+				t.Fatal("Lookup failed")
+			}
+			b, err := json.Marshal(sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back chaos.Scenario
+			if err := json.Unmarshal(b, &back); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(back, sc) {
+				t.Fatalf("JSON round trip changed the scenario:\n%s", b)
+			}
+		})
+		all += sc.Load.Duration + probes
+		if sc.Short {
+			nShort++
+			short += sc.Load.Duration + probes
+		}
+	}
+	if len(seen) != 10 {
+		t.Errorf("%d scenarios, want 10", len(seen))
+	}
+	if nShort < 3 || nShort > 4 || short > 45*time.Second || all > 3*time.Minute {
+		t.Errorf("short subset: %d scenarios, %s; all: %s", nShort, short, all)
+	}
+	if _, ok := chaos.Lookup("no-such"); ok {
+		t.Error("Lookup found a missing scenario")
+	}
+	// Catalogue returns copies: editing one does not change the next.
+	c := chaos.Catalogue()
+	c[0].Hypothesis[0].Min = 0
+	if chaos.Catalogue()[0].Hypothesis[0].Min == 0 {
+		t.Error("Catalogue shares state between calls")
+	}
+}
