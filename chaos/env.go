@@ -31,7 +31,9 @@ type Env interface {
 	// Token logs a demo customer in and returns a bearer token.
 	Token(ctx context.Context) (string, error)
 
-	// ApplyFault injects f: a toxic on f.Hop, or an HTTP fault on f.Service.
+	// ApplyFault injects f: a toxic on f.ToxicFault().Hop, or an HTTP fault
+	// on f.Service (fault.Client.Set). A Step with Ramp applies the same HTTP
+	// fault again with a higher probability; Set replaces it by name.
 	ApplyFault(ctx context.Context, f FaultSpec) error
 	// RevertFault removes f (a Down toxic: enables the hop again).
 	RevertFault(ctx context.Context, f FaultSpec) error
