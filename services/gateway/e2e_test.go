@@ -26,12 +26,12 @@ const (
 
 // lab is the five services in-process with real HTTP between them.
 type lab struct {
-	clock                          *kittest.Clock
-	gw                             *Service
+	clock                           *kittest.Clock
+	gw                              *Service
 	gwURL, userURL, prodURL, payURL string
-	prodSwitch, paySwitch          *kittest.Switch
-	payments                       *payment.Client
-	products                       *product.Client
+	prodSwitch, paySwitch           *kittest.Switch
+	payments                        *payment.Client
+	products                        *product.Client
 }
 
 func closeOnCleanup(t testing.TB, c interface{ Close() error }) { t.Cleanup(func() { c.Close() }) }

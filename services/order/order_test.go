@@ -380,3 +380,22 @@ func TestInFlightDuplicate(t *testing.T) {
 		t.Fatalf("stock: %+v", l)
 	}
 }
+
+func TestClient(t *testing.T) {
+	f := newFixture(t, "")
+	c := NewClient(f.url, nil, kittest.Keys.Service)
+	ctx := context.Background()
+	o, err := c.Create(ctx, "alice-token", "cl-1", []product.Item{{ProductID: "prd_001", Quantity: 1}})
+	if err != nil || o.Status != StatusConfirmed {
+		t.Fatalf("create: %+v %v", o, err)
+	}
+	if g, err := c.Get(ctx, "alice-token", o.ID); err != nil || g.ID != o.ID {
+		t.Fatalf("get: %+v %v", g, err)
+	}
+	if _, err := c.Get(ctx, "bob-token", o.ID); kit.StatusOf(err) != http.StatusNotFound {
+		t.Fatalf("bob: %v", err)
+	}
+	if l, err := c.List(ctx, "alice-token"); err != nil || len(l) != 1 {
+		t.Fatalf("list: %+v %v", l, err)
+	}
+}
