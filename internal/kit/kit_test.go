@@ -1,0 +1,56 @@
+package kit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/faultlab/faultlab/internal/auth"
+	"github.com/faultlab/faultlab/internal/problem"
+	"github.com/faultlab/faultlab/resilience"
+)
+
+func TestUnavailable(t *testing.T) {
+	req, _ := NewRequest(context.Background(), http.MethodGet, "http://127.0.0.1:1/x", nil)
+	connErr := Do(DefaultClient(), req, nil)
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+		code int
+	}{
+		{"breaker open", fmt.Errorf("call: %w", resilience.ErrOpen), true, 503},
+		{"bulkhead", resilience.ErrBulkheadFull, true, 503},
+		{"token service down", fmt.Errorf("%w: x", auth.ErrUnavailable), true, 503},
+		{"connection refused", connErr, true, 503},
+		{"503 answer", &StatusError{Status: 503}, true, 503},
+		{"429 answer", &StatusError{Status: 429}, true, 503},
+		{"404 answer", &StatusError{Status: 404, Problem: problem.Error{Detail: "gone"}}, false, 404},
+		{"plain bug", errors.New("boom"), false, 502},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, ok := Unavailable(tc.err); ok != tc.want {
+				t.Fatalf("Unavailable = %v", ok)
+			}
+			p := UpstreamProblem("x", tc.err)
+			if p.Status != tc.code || (tc.code == 503 && p.RetryAfter <= 0) {
+				t.Fatalf("problem %+v", p)
+			}
+		})
+	}
+}
+
+func TestValidIdempotencyKey(t *testing.T) {
+	for k, want := range map[string]bool{
+		"a": true, "order-123_!~": true, strings.Repeat("k", 255): true,
+		"": false, strings.Repeat("k", 256): false, "a b": false, "a\x7f": false, "é": false,
+	} {
+		if ValidIdempotencyKey(k) != want {
+			t.Errorf("ValidIdempotencyKey(%q) != %v", k, want)
+		}
+	}
+}
+
