@@ -53,4 +53,3 @@ func TestValidIdempotencyKey(t *testing.T) {
 		}
 	}
 }
-
