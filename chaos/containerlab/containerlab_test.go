@@ -1,0 +1,281 @@
+package containerlab
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/faultlab/faultlab/chaos"
+	"github.com/faultlab/faultlab/chaos/toxi"
+)
+
+func TestMain(m *testing.M) {
+	// Before testcontainers reads its configuration: no Ryuk (its image
+	// cannot be pulled here); the tests remove what they start.
+	os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	// Inside a container (/.dockerenv) testcontainers reaches published
+	// ports through the default gateway. With a local engine (unix socket)
+	// the ports are published on this host's loopback; use it unless told
+	// otherwise.
+	if os.Getenv("TESTCONTAINERS_HOST_OVERRIDE") == "" {
+		if h := os.Getenv("DOCKER_HOST"); h == "" || strings.HasPrefix(h, "unix://") {
+			os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+		}
+	}
+	code := m.Run()
+	shared.close()
+	os.Exit(code)
+}
+
+// shared is one lab for the whole package: starting it costs seconds, and
+// every test resets faults before it uses it.
+var shared sharedLab
+
+type sharedLab struct {
+	once sync.Once
+	lab  *Lab
+	skip string // why the lab cannot run here
+	err  error
+}
+
+func (s *sharedLab) close() {
+	if s.lab != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := s.lab.Close(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "containerlab: close:", err)
+		}
+	}
+}
+
+// dockerReachable reports why the Docker engine cannot be used, or "".
+func dockerReachable(ctx context.Context) string {
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return fmt.Sprintf("no Docker engine: %v", err)
+	}
+	defer cli.Close()
+	if _, err := cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		return fmt.Sprintf("no Docker engine reachable: %v", err)
+	}
+	return ""
+}
+
+// buildImages runs scripts/images.sh, which rebuilds only the images whose
+// inputs (the faultlab binary included) changed.
+func buildImages(ctx context.Context) error {
+	cmd := exec.CommandContext(ctx, "bash", "../../scripts/images.sh", "faultlab", "toxiproxy", "prometheus")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("scripts/images.sh: %w\n%s", err, out.String())
+	}
+	fmt.Fprint(os.Stderr, out.String())
+	return nil
+}
+
+// lab returns the shared lab with every fault removed.
+func lab(t testing.TB) *Lab {
+	t.Helper()
+	shared.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		if shared.skip = dockerReachable(ctx); shared.skip != "" {
+			return
+		}
+		if shared.err = buildImages(ctx); shared.err != nil {
+			return
+		}
+		shared.lab, shared.err = Start(ctx, Config{})
+	})
+	if shared.skip != "" {
+		t.Skip("skipping the container lab: " + shared.skip)
+	}
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := shared.lab.ResetFaults(ctx); err != nil {
+		t.Fatalf("reset faults: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := shared.lab.ResetFaults(ctx); err != nil {
+			t.Errorf("reset faults: %v", err)
+		}
+	})
+	return shared.lab
+}
+
+// call sends one request through the gateway and returns status, body and
+// how long it took.
+func call(t testing.TB, l *Lab, method, path string, body any) (int, []byte, time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, l.GatewayURL()+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := l.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", fmt.Sprintf("containerlab-%d", time.Now().UnixNano()))
+	}
+	start := time.Now()
+	resp, err := l.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, time.Since(start)
+}
+
+// firstProductID finds a product id in the catalogue.
+func firstProductID(t testing.TB, l *Lab) string {
+	t.Helper()
+	code, body, _ := call(t, l, http.MethodGet, "/products", nil)
+	if code != http.StatusOK {
+		t.Fatalf("GET /products: %d %s", code, body)
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatalf("GET /products: %v", err)
+	}
+	if id := findID(v); id != "" {
+		return id
+	}
+	t.Fatalf("GET /products: no product id in %s", body)
+	return ""
+}
+
+func findID(v any) string {
+	switch x := v.(type) {
+	case map[string]any:
+		if id, ok := x["id"].(string); ok && id != "" {
+			return id
+		}
+		for _, k := range []string{"products", "items", "data"} {
+			if id := findID(x[k]); id != "" {
+				return id
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if id := findID(e); id != "" {
+				return id
+			}
+		}
+	}
+	return ""
+}
+
+// TestLatencyOnOneHop: a latency toxic on order-to-payment slows orders (which
+// charge) and nothing else, and removing it restores them.
+func TestLatencyOnOneHop(t *testing.T) {
+	l := lab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	id := firstProductID(t, l)
+
+	code, body, base := call(t, l, http.MethodPost, "/orders", chaos.OrderBody(id))
+	if code/100 != 2 {
+		t.Fatalf("POST /orders before the toxic: %d %s", code, body)
+	}
+
+	const delay = 1500 * time.Millisecond
+	f := chaos.FaultSpec{Kind: chaos.FaultToxic, Hop: "order-to-payment",
+		Toxic: toxi.Toxic{Kind: toxi.Latency, LatencyMs: int(delay / time.Millisecond)}}
+	if err := l.ApplyFault(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	code, body, slow := call(t, l, http.MethodPost, "/orders", chaos.OrderBody(id))
+	if slow < delay {
+		t.Errorf("order with %v on order-to-payment took %v (status %d), want ≥ %v", delay, slow, code, delay)
+	}
+	if _, _, list := call(t, l, http.MethodGet, "/products", nil); list >= delay {
+		t.Errorf("GET /products took %v with latency only on order-to-payment", list)
+	}
+	t.Logf("order: %v without the toxic, %v with %v on order-to-payment (status %d %s)", base, slow, delay, code, strings.TrimSpace(string(body)))
+
+	if err := l.RevertFault(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	code, body, after := call(t, l, http.MethodPost, "/orders", chaos.OrderBody(id))
+	if code/100 != 2 || after >= delay {
+		t.Errorf("order after removing the toxic: %d in %v (%s)", code, after, body)
+	}
+}
+
+// TestPrometheusScrapesEveryService: Prometheus in the lab sees every
+// service up, so alert checks have data.
+func TestPrometheusScrapesEveryService(t *testing.T) {
+	l := lab(t)
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		up, err := upTargets(l)
+		if err == nil && len(up) == 5 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("prometheus targets up: %v (err %v), want the five services", up, err)
+		}
+		time.Sleep(500 * time.Millisecond) // polling Prometheus' scrape state, bounded by the deadline
+	}
+}
+
+func upTargets(l *Lab) ([]string, error) {
+	resp, err := l.HTTPClient().Get(l.URL("prometheus") + "/api/v1/targets?state=active")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Data struct {
+			ActiveTargets []struct {
+				Labels map[string]string `json:"labels"`
+				Health string            `json:"health"`
+			} `json:"activeTargets"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, err
+	}
+	var up []string
+	for _, tg := range body.Data.ActiveTargets {
+		switch job := tg.Labels["job"]; job {
+		case "gateway", "user", "product", "order", "payment":
+			if tg.Health == "up" {
+				up = append(up, job)
+			}
+		}
+	}
+	return up, nil
+}
