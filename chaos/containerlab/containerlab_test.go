@@ -279,3 +279,36 @@ func upTargets(l *Lab) ([]string, error) {
 	}
 	return up, nil
 }
+
+// TestScenarios runs the same scenarios as the in-process lab, through
+// containers: the hypotheses must hold across real network boundaries too.
+func TestScenarios(t *testing.T) {
+	for _, name := range []string{"payment-down", "payment-latency", "user-down"} {
+		t.Run(name, func(t *testing.T) {
+			sc, ok := chaos.Lookup(name)
+			if !ok {
+				t.Fatalf("scenario %s is not in chaos.Catalogue", name)
+			}
+			l := lab(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			res, err := chaos.Run(ctx, l, sc, chaos.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pass, fail, skip := res.Counts()
+			t.Logf("%s: %d passed, %d failed, %d skipped", name, pass, fail, skip)
+			for _, v := range res.Verdicts {
+				if !v.Pass && !v.Skipped {
+					t.Errorf("FAIL %s [%s]: %+v", v.Check, v.Phase, v)
+				}
+			}
+			if res.Aborted != "" {
+				t.Errorf("aborted: %s", res.Aborted)
+			}
+			for _, e := range res.Errors {
+				t.Errorf("error: %s", e)
+			}
+		})
+	}
+}
