@@ -1,0 +1,288 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/faultlab/faultlab/chaos/toxi"
+	"github.com/faultlab/faultlab/internal/app"
+	"github.com/faultlab/faultlab/internal/auth"
+	"github.com/faultlab/faultlab/internal/server"
+	"github.com/faultlab/faultlab/observability"
+	"github.com/faultlab/faultlab/resilience"
+	"github.com/faultlab/faultlab/services/user"
+)
+
+// Hops lists every hop between services: caller, callee, and the port of
+// its proxy in the default layout (docs/CONTRACTS.md).
+var Hops = []struct {
+	Caller, Callee string
+	Port           int
+}{
+	{"gateway", "user", 21001},
+	{"gateway", "product", 21002},
+	{"gateway", "order", 21003},
+	{"gateway", "payment", 21004},
+	{"product", "user", 21005},
+	{"order", "user", 21006},
+	{"order", "product", 21007},
+	{"order", "payment", 21008},
+	{"payment", "user", 21009},
+}
+
+// HopName is the Toxiproxy proxy name of a hop.
+func HopName(caller, callee string) string { return caller + "-to-" + callee }
+
+// Config configures Start. The zero value starts a lab on the default
+// loopback ports with state in memory.
+type Config struct {
+	// DataDir holds the databases and logs/<service>.log. Empty keeps state
+	// in memory and writes no log files.
+	DataDir string
+	// Ephemeral listens on 127.0.0.1:0 everywhere (tests) instead of the
+	// default ports.
+	Ephemeral bool
+	// Listen overrides a service's listen address.
+	Listen map[string]string
+	// ToxiproxyAddr is Toxiproxy's API address (default 127.0.0.1:8474).
+	ToxiproxyAddr string
+	// Keys are the secrets; empty ones get lab defaults.
+	Keys auth.Keys
+	// PublicURL is the gateway's public URL; default its own address.
+	PublicURL string
+	// Policies and Default set the resilience policies per upstream.
+	Policies map[string]resilience.Policy
+	Default  resilience.Policy
+	// Console, if set, also receives every service's log lines at
+	// ConsoleLevel or above.
+	Console      io.Writer
+	ConsoleLevel slog.Level
+	// Argon2 overrides the password hashing cost (tests).
+	Argon2 *user.Argon2Params
+}
+
+// Default secrets of a local lab. They protect nothing on loopback; any
+// other deployment sets its own.
+const (
+	DefaultGatewayKey = "lab-gateway-key-change-me"
+	DefaultServiceKey = "lab-service-key-change-me"
+)
+
+// Lab is a running in-process lab.
+type Lab struct {
+	*Remote
+	Units map[string]*app.Unit
+	// Addrs maps each service to its listen address.
+	Addrs map[string]string
+	// Proxies maps each hop name to its proxy's listen address.
+	Proxies map[string]string
+	Toxi    *toxi.Server
+	Keys    auth.Keys
+	LogDir  string
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	errs   chan error
+	files  []*os.File
+	once   sync.Once
+	closeE error
+}
+
+// Start brings the lab up and returns once every service listens.
+func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
+	if cfg.Keys.Gateway == "" {
+		cfg.Keys.Gateway = DefaultGatewayKey
+	}
+	if cfg.Keys.Service == "" {
+		cfg.Keys.Service = DefaultServiceKey
+	}
+	if cfg.ToxiproxyAddr == "" {
+		cfg.ToxiproxyAddr = "127.0.0.1:8474"
+		if cfg.Ephemeral {
+			cfg.ToxiproxyAddr = "127.0.0.1:0"
+		}
+	}
+	l := &Lab{Units: map[string]*app.Unit{}, Addrs: map[string]string{}, Proxies: map[string]string{}, Keys: cfg.Keys, errs: make(chan error, 8)}
+	defer func() {
+		if err != nil {
+			_ = l.Close()
+		}
+	}()
+	runCtx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+
+	// 1. Listeners first, so hops know their upstreams.
+	lns := map[string]net.Listener{}
+	for _, name := range app.Services {
+		addr := app.DefaultListen[name]
+		if cfg.Ephemeral {
+			addr = "127.0.0.1:0"
+		}
+		if a, ok := cfg.Listen[name]; ok {
+			addr = a
+		}
+		ln, err := server.Listen(addr)
+		if err != nil {
+			for _, o := range lns {
+				o.Close()
+			}
+			return nil, fmt.Errorf("lab: %s: %w", name, err)
+		}
+		lns[name] = ln
+		l.Addrs[name] = ln.Addr().String()
+	}
+	closeLns := func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}
+
+	// 2. Toxiproxy and one proxy per hop.
+	l.Toxi, err = toxi.Start(ctx, toxi.Config{APIAddr: cfg.ToxiproxyAddr})
+	if err != nil {
+		closeLns()
+		return nil, fmt.Errorf("lab: toxiproxy: %w", err)
+	}
+	var hops []toxi.Hop
+	for _, h := range Hops {
+		listen := fmt.Sprintf("127.0.0.1:%d", h.Port)
+		if cfg.Ephemeral {
+			listen = "127.0.0.1:0"
+		}
+		hops = append(hops, toxi.Hop{Name: HopName(h.Caller, h.Callee), Listen: listen, Upstream: l.Addrs[h.Callee]})
+	}
+	created, err := l.Toxi.CreateHops(hops)
+	if err != nil {
+		closeLns()
+		return nil, fmt.Errorf("lab: hops: %w", err)
+	}
+	for _, h := range created {
+		l.Proxies[h.Name] = h.Listen
+	}
+
+	// 3. Logs.
+	if cfg.DataDir != "" {
+		l.LogDir = filepath.Join(cfg.DataDir, "logs")
+		if err := os.MkdirAll(l.LogDir, 0o755); err != nil {
+			closeLns()
+			return nil, fmt.Errorf("lab: %w", err)
+		}
+	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + l.Addrs["gateway"]
+	}
+
+	// 4. The services, each calling its upstreams through their hops.
+	for _, name := range app.Services {
+		logger, err := l.logger(name, cfg)
+		if err != nil {
+			closeLns()
+			return nil, err
+		}
+		urls := map[string]string{}
+		for _, up := range app.Upstreams[name] {
+			urls[up] = "http://" + l.Proxies[HopName(name, up)]
+		}
+		u, err := app.Build(name, app.Options{
+			DataDir: cfg.DataDir, PublicURL: cfg.PublicURL, Keys: cfg.Keys, URLs: urls,
+			Policies: cfg.Policies, Default: cfg.Default, Logger: logger, Argon2: cfg.Argon2,
+		})
+		if err != nil {
+			closeLns()
+			return nil, fmt.Errorf("lab: %w", err)
+		}
+		l.Units[name] = u
+	}
+	for _, name := range app.Services {
+		srv := server.New(l.Units[name].Handler, nil)
+		ln := lns[name]
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			if err := server.Serve(runCtx, srv, ln); err != nil {
+				select {
+				case l.errs <- err:
+				default:
+				}
+			}
+		}()
+	}
+	if _, err := l.Units["order"].Reconcile(ctx); err != nil {
+		return nil, fmt.Errorf("lab: reconcile orders: %w", err)
+	}
+
+	urls := map[string]string{}
+	for name, a := range l.Addrs {
+		urls[name] = "http://" + a
+	}
+	l.Remote = NewRemote(RemoteConfig{URLs: urls, ToxiproxyURL: l.Toxi.URL(), ServiceKey: cfg.Keys.Service, LogDir: l.LogDir})
+	return l, nil
+}
+
+func (l *Lab) logger(name string, cfg Config) (*slog.Logger, error) {
+	var ws []io.Writer
+	if l.LogDir != "" {
+		f, err := os.OpenFile(filepath.Join(l.LogDir, name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("lab: log file: %w", err)
+		}
+		l.files = append(l.files, f)
+		ws = append(ws, f)
+	}
+	fileLog := observability.NewLogger(observability.LogOptions{Service: name, Writer: io.MultiWriter(ws...)})
+	if cfg.Console == nil {
+		if len(ws) == 0 {
+			return observability.Discard(), nil
+		}
+		return fileLog, nil
+	}
+	console := observability.NewLogger(observability.LogOptions{Service: name, Writer: cfg.Console, Level: cfg.ConsoleLevel})
+	return slog.New(fanout{fileLog.Handler(), console.Handler()}), nil
+}
+
+// Err returns a channel that receives a server's fatal error.
+func (l *Lab) Err() <-chan error { return l.errs }
+
+// Services returns the service names, sorted.
+func (l *Lab) Services() []string {
+	out := make([]string, 0, len(l.Addrs))
+	for n := range l.Addrs {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Client returns a plain client for calling the lab from a test.
+func (l *Lab) Client() *http.Client { return l.HTTPClient() }
+
+// Close stops the services, Toxiproxy and the stores. It is idempotent.
+func (l *Lab) Close() error {
+	l.once.Do(func() {
+		if l.cancel != nil {
+			l.cancel()
+		}
+		l.wg.Wait()
+		var errs []error
+		if l.Toxi != nil {
+			errs = append(errs, l.Toxi.Close())
+		}
+		for _, u := range l.Units {
+			errs = append(errs, u.Close())
+		}
+		for _, f := range l.files {
+			errs = append(errs, f.Close())
+		}
+		l.closeE = errors.Join(errs...)
+	})
+	return l.closeE
+}

@@ -1,0 +1,335 @@
+package lab
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	toxiclient "github.com/Shopify/toxiproxy/v2/client"
+
+	"github.com/faultlab/faultlab/chaos"
+	"github.com/faultlab/faultlab/chaos/fault"
+	"github.com/faultlab/faultlab/chaos/toxi"
+	"github.com/faultlab/faultlab/internal/httpclient"
+	"github.com/faultlab/faultlab/services/payment"
+	"github.com/faultlab/faultlab/services/product"
+	"github.com/faultlab/faultlab/services/user"
+)
+
+// RemoteConfig names the parts of a running lab.
+type RemoteConfig struct {
+	// URLs maps each service name to its base URL (gateway, user, …).
+	URLs map[string]string
+	// ToxiproxyURL is Toxiproxy's API; empty means no toxic faults.
+	ToxiproxyURL string
+	// ServiceKey reaches the services' internal endpoints.
+	ServiceKey string
+	// LogDir holds <service>.log NDJSON files; empty means no log events.
+	LogDir string
+	// PrometheusURL, if set, answers Alerts from /api/v1/alerts.
+	PrometheusURL string
+	// Email and Password log in for Token; default the demo customer.
+	Email, Password string
+	// HTTP is the client for every call; nil is a plain client.
+	HTTP *http.Client
+}
+
+// Remote is a chaos.Env over a running lab.
+type Remote struct {
+	cfg  RemoteConfig
+	hc   *http.Client
+	toxi *toxiclient.Client
+
+	mu    sync.Mutex
+	token string
+}
+
+var _ chaos.Env = (*Remote)(nil)
+var _ chaos.Credentials = (*Remote)(nil)
+
+// NewRemote returns the Env for a running lab.
+func NewRemote(cfg RemoteConfig) *Remote {
+	if cfg.Email == "" {
+		cfg.Email, cfg.Password = user.DemoCustomerEmail, user.DemoCustomerPassword
+	}
+	r := &Remote{cfg: cfg, hc: cfg.HTTP}
+	if r.hc == nil {
+		r.hc = httpclient.Plain(30 * time.Second)
+	}
+	if cfg.ToxiproxyURL != "" {
+		r.toxi = toxiclient.NewClient(cfg.ToxiproxyURL)
+	}
+	return r
+}
+
+// SetPrometheusURL makes Alerts read a Prometheus server's alerts.
+func (r *Remote) SetPrometheusURL(u string) {
+	r.mu.Lock()
+	r.cfg.PrometheusURL = u
+	r.mu.Unlock()
+}
+
+// URL returns a service's base URL.
+func (r *Remote) URL(service string) string { return r.cfg.URLs[service] }
+
+// GatewayURL implements chaos.Env.
+func (r *Remote) GatewayURL() string { return r.cfg.URLs["gateway"] }
+
+// HTTPClient implements chaos.Env.
+func (r *Remote) HTTPClient() *http.Client { return r.hc }
+
+// Credentials implements chaos.Credentials.
+func (r *Remote) Credentials() (string, string) { return r.cfg.Email, r.cfg.Password }
+
+// Toxiproxy returns the Toxiproxy client, or nil.
+func (r *Remote) Toxiproxy() *toxiclient.Client { return r.toxi }
+
+// Token implements chaos.Env: it logs in through the gateway once and
+// reuses the token.
+func (r *Remote) Token(ctx context.Context) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.token != "" {
+		return r.token, nil
+	}
+	tok, err := Login(ctx, r.hc, r.GatewayURL(), r.cfg.Email, r.cfg.Password)
+	if err != nil {
+		return "", err
+	}
+	r.token = tok
+	return tok, nil
+}
+
+// Login logs in through the gateway and returns the access token.
+func Login(ctx context.Context, hc *http.Client, gatewayURL, email, password string) (string, error) {
+	body, err := json.Marshal(user.LoginRequest{Email: email, Password: password})
+	if err != nil {
+		return "", fmt.Errorf("login: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, gatewayURL+user.RouteLogin, bytes.NewReader(body))
+	if err != nil {
+		return "", fmt.Errorf("login: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("login: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		return "", fmt.Errorf("login: status %d: %s", resp.StatusCode, bytes.TrimSpace(b))
+	}
+	var lr user.LoginResponse
+	if err := json.NewDecoder(resp.Body).Decode(&lr); err != nil {
+		return "", fmt.Errorf("login: %w", err)
+	}
+	if lr.AccessToken == "" {
+		return "", errors.New("login: answer has no access_token")
+	}
+	return lr.AccessToken, nil
+}
+
+// Faults returns the HTTP fault client of a service.
+func (r *Remote) Faults(service string) (*fault.Client, error) {
+	u, ok := r.cfg.URLs[service]
+	if !ok {
+		return nil, fmt.Errorf("lab: unknown service %q", service)
+	}
+	return &fault.Client{BaseURL: u, ServiceKey: r.cfg.ServiceKey, HTTP: r.hc}, nil
+}
+
+// ApplyFault implements chaos.Env.
+func (r *Remote) ApplyFault(ctx context.Context, f chaos.FaultSpec) error {
+	switch f.Kind {
+	case chaos.FaultToxic:
+		if r.toxi == nil {
+			return fmt.Errorf("lab: no toxiproxy: %w", chaos.ErrNotSupported)
+		}
+		return toxi.Apply(ctx, r.toxi, f.ToxicFault())
+	case chaos.FaultHTTP:
+		c, err := r.Faults(f.Service)
+		if err != nil {
+			return err
+		}
+		return c.Set(ctx, f.HTTP)
+	}
+	return fmt.Errorf("lab: fault kind %q: %w", f.Kind, chaos.ErrNotSupported)
+}
+
+// RevertFault implements chaos.Env.
+func (r *Remote) RevertFault(ctx context.Context, f chaos.FaultSpec) error {
+	switch f.Kind {
+	case chaos.FaultToxic:
+		if r.toxi == nil {
+			return fmt.Errorf("lab: no toxiproxy: %w", chaos.ErrNotSupported)
+		}
+		return toxi.Remove(ctx, r.toxi, f.ToxicFault())
+	case chaos.FaultHTTP:
+		c, err := r.Faults(f.Service)
+		if err != nil {
+			return err
+		}
+		return c.Remove(ctx, f.HTTP.Name)
+	}
+	return fmt.Errorf("lab: fault kind %q: %w", f.Kind, chaos.ErrNotSupported)
+}
+
+// ResetFaults implements chaos.Env.
+func (r *Remote) ResetFaults(ctx context.Context) error {
+	var errs []error
+	if r.toxi != nil {
+		errs = append(errs, toxi.Reset(ctx, r.toxi))
+	}
+	for name := range r.cfg.URLs {
+		if name == "gateway" {
+			continue // the gateway keeps /internal/ unreachable, faults included
+		}
+		c, err := r.Faults(name)
+		if err == nil {
+			err = c.Clear(ctx)
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Metrics implements chaos.Env.
+func (r *Remote) Metrics(ctx context.Context, service string) (chaos.MetricFamilies, error) {
+	u, ok := r.cfg.URLs[service]
+	if !ok {
+		return nil, fmt.Errorf("lab: unknown service %q", service)
+	}
+	return chaos.ScrapeMetrics(ctx, r.hc, u+"/metrics")
+}
+
+// Charges implements chaos.Env.
+func (r *Remote) Charges(ctx context.Context) (chaos.ChargeSummary, error) {
+	s, err := payment.NewClient(r.cfg.URLs["payment"], r.hc, r.cfg.ServiceKey).Summary(ctx)
+	if err != nil {
+		return chaos.ChargeSummary{}, fmt.Errorf("lab: charges: %w", err)
+	}
+	return chaos.ChargeSummary{Total: s.TotalCharges, Duplicates: len(s.DuplicateOrders)}, nil
+}
+
+// Stock implements chaos.Env.
+func (r *Remote) Stock(ctx context.Context) (chaos.StockSummary, error) {
+	s, err := product.NewClient(r.cfg.URLs["product"], r.hc, r.cfg.ServiceKey).Stock(ctx)
+	if err != nil {
+		return chaos.StockSummary{}, fmt.Errorf("lab: stock: %w", err)
+	}
+	return chaos.StockSummary{Initial: int(s.Initial), Available: int(s.Available), Reserved: int(s.Reserved), Sold: int(s.Sold)}, nil
+}
+
+// Events implements chaos.Env from the NDJSON log files.
+func (r *Remote) Events(ctx context.Context, action string, since time.Time) ([]map[string]any, error) {
+	if r.cfg.LogDir == "" {
+		return nil, fmt.Errorf("lab: no log dir: %w", chaos.ErrNotSupported)
+	}
+	files, err := filepath.Glob(filepath.Join(r.cfg.LogDir, "*.log"))
+	if err != nil {
+		return nil, fmt.Errorf("lab: logs: %w", err)
+	}
+	var out []map[string]any
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		fh, err := os.Open(f)
+		if err != nil {
+			return nil, fmt.Errorf("lab: logs: %w", err)
+		}
+		evs, err := ParseEvents(fh, action, since)
+		fh.Close()
+		if err != nil {
+			return nil, fmt.Errorf("lab: %s: %w", f, err)
+		}
+		out = append(out, evs...)
+	}
+	return out, nil
+}
+
+// ParseEvents reads ECS NDJSON lines and keeps those whose event.action is
+// action (any action if empty) at or after since.
+func ParseEvents(rd io.Reader, action string, since time.Time) ([]map[string]any, error) {
+	var out []map[string]any
+	sc := bufio.NewScanner(rd)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		i := bytes.IndexByte(line, '{')
+		if i < 0 {
+			continue
+		}
+		var ev map[string]any
+		if json.Unmarshal(line[i:], &ev) != nil {
+			continue
+		}
+		if a, _ := ev["event.action"].(string); action != "" && a != action {
+			continue
+		}
+		ts, _ := ev["@timestamp"].(string)
+		t, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil || t.Before(since) {
+			continue
+		}
+		out = append(out, ev)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read log: %w", err)
+	}
+	return out, nil
+}
+
+// Alerts implements chaos.Env from Prometheus' /api/v1/alerts.
+func (r *Remote) Alerts(ctx context.Context) ([]chaos.Alert, error) {
+	r.mu.Lock()
+	u := r.cfg.PrometheusURL
+	r.mu.Unlock()
+	if u == "" {
+		return nil, fmt.Errorf("lab: no prometheus: %w", chaos.ErrNotSupported)
+	}
+	return PrometheusAlerts(ctx, r.hc, u)
+}
+
+// PrometheusAlerts reads the pending and firing alerts of a Prometheus server.
+func PrometheusAlerts(ctx context.Context, hc *http.Client, promURL string) ([]chaos.Alert, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, promURL+"/api/v1/alerts", nil)
+	if err != nil {
+		return nil, fmt.Errorf("alerts: %w", err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("alerts: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("alerts: status %d", resp.StatusCode)
+	}
+	var body struct {
+		Data struct {
+			Alerts []struct {
+				Labels   map[string]string `json:"labels"`
+				State    string            `json:"state"`
+				ActiveAt time.Time         `json:"activeAt"`
+			} `json:"alerts"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, fmt.Errorf("alerts: %w", err)
+	}
+	out := make([]chaos.Alert, 0, len(body.Data.Alerts))
+	for _, a := range body.Data.Alerts {
+		out = append(out, chaos.Alert{Name: a.Labels["alertname"], State: a.State, Labels: a.Labels, ActiveAt: a.ActiveAt})
+	}
+	return out, nil
+}

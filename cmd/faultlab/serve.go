@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/faultlab/faultlab/internal/app"
+	"github.com/faultlab/faultlab/internal/auth"
+	"github.com/faultlab/faultlab/internal/server"
+	"github.com/faultlab/faultlab/observability"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 || args[0] == "" || args[0][0] == '-' {
+		return usagef("serve needs a service: user, product, order, payment or gateway")
+	}
+	name, args := args[0], args[1:]
+	if err := oneOf(name, app.Services...); err != nil {
+		return usagef("serve: %v", err)
+	}
+	fs := newFlagSet("serve", stderr)
+	listen := fs.String("listen", app.DefaultListen[name], "address to listen on")
+	dataDir := fs.String("data-dir", "./var", "databases, signing key and logs/<service>.log")
+	publicURL := fs.String("public-url", "http://127.0.0.1:8080", "the gateway's public URL")
+	gatewayKey := fs.String("gateway-key", "", "the gateway's secret (X-Gateway-Key), required")
+	serviceKey := fs.String("service-key", "", "the services' shared secret (X-Service-Key), required")
+	urls := map[string]*string{}
+	for _, up := range []string{"user", "product", "order", "payment"} {
+		urls[up] = fs.String(up+"-url", "http://"+app.DefaultListen[up], "base URL of the "+up+" service")
+	}
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	tokenTTL := fs.Duration("token-cache-ttl", 30*time.Second, "how long a token validation is cached (never past the token's exp)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := envDefaults(fs, getenv); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("serve %s: unexpected argument %q", name, fs.Arg(0))
+	}
+	if *gatewayKey == "" || *serviceKey == "" {
+		return usagef("serve %s: --gateway-key and --service-key (or FAULTLAB_GATEWAY_KEY and FAULTLAB_SERVICE_KEY) are required", name)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usagef("--log-level %q: want debug, info, warn or error", *logLevel)
+	}
+	policies, err := policyFlagsFromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	logDir := filepath.Join(*dataDir, "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	lf, err := os.OpenFile(filepath.Join(logDir, name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("log file: %w", err)
+	}
+	defer lf.Close()
+	logger := observability.NewLogger(observability.LogOptions{Service: name, Writer: io.MultiWriter(stderr, lf), Level: level})
+	u := map[string]string{}
+	for k, v := range urls {
+		u[k] = *v
+	}
+	unit, err := app.Build(name, app.Options{
+		DataDir: *dataDir, PublicURL: *publicURL, Keys: auth.Keys{Gateway: *gatewayKey, Service: *serviceKey},
+		URLs: u, Policies: policies, TokenTTL: *tokenTTL, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer unit.Close()
+	ln, err := server.Listen(*listen)
+	if err != nil {
+		return err
+	}
+	srv := server.New(unit.Handler, logger)
+	errc := make(chan error, 1)
+	go func() { errc <- server.Serve(ctx, srv, ln) }()
+	if name == "order" {
+		// Settle orders a crash left pending; payment may not be up yet, so
+		// keep trying in the background until it answers.
+		go reconcileLoop(ctx, unit, logger)
+	}
+	fmt.Fprintf(stdout, "faultlab %s listening on http://%s\n", name, ln.Addr())
+	return <-errc
+}
+
+func reconcileLoop(ctx context.Context, unit *app.Unit, logger *slog.Logger) {
+	wait := 500 * time.Millisecond
+	for {
+		n, err := unit.Reconcile(ctx)
+		if err == nil {
+			if n > 0 {
+				logger.InfoContext(ctx, "reconciled pending orders", slog.String(observability.FieldEventAction, "order.reconcile_done"), slog.Int("labels.count", n))
+			}
+			return
+		}
+		logger.WarnContext(ctx, "reconcile failed, will retry", slog.String(observability.FieldErrorMessage, err.Error()))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		if wait < 10*time.Second {
+			wait *= 2
+		}
+	}
+}
+

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sort"
+
+	"github.com/faultlab/faultlab/chaos/lab"
+	"github.com/faultlab/faultlab/internal/app"
+	"github.com/faultlab/faultlab/internal/auth"
+)
+
+func runUp(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := newFlagSet("up", stderr)
+	dataDir := fs.String("data-dir", "./var", "databases, signing key and logs/<service>.log")
+	gatewayKey := fs.String("gateway-key", lab.DefaultGatewayKey, "the gateway's secret (X-Gateway-Key)")
+	serviceKey := fs.String("service-key", lab.DefaultServiceKey, "the services' shared secret (X-Service-Key)")
+	publicURL := fs.String("public-url", "http://127.0.0.1:8080", "the gateway's public URL, used in links and Location headers")
+	toxiAddr := fs.String("toxiproxy-addr", "127.0.0.1:8474", "Toxiproxy API address")
+	logLevel := fs.String("log-level", "warn", "level of the log lines also printed to stderr: debug, info, warn, error")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := envDefaults(fs, getenv); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("up takes no arguments, got %q", fs.Arg(0))
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usagef("--log-level %q: want debug, info, warn or error", *logLevel)
+	}
+	policies, err := policyFlagsFromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	l, err := lab.Start(ctx, lab.Config{
+		DataDir:       *dataDir,
+		ToxiproxyAddr: *toxiAddr,
+		Keys:          auth.Keys{Gateway: *gatewayKey, Service: *serviceKey},
+		PublicURL:     *publicURL,
+		Policies:      policies,
+		Console:       stderr,
+		ConsoleLevel:  level,
+	})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	for _, name := range app.Services {
+		role := "internal"
+		if name == "gateway" {
+			role = "public"
+		}
+		fmt.Fprintf(stdout, "%-8s listening on http://%s (%s)\n", name, l.Addrs[name], role)
+	}
+	fmt.Fprintf(stdout, "toxiproxy API on %s\n", l.Toxi.URL())
+	hops := make([]string, 0, len(l.Proxies))
+	for h := range l.Proxies {
+		hops = append(hops, h)
+	}
+	sort.Strings(hops)
+	for _, h := range hops {
+		fmt.Fprintf(stdout, "  hop %-20s %s\n", h, l.Proxies[h])
+	}
+	abs, _ := filepath.Abs(*dataDir)
+	fmt.Fprintf(stdout, "data and logs in %s\n", abs)
+	fmt.Fprintf(stdout, "faultlab ready: gateway at %s (Ctrl-C to stop)\n", *publicURL)
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(stdout, "faultlab: stopping")
+	case err := <-l.Err():
+		return fmt.Errorf("a service stopped: %w", err)
+	}
+	return l.Close()
+}

@@ -1,0 +1,218 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/faultlab/faultlab/chaos/fault"
+	"github.com/faultlab/faultlab/internal/auth"
+	"github.com/faultlab/faultlab/internal/router"
+	"github.com/faultlab/faultlab/observability"
+	"github.com/faultlab/faultlab/resilience"
+	"github.com/faultlab/faultlab/services/gateway"
+	"github.com/faultlab/faultlab/services/order"
+	"github.com/faultlab/faultlab/services/payment"
+	"github.com/faultlab/faultlab/services/product"
+	"github.com/faultlab/faultlab/services/user"
+)
+
+// Services lists the service names in start order (dependencies first).
+var Services = []string{"user", "product", "payment", "order", "gateway"}
+
+// Upstreams lists, for each service, the services it calls.
+var Upstreams = map[string][]string{
+	"user":    nil,
+	"product": {"user"},
+	"payment": {"user"},
+	"order":   {"user", "product", "payment"},
+	"gateway": {"user", "product", "order", "payment"},
+}
+
+// DefaultListen is each service's loopback address (docs/CONTRACTS.md).
+var DefaultListen = map[string]string{
+	"gateway": "127.0.0.1:8080",
+	"user":    "127.0.0.1:8081",
+	"product": "127.0.0.1:8082",
+	"order":   "127.0.0.1:8083",
+	"payment": "127.0.0.1:8084",
+}
+
+// ErrUnknownService is returned for a name not in Services.
+var ErrUnknownService = errors.New("unknown service")
+
+// DefaultMaxDeadline caps the deadline a caller's X-Request-Budget-Ms may set.
+const DefaultMaxDeadline = 30 * time.Second
+
+// Options configure one Unit. The zero value builds a working service with
+// in-memory storage and default policies, calling upstreams at their
+// default loopback addresses.
+type Options struct {
+	// DataDir holds the service's SQLite database (and user's signing key).
+	// Empty keeps state in memory.
+	DataDir string
+	// PublicURL is the gateway's public URL for links and Location headers.
+	PublicURL string
+	// Keys are the gateway and service secrets.
+	Keys auth.Keys
+	// URLs maps an upstream name to its base URL. Missing names use the
+	// default loopback address.
+	URLs map[string]string
+	// Policies maps an upstream name to its resilience policy; missing
+	// names use Default.
+	Policies map[string]resilience.Policy
+	// Default is the policy for upstreams not in Policies.
+	Default resilience.Policy
+	// TokenTTL bounds a cached token validation (default 30 s).
+	TokenTTL time.Duration
+	// Logger receives the service's logs; nil discards.
+	Logger *slog.Logger
+	// Argon2 overrides the user service's password hashing cost (tests).
+	Argon2 *user.Argon2Params
+}
+
+// Unit is one assembled service.
+type Unit struct {
+	// Name is the service name.
+	Name string
+	// Handler serves the service's routes.
+	Handler http.Handler
+	// Registry holds the service's metrics.
+	Registry *prometheus.Registry
+	// Faults is the HTTP fault injector of this service.
+	Faults *fault.Injector
+	// Transports are the resilience clients, by upstream name.
+	Transports map[string]*resilience.Transport
+
+	closer    func() error
+	reconcile func(context.Context) (int, error)
+}
+
+// Close releases the service's store.
+func (u *Unit) Close() error {
+	if u.closer == nil {
+		return nil
+	}
+	return u.closer()
+}
+
+// Reconcile finishes work a crash left pending (orders only; a no-op for
+// other services). It returns how many records it settled.
+func (u *Unit) Reconcile(ctx context.Context) (int, error) {
+	if u.reconcile == nil {
+		return 0, nil
+	}
+	return u.reconcile(ctx)
+}
+
+func (o Options) url(name string) string {
+	if u, ok := o.URLs[name]; ok && u != "" {
+		return u
+	}
+	return "http://" + DefaultListen[name]
+}
+
+// Build assembles the named service.
+func Build(name string, o Options) (*Unit, error) {
+	if _, ok := Upstreams[name]; !ok {
+		return nil, fmt.Errorf("%w %q: want one of user, product, order, payment, gateway", ErrUnknownService, name)
+	}
+	if o.Logger == nil {
+		o.Logger = observability.Discard()
+	}
+	reg := observability.NewRegistry()
+	metrics := resilience.NewMetrics(reg)
+	u := &Unit{Name: name, Registry: reg, Transports: map[string]*resilience.Transport{}}
+	clients := map[string]*http.Client{}
+	for _, up := range Upstreams[name] {
+		p, ok := o.Policies[up]
+		if !ok {
+			p = o.Default
+		}
+		t, err := resilience.New(resilience.Config{
+			Name:    up,
+			Policy:  p,
+			Logger:  o.Logger,
+			Metrics: metrics,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: upstream %s: %w", name, up, err)
+		}
+		u.Transports[up] = t
+		clients[up] = t.Client()
+	}
+	var validator auth.Validator
+	if uc, ok := clients["user"]; ok && name != "gateway" {
+		ucl := user.NewClient(o.url("user"), uc, o.Keys.Service)
+		validator = resilience.NewTokenCache(resilience.TokenCacheConfig{
+			Fetch:   ucl.ValidateToken,
+			TTL:     o.TokenTTL,
+			Metrics: metrics,
+			Logger:  o.Logger,
+		})
+	}
+	u.Faults = fault.New(fault.Config{Logger: o.Logger})
+	wrap := func(next http.Handler) http.Handler {
+		return u.Faults.Middleware(resilience.Deadline(DefaultMaxDeadline)(next))
+	}
+	mount := func(r *router.Router) {
+		h := auth.RequireService(o.Keys.Service)(u.Faults.Handler())
+		r.Handle(http.MethodGet, fault.Path, h)
+		r.Handle(http.MethodPost, fault.Path, h)
+		r.Handle(http.MethodDelete, fault.Path, h)
+		r.Handle(http.MethodDelete, fault.Path+"/:name", h)
+	}
+	switch name {
+	case "user":
+		cfg := user.Config{Logger: o.Logger, Registry: reg, DataDir: o.DataDir, PublicURL: o.PublicURL, Keys: o.Keys, Wrap: wrap, Mount: mount}
+		if o.Argon2 != nil {
+			cfg.Argon2 = *o.Argon2
+		}
+		s, err := user.New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("user: %w", err)
+		}
+		u.Handler, u.closer = s, s.Close
+	case "product":
+		s, err := product.New(product.Config{Logger: o.Logger, Registry: reg, DataDir: o.DataDir, PublicURL: o.PublicURL, Keys: o.Keys,
+			UserClient: clients["user"], UserURL: o.url("user"), Validator: validator, Wrap: wrap, Mount: mount})
+		if err != nil {
+			return nil, fmt.Errorf("product: %w", err)
+		}
+		u.Handler, u.closer = s, s.Close
+	case "payment":
+		s, err := payment.New(payment.Config{Logger: o.Logger, Registry: reg, DataDir: o.DataDir, PublicURL: o.PublicURL, Keys: o.Keys,
+			UserClient: clients["user"], UserURL: o.url("user"), Validator: validator, Wrap: wrap, Mount: mount})
+		if err != nil {
+			return nil, fmt.Errorf("payment: %w", err)
+		}
+		u.Handler, u.closer = s, s.Close
+	case "order":
+		s, err := order.New(order.Config{Logger: o.Logger, Registry: reg, DataDir: o.DataDir, PublicURL: o.PublicURL, Keys: o.Keys,
+			UserClient: clients["user"], UserURL: o.url("user"), Validator: validator,
+			ProductClient: clients["product"], ProductURL: o.url("product"),
+			PaymentClient: clients["payment"], PaymentURL: o.url("payment"),
+			Wrap: wrap, Mount: mount})
+		if err != nil {
+			return nil, fmt.Errorf("order: %w", err)
+		}
+		u.Handler, u.closer, u.reconcile = s, s.Close, s.Reconcile
+	case "gateway":
+		s, err := gateway.New(gateway.Config{Logger: o.Logger, Registry: reg, PublicURL: o.PublicURL, Keys: o.Keys,
+			UserClient: clients["user"], UserURL: o.url("user"),
+			ProductClient: clients["product"], ProductURL: o.url("product"),
+			OrderClient: clients["order"], OrderURL: o.url("order"),
+			PaymentClient: clients["payment"], PaymentURL: o.url("payment"),
+			Wrap: wrap, Mount: mount})
+		if err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+		u.Handler, u.closer = s, s.Close
+	}
+	return u, nil
+}
