@@ -114,4 +114,3 @@ func reconcileLoop(ctx context.Context, unit *app.Unit, logger *slog.Logger) {
 		}
 	}
 }
-
