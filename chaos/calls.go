@@ -25,7 +25,7 @@ type Routes struct {
 }
 
 // DefaultRoutes are the gateway's public paths.
-var DefaultRoutes = Routes{Products: "/products", Orders: "/orders", Login: "/users/api/login"}
+var DefaultRoutes = Routes{Products: "/api/v1/products", Orders: "/api/v1/orders", Login: "/api/v1/login"}
 
 // OrderBody is the default create_order body for one unit of productID.
 func OrderBody(productID string) any {
@@ -34,14 +34,15 @@ func OrderBody(productID string) any {
 
 // callSet builds load.Calls against the gateway.
 type callSet struct {
-	env       Env
-	base      string
-	routes    Routes
-	token     string
-	products  []string
-	orderID   string
-	orderBody func(string) any
-	next      atomic.Uint64
+	env          Env
+	base         string
+	routes       Routes
+	token        string
+	products     []string
+	orderProduct string
+	orderID      string
+	orderBody    func(string) any
+	next         atomic.Uint64
 }
 
 func (cs *callSet) newRequest(ctx context.Context, method, path string, body any) (*http.Request, error) {
@@ -92,9 +93,9 @@ func (cs *callSet) build(m MixEntry) (load.Call, error) {
 		}
 	case CallCreateOrder:
 		c.Build = func(ctx context.Context) (*http.Request, error) {
-			id, err := cs.product()
-			if err != nil {
-				return nil, err
+			id := cs.orderProduct
+			if id == "" {
+				return nil, errors.New("no product to order")
 			}
 			req, err := cs.newRequest(ctx, http.MethodPost, cs.routes.Orders, cs.orderBody(id))
 			if err != nil {
@@ -154,13 +155,17 @@ func (cs *callSet) setup(ctx context.Context, hc *http.Client, needOrder bool) e
 		return fmt.Errorf("list products: status %d: %v", resp.StatusCode, err)
 	}
 	cs.products = collectIDs(body)
+	cs.orderProduct = mostStocked(body)
+	if cs.orderProduct == "" && len(cs.products) > 0 {
+		cs.orderProduct = cs.products[0]
+	}
 	if len(cs.products) == 0 {
 		return errors.New("list products: no ids in the answer")
 	}
 	if !needOrder {
 		return nil
 	}
-	req, err = cs.newRequest(ctx, http.MethodPost, cs.routes.Orders, cs.orderBody(cs.products[0]))
+	req, err = cs.newRequest(ctx, http.MethodPost, cs.routes.Orders, cs.orderBody(cs.orderProduct))
 	if err != nil {
 		return err
 	}
@@ -178,6 +183,27 @@ func (cs *callSet) setup(ctx context.Context, hc *http.Client, needOrder bool) e
 	}
 	cs.orderID = order.ID
 	return nil
+}
+
+// mostStocked returns the id of the catalogue entry with the largest
+// "stock", so that order load does not run a product out of stock and
+// turn into 409s that have nothing to do with the fault under test.
+func mostStocked(v any) string {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return ""
+	}
+	items, _ := m["items"].([]any)
+	best, bestStock := "", -1.0
+	for _, e := range items {
+		o, _ := e.(map[string]any)
+		id, _ := o["id"].(string)
+		st, _ := o["stock"].(float64)
+		if id != "" && st > bestStock {
+			best, bestStock = id, st
+		}
+	}
+	return best
 }
 
 // collectIDs finds the "id" of each object in the first array of v: a bare

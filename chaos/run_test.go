@@ -35,11 +35,11 @@ func newFakeEnv(t testing.TB) *fakeEnv {
 	t.Helper()
 	e := &fakeEnv{}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /products", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /api/v1/products", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`{"items":[{"id":"p1"},{"id":"p2"}],"total":2}`))
 	})
-	mux.HandleFunc("GET /products/{id}", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{}`)) })
-	mux.HandleFunc("POST /orders", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /api/v1/products/{id}", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{}`)) })
+	mux.HandleFunc("POST /api/v1/orders", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Idempotency-Key") == "" || r.Header.Get("Authorization") != "Bearer tok" {
 			http.Error(w, "bad", 400)
 			return
@@ -54,7 +54,7 @@ func newFakeEnv(t testing.TB) *fakeEnv {
 		w.WriteHeader(201)
 		w.Write([]byte(`{"id":"o1"}`))
 	})
-	mux.HandleFunc("GET /orders/{id}", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{}`)) })
+	mux.HandleFunc("GET /api/v1/orders/{id}", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{}`)) })
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if e.broken.Load() {
 			http.Error(w, "broken", 500)

@@ -117,6 +117,28 @@ func (o Options) url(name string) string {
 	return "http://" + DefaultListen[name]
 }
 
+// policyFor returns the policy caller uses for up: Options.Policies[up] if
+// set, else Options.Default with the lab's layered timeouts filled in. The
+// gateway waits longer for order than order waits for payment, so that a
+// slow payment times out inside order (and counts against order's payment
+// breaker) before the gateway gives up on order (which would make order's
+// attempt a cancelled call that counts for nothing).
+func policyFor(caller, up string, o Options) resilience.Policy {
+	if p, ok := o.Policies[up]; ok {
+		return p
+	}
+	p := o.Default
+	if caller == "gateway" && up == "order" {
+		if p.AttemptTimeout == 0 {
+			p.AttemptTimeout = 4 * time.Second
+		}
+		if p.Timeout == 0 {
+			p.Timeout = 8 * time.Second
+		}
+	}
+	return p
+}
+
 // Build assembles the named service.
 func Build(name string, o Options) (*Unit, error) {
 	if _, ok := Upstreams[name]; !ok {
@@ -130,10 +152,7 @@ func Build(name string, o Options) (*Unit, error) {
 	u := &Unit{Name: name, Registry: reg, Transports: map[string]*resilience.Transport{}}
 	clients := map[string]*http.Client{}
 	for _, up := range Upstreams[name] {
-		p, ok := o.Policies[up]
-		if !ok {
-			p = o.Default
-		}
+		p := policyFor(name, up, o)
 		t, err := resilience.New(resilience.Config{
 			Name:    up,
 			Policy:  p,

@@ -97,7 +97,7 @@ var Seed = []Product{
 	{ID: "prd_002", Name: "Circuit Breaker Mug", Description: "Trips when the coffee is too hot.", PriceCents: 1250, Stock: 50},
 	{ID: "prd_003", Name: "Retry Budget Notebook", Description: "Ten percent of pages are spare.", PriceCents: 799, Stock: 200},
 	{ID: "prd_004", Name: "Bulkhead Water Bottle", Description: "Four compartments, no leaks between them.", PriceCents: 2499, Stock: 30},
-	{ID: "prd_005", Name: "Toxiproxy Sticker Pack", Description: "Adds latency to your laptop lid.", PriceCents: 399, Stock: 500},
+	{ID: "prd_005", Name: "Toxiproxy Sticker Pack", Description: "Adds latency to your laptop lid.", PriceCents: 399, Stock: 100000},
 	{ID: "prd_006", Name: "Idempotency Key Ring", Description: "Open the same door twice, once.", PriceCents: 599, Stock: 150},
 	{ID: "prd_007", Name: "Graceful Degradation Hoodie", Description: "Still warm with one sleeve.", PriceCents: 5999, Stock: 20},
 	{ID: "prd_008", Name: "On-Call Pillow", Description: "Wakes you only for real alerts.", PriceCents: 3499, Stock: 10},
