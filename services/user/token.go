@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -34,6 +36,10 @@ const (
 var (
 	ErrUnknownKey = errors.New("unknown signing key id")
 	ErrNoSubject  = errors.New("token has no subject")
+	// ErrNonCanonical means the signature is spelt in other base64 than
+	// the service wrote (CR/LF inside it, or stray low bits in its last
+	// digit): the same signature, but a token string it never issued.
+	ErrNonCanonical = errors.New("token signature is not canonical base64url")
 )
 
 type claims struct {
@@ -109,7 +115,7 @@ func (t *tokens) issue(u User) (string, error) {
 // aud. Every failure wraps auth.ErrInvalidToken.
 func (t *tokens) validate(raw string) (auth.Principal, error) {
 	var c claims
-	_, err := t.parser.ParseWithClaims(raw, &c, func(tok *jwt.Token) (any, error) {
+	tok, err := t.parser.ParseWithClaims(raw, &c, func(tok *jwt.Token) (any, error) {
 		kid, _ := tok.Header["kid"].(string)
 		pub, ok := t.public[kid]
 		if !ok {
@@ -117,6 +123,9 @@ func (t *tokens) validate(raw string) (auth.Principal, error) {
 		}
 		return pub, nil
 	})
+	if err == nil && base64.RawURLEncoding.EncodeToString(tok.Signature) != raw[strings.LastIndexByte(raw, '.')+1:] {
+		err = ErrNonCanonical
+	}
 	if err != nil {
 		return auth.Principal{}, fmt.Errorf("%w: %w", auth.ErrInvalidToken, err)
 	}
