@@ -128,13 +128,27 @@ func policyFor(caller, up string, o Options) resilience.Policy {
 		return p
 	}
 	p := o.Default
-	if caller == "gateway" && up == "order" {
+	fill := func(attempt, total time.Duration) {
 		if p.AttemptTimeout == 0 {
-			p.AttemptTimeout = 4 * time.Second
+			p.AttemptTimeout = attempt
 		}
 		if p.Timeout == 0 {
-			p.Timeout = 8 * time.Second
+			p.Timeout = total
 		}
+	}
+	switch {
+	case caller == "gateway" && up == "order":
+		// order may spend up to 2 × 2 s on payment (charge, then the
+		// lookup of a charge that may have landed) plus stock calls.
+		fill(6*time.Second, 10*time.Second)
+		// A 503 from order carries order's own Retry-After (say, payment's
+		// breaker is open for 2 s more): waiting inside the client's
+		// request helps nobody, so the gateway passes such answers on.
+		if p.MaxRetryAfter == 0 {
+			p.MaxRetryAfter = 250 * time.Millisecond
+		}
+	case caller == "order" && up == "payment":
+		fill(800*time.Millisecond, 2*time.Second)
 	}
 	return p
 }
