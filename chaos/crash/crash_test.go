@@ -1,0 +1,470 @@
+package crash
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/faultlab/faultlab/chaos/lab"
+	"github.com/faultlab/faultlab/internal/kit"
+	"github.com/faultlab/faultlab/services/order"
+	"github.com/faultlab/faultlab/services/payment"
+	"github.com/faultlab/faultlab/services/product"
+)
+
+const (
+	gatewayKey = "crash-gateway-key-0123456789"
+	serviceKey = "crash-service-key-0123456789"
+)
+
+// services in start order: each one's upstreams come before it.
+var services = []string{"user", "product", "payment", "order", "gateway"}
+
+// TestCrashSafety kills payment and then order with SIGKILL under load and
+// restarts them on the same port and data dir. Every order the gateway
+// acknowledged must end confirmed (charged once) or failed (not charged),
+// and no unit of stock may be lost.
+func TestCrashSafety(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the faultlab binary and runs five processes for ~20 s; skipped under -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	s := newShop(t)
+	hc := &http.Client{Timeout: 3 * time.Second}
+	env := lab.NewRemote(lab.RemoteConfig{URLs: s.urls, ServiceKey: serviceKey, HTTP: hc})
+	tok, err := env.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := env.Stock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := bestStocked(t, ctx, hc, s.urls["gateway"])
+
+	ld := startLoad(ctx, hc, s.urls["gateway"], tok, pid, 4, 125*time.Millisecond)
+	phase := func(what string, cond func() bool) {
+		t.Helper()
+		if !poll(ctx, 15*time.Second, cond) {
+			ld.stop()
+			t.Fatalf("%s: gave up (acked %d, other %d)", what, ld.acked(), ld.others.Load())
+		}
+	}
+	waitAcked := func(n int) {
+		want := ld.acked() + n
+		phase(fmt.Sprintf("waiting for %d acknowledged orders", n), func() bool { return ld.acked() >= want })
+	}
+	waitRefused := func(n int64) {
+		want := ld.others.Load() + n
+		phase(fmt.Sprintf("waiting for %d refused orders", n), func() bool { return ld.others.Load() >= want })
+	}
+
+	waitAcked(20)
+	s.kill(t, "payment")
+	waitRefused(5) // the load sees payment gone
+	s.start(t, "payment")
+	waitAcked(20)
+	s.kill(t, "order")
+	waitRefused(5)
+	s.start(t, "order")
+	waitAcked(20)
+	ld.stop()
+
+	ids := ld.ids()
+	orders := map[string]order.Order{}
+	settled := poll(ctx, 20*time.Second, func() bool {
+		for _, id := range ids {
+			if o, ok := orders[id]; ok && o.Status != order.StatusPending {
+				continue
+			}
+			if o, err := getOrder(ctx, hc, s.urls["gateway"], tok, id); err == nil {
+				orders[id] = o
+			}
+		}
+		for _, id := range ids {
+			if o, ok := orders[id]; !ok || o.Status == order.StatusPending {
+				return false
+			}
+		}
+		return true
+	})
+	var stock = before
+	stockSettled := poll(ctx, 20*time.Second, func() bool {
+		st, err := env.Stock(ctx)
+		if err != nil {
+			return false
+		}
+		stock = st
+		return st.Reserved == 0
+	})
+	charges, err := env.Charges(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	pay := payment.NewClient(s.urls["payment"], hc, serviceKey)
+	confirmed, failed, pending, missing := 0, 0, 0, 0
+	for _, id := range ids {
+		o, ok := orders[id]
+		if !ok {
+			missing++
+			t.Errorf("acknowledged order %s not found", id)
+			continue
+		}
+		ps, err := pay.ForOrder(ctx, id)
+		if err != nil {
+			t.Fatalf("charges of %s: %v", id, err)
+		}
+		n := 0
+		for _, p := range ps {
+			if p.Status == payment.StatusSucceeded {
+				n++
+			}
+		}
+		switch o.Status {
+		case order.StatusConfirmed:
+			confirmed++
+			if n != 1 {
+				t.Errorf("confirmed order %s has %d charges, want 1", id, n)
+			}
+		case order.StatusFailed:
+			failed++
+			if n != 0 {
+				t.Errorf("failed order %s (%s) was charged %d times", id, o.Reason, n)
+			}
+		default:
+			pending++
+		}
+	}
+	t.Logf("orders acknowledged %d, found %d, confirmed %d, failed %d, pending %d; charges %d, duplicates %d; refused requests %d",
+		len(ids), len(ids)-missing, confirmed, failed, pending, charges.Total, charges.Duplicates, ld.others.Load())
+	t.Logf("stock before %+v, after %+v", before, stock)
+
+	if !settled || pending > 0 {
+		t.Errorf("%d acknowledged orders still pending after 20 s", pending)
+	}
+	if charges.Duplicates != 0 {
+		t.Errorf("%d orders charged more than once", charges.Duplicates)
+	}
+	if !stock.Consistent() || stock.Initial != before.Initial {
+		t.Errorf("stock does not add up: before %+v, after %+v", before, stock)
+	}
+	if !stockSettled {
+		t.Errorf("%d units still reserved after 20 s", stock.Reserved)
+	}
+	// Every order is one unit, so every unit sold is one charge, including
+	// orders whose answer the client never saw.
+	if stock.Sold != charges.Total {
+		t.Errorf("sold %d units but took %d charges", stock.Sold, charges.Total)
+	}
+	if confirmed < 40 {
+		t.Errorf("only %d orders confirmed: the load did not get through", confirmed)
+	}
+}
+
+// shop is the five services as processes.
+type shop struct {
+	bin, dir string
+	addrs    map[string]string
+	urls     map[string]string
+	procs    map[string]*proc
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func newShop(t *testing.T) *shop {
+	t.Helper()
+	tmp := t.TempDir()
+	s := &shop{bin: buildBinary(t, tmp), dir: filepath.Join(tmp, "data"),
+		addrs: map[string]string{}, urls: map[string]string{}, procs: map[string]*proc{}}
+	for _, name := range services {
+		s.addrs[name] = freeAddr(t)
+		s.urls[name] = "http://" + s.addrs[name]
+	}
+	t.Cleanup(func() {
+		for name := range s.procs {
+			s.stop(name)
+		}
+		if t.Failed() {
+			for _, name := range services {
+				b, _ := os.ReadFile(filepath.Join(s.dir, name+".out"))
+				if len(b) > 4<<10 {
+					b = b[len(b)-4<<10:]
+				}
+				t.Logf("%s output (tail):\n%s", name, b)
+			}
+		}
+	})
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range services {
+		s.start(t, name)
+	}
+	return s
+}
+
+// start runs `faultlab serve name` and waits for its /healthz.
+func (s *shop) start(t *testing.T, name string) {
+	t.Helper()
+	out, err := os.OpenFile(filepath.Join(s.dir, name+".out"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	args := []string{"serve", name, "--listen", s.addrs[name], "--data-dir", s.dir,
+		"--gateway-key", gatewayKey, "--service-key", serviceKey, "--public-url", s.urls["gateway"], "--log-level", "warn"}
+	for _, up := range []string{"user", "product", "order", "payment"} {
+		args = append(args, "--"+up+"-url", s.urls[up])
+	}
+	cmd := exec.Command(s.bin, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + s.dir}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	s.procs[name] = p
+	hc := &http.Client{Timeout: time.Second}
+	ok := poll(context.Background(), 15*time.Second, func() bool {
+		select {
+		case <-p.done:
+			return false
+		default:
+		}
+		resp, err := hc.Get(s.urls[name] + kit.RouteHealthz)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if !ok {
+		t.Fatalf("%s did not become healthy at %s", name, s.urls[name])
+	}
+}
+
+// kill sends SIGKILL, so nothing is flushed or shut down, and reaps it.
+func (s *shop) kill(t *testing.T, name string) {
+	t.Helper()
+	p := s.procs[name]
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatalf("kill %s: %v", name, err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s survived SIGKILL", name)
+	}
+	delete(s.procs, name)
+}
+
+func (s *shop) stop(name string) {
+	p := s.procs[name]
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// buildBinary builds cmd/faultlab from the module root into dir.
+func buildBinary(t *testing.T, dir string) string {
+	t.Helper()
+	root, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(root)
+		if parent == root {
+			t.Fatal("no go.mod above the package dir")
+		}
+		root = parent
+	}
+	bin := filepath.Join(dir, "faultlab")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/faultlab")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// freeAddr returns a loopback address that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// poll calls cond every 50ms until it holds or within has passed.
+func poll(ctx context.Context, within time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(within)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func bestStocked(t *testing.T, ctx context.Context, hc *http.Client, gw string) string {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, gw+"/api/v1/products?limit=100", nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var page product.Page
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil || len(page.Items) == 0 {
+		t.Fatalf("products: %d %v", resp.StatusCode, err)
+	}
+	best := page.Items[0]
+	for _, p := range page.Items {
+		if p.Stock > best.Stock {
+			best = p
+		}
+	}
+	if best.Stock < 400 {
+		t.Logf("best-stocked product %s has only %d units; some orders will fail for stock", best.ID, best.Stock)
+	}
+	return best.ID
+}
+
+func getOrder(ctx context.Context, hc *http.Client, gw, tok, id string) (order.Order, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, gw+"/api/v1/orders/"+id, nil)
+	if err != nil {
+		return order.Order{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return order.Order{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return order.Order{}, fmt.Errorf("order %s: status %d", id, resp.StatusCode)
+	}
+	var o order.Order
+	if err := json.NewDecoder(resp.Body).Decode(&o); err != nil {
+		return order.Order{}, fmt.Errorf("order %s: %w", id, err)
+	}
+	return o, nil
+}
+
+// load creates one-unit orders with fresh Idempotency-Keys from a few
+// clients at a fixed pace each, and keeps the ids of those acknowledged.
+type load struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	others atomic.Int64 // answers other than 201, and transport errors
+
+	mu    sync.Mutex
+	acks  []string
+}
+
+func startLoad(ctx context.Context, hc *http.Client, gw, tok, pid string, clients int, every time.Duration) *load {
+	ctx, cancel := context.WithCancel(ctx)
+	l := &load{cancel: cancel}
+	body, _ := json.Marshal(order.CreateRequest{Items: []product.Item{{ProductID: pid, Quantity: 1}}})
+	var seq atomic.Int64
+	for c := range clients {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			tick := time.NewTicker(every)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				key := "crash-" + strconv.Itoa(c) + "-" + strconv.FormatInt(seq.Add(1), 10)
+				id, err := createOrder(ctx, hc, gw, tok, key, body)
+				if err != nil {
+					l.others.Add(1)
+					continue
+				}
+				l.mu.Lock()
+				l.acks = append(l.acks, id)
+				l.mu.Unlock()
+			}
+		}()
+	}
+	return l
+}
+
+func (l *load) stop() { l.cancel(); l.wg.Wait() }
+
+func (l *load) acked() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.acks)
+}
+
+func (l *load) ids() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.acks...)
+}
+
+var errNotCreated = errors.New("order not created")
+
+func createOrder(ctx context.Context, hc *http.Client, gw, tok, key string, body []byte) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, gw+"/api/v1/orders", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set(kit.IdempotencyKeyHeader, key)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		return "", fmt.Errorf("%w: status %d", errNotCreated, resp.StatusCode)
+	}
+	var o order.Order
+	if err := json.NewDecoder(resp.Body).Decode(&o); err != nil || o.ID == "" {
+		return "", fmt.Errorf("%w: undecodable 201: %v", errNotCreated, err)
+	}
+	return o.ID, nil
+}
