@@ -1,0 +1,81 @@
+package soak_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/faultlab/faultlab/chaos"
+	"github.com/faultlab/faultlab/chaos/soak"
+	"github.com/faultlab/faultlab/services/user"
+)
+
+func TestPlanIsDeterministicAndValid(t *testing.T) {
+	a := soak.Plan(7, time.Minute, 4*time.Second)
+	b := soak.Plan(7, time.Minute, 4*time.Second)
+	c := soak.Plan(8, time.Minute, 4*time.Second)
+	if !reflect.DeepEqual(a, b) {
+		t.Fatal("the same seed gave two plans")
+	}
+	if reflect.DeepEqual(a, c) {
+		t.Error("seeds 7 and 8 gave the same plan")
+	}
+	kinds := map[string]bool{}
+	for _, p := range a {
+		if err := p.Fault.Validate(); err != nil {
+			t.Errorf("planned fault %s: %v", p.Fault, err)
+		}
+		if p.At < 4*time.Second || p.Until <= p.At || p.Until > time.Minute {
+			t.Errorf("window [%s, %s) outside the load", p.At, p.Until)
+		}
+		if p.Fault.Kind == chaos.FaultHTTP {
+			kinds["http"] = true
+		} else {
+			kinds[string(p.Fault.Toxic.Kind)] = true
+		}
+	}
+	for _, k := range []string{"http", "latency", "reset_peer", "down", "slicer"} {
+		if !kinds[k] {
+			t.Errorf("a minute of plan has no %s fault", k)
+		}
+	}
+}
+
+func TestRunRejectsBadConfig(t *testing.T) {
+	if _, err := soak.Run(context.Background(), soak.Config{}); !errors.Is(err, soak.ErrConfig) {
+		t.Fatalf("err = %v, want ErrConfig", err)
+	}
+}
+
+// TestSoak runs 30 s of rotating faults under load and checks the
+// invariants. CI runs it; -short skips it.
+func TestSoak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("30 s soak; run without -short")
+	}
+	var progress bytes.Buffer
+	rep, err := soak.Run(context.Background(), soak.Config{
+		Duration: 30 * time.Second, Rate: 40, Seed: 1, Progress: &progress,
+		Argon2: &user.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1},
+	})
+	var out bytes.Buffer
+	if rep != nil {
+		_ = soak.WriteText(&out, rep)
+	}
+	t.Logf("soak:\n%s%s", progress.String(), out.String())
+	if err != nil {
+		t.Fatalf("soak: %v", err)
+	}
+	if !rep.Passed() {
+		t.Errorf("invariants broken: %v", rep.Failed())
+	}
+	if rep.OrdersAcked == 0 {
+		t.Error("no order was acknowledged: the soak proved nothing about orders")
+	}
+	if rep.FaultsApplied < 5 {
+		t.Errorf("only %d faults applied", rep.FaultsApplied)
+	}
+}
