@@ -18,7 +18,9 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 
 	"github.com/faultlab/faultlab/chaos"
+	"github.com/faultlab/faultlab/chaos/load"
 	"github.com/faultlab/faultlab/chaos/toxi"
+	"github.com/faultlab/faultlab/resilience"
 )
 
 func TestMain(m *testing.M) {
@@ -73,32 +75,73 @@ func dockerReachable(ctx context.Context) string {
 	return ""
 }
 
-// buildImages runs scripts/images.sh, which rebuilds only the images whose
-// inputs (the faultlab binary included) changed.
-func buildImages(ctx context.Context) error {
-	cmd := exec.CommandContext(ctx, "bash", "../../scripts/images.sh", "faultlab", "toxiproxy", "prometheus")
+// testPolicy is the in-process suite's (chaos/lab/scenarios_test.go): a
+// short breaker open interval so that recovery fits in a scenario of a few
+// seconds.
+var testPolicy = resilience.Policy{BreakerOpenTimeout: 2 * time.Second, BreakerMinRequests: 6}
+
+// buildImages runs scripts/images.sh, which rebuilds bin/faultlab and every
+// image whose inputs changed, and returns the id of each image it reported
+// (by the faultlab.inputs label it printed): the lab runs exactly what was
+// built from this tree, even if another images.sh moves the :local tags
+// meanwhile.
+func buildImages(ctx context.Context, names ...string) (map[string]string, error) {
+	cmd := exec.CommandContext(ctx, "bash", append([]string{"../../scripts/images.sh"}, names...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("scripts/images.sh: %w\n%s", err, out.String())
+		return nil, fmt.Errorf("scripts/images.sh: %w\n%s", err, out.String())
 	}
 	fmt.Fprint(os.Stderr, out.String())
-	return nil
+	ids := map[string]string{}
+	for _, line := range strings.Split(out.String(), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || !strings.HasPrefix(f[0], "faultlab/") || !strings.HasPrefix(f[len(f)-1], "inputs=") {
+			continue
+		}
+		hash := strings.TrimPrefix(f[len(f)-1], "inputs=")
+		b, err := exec.CommandContext(ctx, "docker", "image", "ls", "-q", "--no-trunc",
+			"--filter", "label=faultlab.inputs="+hash).Output()
+		if err != nil {
+			return nil, fmt.Errorf("docker image ls (%s): %w", f[0], err)
+		}
+		id, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+		if id == "" {
+			return nil, fmt.Errorf("scripts/images.sh reported %s inputs=%s, but no image has that label", f[0], hash)
+		}
+		ids[f[0]] = id
+	}
+	for _, n := range names {
+		if ids["faultlab/"+n+":local"] == "" {
+			return nil, fmt.Errorf("scripts/images.sh did not report faultlab/%s:local:\n%s", n, out.String())
+		}
+	}
+	return ids, nil
 }
 
 // lab returns the shared lab with every fault removed.
 func lab(t testing.TB) *Lab {
 	t.Helper()
 	shared.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		pctx, pcancel := context.WithTimeout(context.Background(), 15*time.Second)
+		shared.skip = dockerReachable(pctx)
+		pcancel()
+		if shared.skip != "" {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		if shared.skip = dockerReachable(ctx); shared.skip != "" {
+		ids, err := buildImages(ctx, "faultlab", "toxiproxy", "prometheus")
+		if err != nil {
+			shared.err = err
 			return
 		}
-		if shared.err = buildImages(ctx); shared.err != nil {
-			return
-		}
-		shared.lab, shared.err = Start(ctx, Config{})
+		shared.lab, shared.err = Start(ctx, Config{
+			Image:           ids["faultlab/faultlab:local"],
+			ToxiproxyImage:  ids["faultlab/toxiproxy:local"],
+			PrometheusImage: ids["faultlab/prometheus:local"],
+			Policy:          testPolicy,
+		})
 	})
 	if shared.skip != "" {
 		t.Skip("skipping the container lab: " + shared.skip)
@@ -290,8 +333,9 @@ func upTargets(l *Lab) ([]string, error) {
 	return up, nil
 }
 
-// TestScenarios runs the same scenarios as the in-process lab, through
-// containers: the hypotheses must hold across real network boundaries too.
+// TestScenarios runs the same catalogue scenarios, with the same options,
+// as the in-process lab (chaos/lab/scenarios_test.go), through containers:
+// the hypotheses must hold across real network boundaries too.
 func TestScenarios(t *testing.T) {
 	for _, name := range []string{"payment-down", "payment-latency", "user-down"} {
 		t.Run(name, func(t *testing.T) {
@@ -300,25 +344,38 @@ func TestScenarios(t *testing.T) {
 				t.Fatalf("scenario %s is not in chaos.Catalogue", name)
 			}
 			l := lab(t)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			res, err := chaos.Run(ctx, l, sc, chaos.Options{})
+			res, err := chaos.Run(ctx, l, sc, chaos.Options{SteadyState: time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
-			pass, fail, skip := res.Counts()
-			t.Logf("%s: %d passed, %d failed, %d skipped", name, pass, fail, skip)
-			for _, v := range res.Verdicts {
-				if !v.Pass && !v.Skipped {
-					t.Errorf("FAIL %s [%s]: %+v", v.Check, v.Phase, v)
-				}
-			}
-			if res.Aborted != "" {
-				t.Errorf("aborted: %s", res.Aborted)
-			}
-			for _, e := range res.Errors {
-				t.Errorf("error: %s", e)
+			logVerdicts(t, res)
+			if !res.Passed() {
+				t.Errorf("scenario %s: hypothesis failed (aborted=%q, errors=%v)", name, res.Aborted, res.Errors)
 			}
 		})
+	}
+}
+
+func logVerdicts(t *testing.T, res *chaos.Result) {
+	t.Helper()
+	for _, v := range res.Verdicts {
+		mark := "PASS"
+		switch {
+		case v.Skipped:
+			mark = "SKIP"
+		case !v.Pass:
+			mark = "FAIL"
+		}
+		t.Logf("%s %-8s %-60s measured %-28s want %s %s", mark, v.Phase, v.Check, v.Measured, v.Want, v.Note)
+	}
+	for _, rep := range []*load.Report{res.Before, res.After} {
+		if rep == nil {
+			continue
+		}
+		for _, f := range rep.Failures {
+			t.Logf("failed probe: %+v", f)
+		}
 	}
 }

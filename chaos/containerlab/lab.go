@@ -1,35 +1,28 @@
 package containerlab
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
-	toxiclient "github.com/Shopify/toxiproxy/v2/client"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/faultlab/faultlab/chaos"
-	"github.com/faultlab/faultlab/chaos/fault"
-	"github.com/faultlab/faultlab/chaos/toxi"
-	"github.com/faultlab/faultlab/services/payment"
-	"github.com/faultlab/faultlab/services/product"
-	"github.com/faultlab/faultlab/services/user"
+	chaoslab "github.com/faultlab/faultlab/chaos/lab"
+	"github.com/faultlab/faultlab/resilience"
 )
 
 // Config says which images to run. The zero value runs the images that
-// scripts/images.sh builds, with demo keys.
+// scripts/images.sh builds, with demo keys and the services' default
+// policies.
 type Config struct {
-	// Image is the faultlab image; default faultlab/faultlab:local.
+	// Image is the faultlab image (a tag or an image id); default
+	// faultlab/faultlab:local.
 	Image string
 	// ToxiproxyImage must hold /toxiproxy and /config/toxiproxy.json with one
 	// proxy per hop; default faultlab/toxiproxy:local.
@@ -41,6 +34,13 @@ type Config struct {
 	NoPrometheus    bool
 	// GatewayKey and ServiceKey are the services' secrets; default demo keys.
 	GatewayKey, ServiceKey string
+	// Policy, if not zero, plays the part of app.Options.Default in the
+	// in-process lab: every caller uses it for every upstream, with the
+	// lab's layered timeouts filled in (see Layered). Start passes it to
+	// each container as FAULTLAB_POLICY_<UPSTREAM>.
+	Policy resilience.Policy
+	// Env adds (or overrides) environment variables, by service name.
+	Env map[string]map[string]string
 	// StartupTimeout bounds each container's wait for readiness; default 60s.
 	StartupTimeout time.Duration
 }
@@ -84,21 +84,24 @@ var services = []service{
 }
 
 // Lab is the five services, Toxiproxy on every hop and Prometheus, each in
-// its own container on a private Docker network. It implements chaos.Env.
-// It is safe for concurrent use.
+// its own container on a private Docker network. It implements chaos.Env:
+// everything but Events is the embedded *lab.Remote over the containers'
+// published ports; Events reads the containers' logs. It is safe for
+// concurrent use once Start has returned.
 type Lab struct {
+	*chaoslab.Remote
+
 	cfg        Config
 	net        *testcontainers.DockerNetwork
 	containers map[string]*testcontainers.DockerContainer // by service name, "toxiproxy", "prometheus"
-	urls       map[string]string                          // host-side base URLs
-	toxi       *toxiclient.Client
+	urls       map[string]string                          // host-side base URLs, toxiproxy and prometheus included
 	hc         *http.Client
-
-	mu    sync.Mutex
-	token string
 }
 
-var _ chaos.Env = (*Lab)(nil)
+var (
+	_ chaos.Env         = (*Lab)(nil)
+	_ chaos.Credentials = (*Lab)(nil)
+)
 
 // Start starts the lab and waits until every container is ready. On error
 // it removes what it started.
@@ -123,46 +126,119 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		return nil, fmt.Errorf("containerlab: network: %w", err)
 	}
 
-	tp, err := l.run(ctx, "toxiproxy", cfg.ToxiproxyImage, "8474",
-		wait.ForHTTP("/proxies").WithPort("8474/tcp"))
-	if err != nil {
+	if err := l.run(ctx, "toxiproxy", cfg.ToxiproxyImage, "8474",
+		wait.ForHTTP("/proxies").WithPort("8474/tcp")); err != nil {
 		return nil, err
 	}
-	_ = tp
-	l.toxi = toxiclient.NewClient(l.urls["toxiproxy"])
-
 	for _, s := range services {
-		env := map[string]string{
-			"FAULTLAB_LISTEN":      fmt.Sprintf("0.0.0.0:%d", s.port),
-			"FAULTLAB_DATA_DIR":    "/data",
-			"FAULTLAB_GATEWAY_KEY": cfg.GatewayKey,
-			"FAULTLAB_SERVICE_KEY": cfg.ServiceKey,
-			"FAULTLAB_LOG_LEVEL":   "info",
-		}
-		for callee, hop := range s.callees {
-			env["FAULTLAB_"+strings.ToUpper(callee)+"_URL"] = fmt.Sprintf("http://toxiproxy:%d", hop)
-		}
 		port := fmt.Sprint(s.port)
-		if _, err := l.run(ctx, s.name, cfg.Image, port,
+		if err := l.run(ctx, s.name, cfg.Image, port,
 			wait.ForHTTP("/healthz").WithPort(port+"/tcp"),
-			testcontainers.WithEnv(env),
+			testcontainers.WithEnv(serviceEnv(s, cfg)),
 			testcontainers.WithCmd("serve", s.name)); err != nil {
 			return nil, err
 		}
 	}
-
 	if !cfg.NoPrometheus {
-		if _, err := l.run(ctx, "prometheus", cfg.PrometheusImage, "9090",
+		if err := l.run(ctx, "prometheus", cfg.PrometheusImage, "9090",
 			wait.ForHTTP("/-/ready").WithPort("9090/tcp")); err != nil {
 			return nil, err
 		}
 	}
+
+	urls := map[string]string{}
+	for _, s := range services {
+		urls[s.name] = l.urls[s.name]
+	}
+	l.Remote = chaoslab.NewRemote(chaoslab.RemoteConfig{
+		URLs:          urls,
+		ToxiproxyURL:  l.urls["toxiproxy"],
+		ServiceKey:    cfg.ServiceKey,
+		PrometheusURL: l.urls["prometheus"], // "" without Prometheus: Alerts is not supported
+		HTTP:          l.hc,
+	})
 	return l, nil
+}
+
+// serviceEnv is the environment of one service's container.
+func serviceEnv(s service, cfg Config) map[string]string {
+	env := map[string]string{
+		"FAULTLAB_LISTEN":      fmt.Sprintf("0.0.0.0:%d", s.port),
+		"FAULTLAB_DATA_DIR":    "/data",
+		"FAULTLAB_GATEWAY_KEY": cfg.GatewayKey,
+		"FAULTLAB_SERVICE_KEY": cfg.ServiceKey,
+		"FAULTLAB_LOG_LEVEL":   "info",
+	}
+	for callee, hop := range s.callees {
+		up := strings.ToUpper(callee)
+		env["FAULTLAB_"+up+"_URL"] = fmt.Sprintf("http://toxiproxy:%d", hop)
+		if cfg.Policy != (resilience.Policy{}) {
+			env["FAULTLAB_POLICY_"+up] = PolicyEnv(Layered(s.name, callee, cfg.Policy))
+		}
+	}
+	for k, v := range cfg.Env[s.name] {
+		env[k] = v
+	}
+	return env
+}
+
+// Layered returns the policy caller uses for up when the lab's default
+// policy is p, as app.policyFor computes it: the gateway waits for order
+// longer than order waits for payment. A policy from FAULTLAB_POLICY_*
+// replaces policyFor's, layering included, so Start fills it in itself.
+// Keep in step with internal/app policyFor.
+func Layered(caller, up string, p resilience.Policy) resilience.Policy {
+	fill := func(attempt, total time.Duration) {
+		if p.AttemptTimeout == 0 {
+			p.AttemptTimeout = attempt
+		}
+		if p.Timeout == 0 {
+			p.Timeout = total
+		}
+	}
+	switch {
+	case caller == "gateway" && up == "order":
+		fill(6*time.Second, 10*time.Second)
+		if p.MaxRetryAfter == 0 {
+			p.MaxRetryAfter = 250 * time.Millisecond
+		}
+	case caller == "order" && up == "payment":
+		fill(800*time.Millisecond, 2*time.Second)
+	}
+	return p
+}
+
+// PolicyEnv formats p's non-zero fields as a FAULTLAB_POLICY_* value
+// ("key=value,…", the keys of faultlab serve's policy parser).
+func PolicyEnv(p resilience.Policy) string {
+	var kv []string
+	add := func(k string, v any, set bool) {
+		if set {
+			kv = append(kv, fmt.Sprintf("%s=%v", k, v))
+		}
+	}
+	add("timeout", p.Timeout, p.Timeout != 0)
+	add("attempt-timeout", p.AttemptTimeout, p.AttemptTimeout != 0)
+	add("attempts", p.MaxAttempts, p.MaxAttempts != 0)
+	add("backoff-initial", p.BackoffInitial, p.BackoffInitial != 0)
+	add("backoff-max", p.BackoffMax, p.BackoffMax != 0)
+	add("max-retry-after", p.MaxRetryAfter, p.MaxRetryAfter != 0)
+	add("budget-ratio", p.BudgetRatio, p.BudgetRatio != 0)
+	add("budget-min-retries", p.BudgetMinRetries, p.BudgetMinRetries != 0)
+	add("budget-window", p.BudgetWindow, p.BudgetWindow != 0)
+	add("breaker-window", p.BreakerWindow, p.BreakerWindow != 0)
+	add("breaker-min-requests", p.BreakerMinRequests, p.BreakerMinRequests != 0)
+	add("breaker-failure-ratio", p.BreakerFailureRatio, p.BreakerFailureRatio != 0)
+	add("breaker-open", p.BreakerOpenTimeout, p.BreakerOpenTimeout != 0)
+	add("breaker-probes", p.BreakerHalfOpenProbes, p.BreakerHalfOpenProbes != 0)
+	add("max-concurrent", p.MaxConcurrent, p.MaxConcurrent != 0)
+	add("breaker", "off", p.DisableBreaker)
+	return strings.Join(kv, ",")
 }
 
 // run starts one container on the lab network, reachable there as alias,
 // with port published on a random host port.
-func (l *Lab) run(ctx context.Context, alias, image, port string, ready wait.Strategy, opts ...testcontainers.ContainerCustomizer) (*testcontainers.DockerContainer, error) {
+func (l *Lab) run(ctx context.Context, alias, image, port string, ready wait.Strategy, opts ...testcontainers.ContainerCustomizer) error {
 	opts = append([]testcontainers.ContainerCustomizer{
 		network.WithNetwork([]string{alias}, l.net),
 		testcontainers.WithExposedPorts(port + "/tcp"),
@@ -174,14 +250,14 @@ func (l *Lab) run(ctx context.Context, alias, image, port string, ready wait.Str
 		l.containers[alias] = c
 	}
 	if err != nil {
-		return nil, fmt.Errorf("containerlab: start %s (%s): %w", alias, image, err)
+		return fmt.Errorf("containerlab: start %s (%s): %w", alias, image, err)
 	}
 	ep, err := c.PortEndpoint(ctx, port+"/tcp", "http")
 	if err != nil {
-		return nil, fmt.Errorf("containerlab: %s endpoint: %w", alias, err)
+		return fmt.Errorf("containerlab: %s endpoint: %w", alias, err)
 	}
 	l.urls[alias] = ep
-	return c, nil
+	return nil
 }
 
 // Close removes every container and the network.
@@ -207,145 +283,13 @@ func (l *Lab) Close(ctx context.Context) error {
 // "prometheus".
 func (l *Lab) URL(name string) string { return l.urls[name] }
 
-// Toxiproxy returns a client for the lab's Toxiproxy API.
-func (l *Lab) Toxiproxy() *toxiclient.Client { return l.toxi }
-
 // Container returns the container of a service, "toxiproxy" or
 // "prometheus", e.g. to stop and start it.
 func (l *Lab) Container(name string) *testcontainers.DockerContainer { return l.containers[name] }
 
-// GatewayURL implements chaos.Env.
-func (l *Lab) GatewayURL() string { return l.urls["gateway"] }
-
-// HTTPClient implements chaos.Env.
-func (l *Lab) HTTPClient() *http.Client { return l.hc }
-
-// Credentials implements chaos.Credentials: the seeded demo customer.
-func (l *Lab) Credentials() (email, password string) {
-	return user.DemoCustomerEmail, user.DemoCustomerPassword
-}
-
-// Token implements chaos.Env: it logs the demo customer in through the
-// gateway, once, and reuses the token.
-func (l *Lab) Token(ctx context.Context) (string, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.token != "" {
-		return l.token, nil
-	}
-	body, err := json.Marshal(user.LoginRequest{Email: user.DemoCustomerEmail, Password: user.DemoCustomerPassword})
-	if err != nil {
-		return "", fmt.Errorf("containerlab: login: %w", err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.GatewayURL()+user.RouteLogin, bytes.NewReader(body))
-	if err != nil {
-		return "", fmt.Errorf("containerlab: login: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := l.hc.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("containerlab: login: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		return "", fmt.Errorf("containerlab: login: status %d: %s", resp.StatusCode, b)
-	}
-	var lr user.LoginResponse
-	if err := json.NewDecoder(resp.Body).Decode(&lr); err != nil {
-		return "", fmt.Errorf("containerlab: login: %w", err)
-	}
-	if lr.AccessToken == "" {
-		return "", errors.New("containerlab: login: no access_token")
-	}
-	l.token = lr.AccessToken
-	return l.token, nil
-}
-
-func (l *Lab) faults(svc string) (*fault.Client, error) {
-	u, ok := l.urls[svc]
-	if !ok || svc == "toxiproxy" || svc == "prometheus" {
-		return nil, fmt.Errorf("containerlab: unknown service %q", svc)
-	}
-	return &fault.Client{BaseURL: u, ServiceKey: l.cfg.ServiceKey, HTTP: l.hc}, nil
-}
-
-// ApplyFault implements chaos.Env.
-func (l *Lab) ApplyFault(ctx context.Context, f chaos.FaultSpec) error {
-	switch f.Kind {
-	case chaos.FaultToxic:
-		return toxi.Apply(ctx, l.toxi, f.ToxicFault())
-	case chaos.FaultHTTP:
-		c, err := l.faults(f.Service)
-		if err != nil {
-			return err
-		}
-		return c.Set(ctx, f.HTTP)
-	}
-	return fmt.Errorf("containerlab: fault kind %q: %w", f.Kind, chaos.ErrNotSupported)
-}
-
-// RevertFault implements chaos.Env.
-func (l *Lab) RevertFault(ctx context.Context, f chaos.FaultSpec) error {
-	switch f.Kind {
-	case chaos.FaultToxic:
-		return toxi.Remove(ctx, l.toxi, f.ToxicFault())
-	case chaos.FaultHTTP:
-		c, err := l.faults(f.Service)
-		if err != nil {
-			return err
-		}
-		return c.Remove(ctx, f.HTTP.Name)
-	}
-	return fmt.Errorf("containerlab: fault kind %q: %w", f.Kind, chaos.ErrNotSupported)
-}
-
-// ResetFaults implements chaos.Env.
-func (l *Lab) ResetFaults(ctx context.Context) error {
-	errs := []error{toxi.Reset(ctx, l.toxi)}
-	for _, s := range services {
-		c, err := l.faults(s.name)
-		if err == nil {
-			err = c.Clear(ctx)
-		}
-		// A service without the fault middleware has no HTTP faults to clear.
-		if !errors.Is(err, fault.ErrNotFound) {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// Metrics implements chaos.Env.
-func (l *Lab) Metrics(ctx context.Context, svc string) (chaos.MetricFamilies, error) {
-	if _, err := l.faults(svc); err != nil {
-		return nil, err
-	}
-	return chaos.ScrapeMetrics(ctx, l.hc, l.urls[svc]+"/metrics")
-}
-
-// Charges implements chaos.Env.
-func (l *Lab) Charges(ctx context.Context) (chaos.ChargeSummary, error) {
-	s, err := payment.NewClient(l.urls["payment"], l.hc, l.cfg.ServiceKey).Summary(ctx)
-	if err != nil {
-		return chaos.ChargeSummary{}, fmt.Errorf("containerlab: charges: %w", err)
-	}
-	return chaos.ChargeSummary{Total: s.TotalCharges, Duplicates: len(s.DuplicateOrders)}, nil
-}
-
-// Stock implements chaos.Env.
-func (l *Lab) Stock(ctx context.Context) (chaos.StockSummary, error) {
-	s, err := product.NewClient(l.urls["product"], l.hc, l.cfg.ServiceKey).Stock(ctx)
-	if err != nil {
-		return chaos.StockSummary{}, fmt.Errorf("containerlab: stock: %w", err)
-	}
-	return chaos.StockSummary{
-		Initial: int(s.Initial), Available: int(s.Available), Reserved: int(s.Reserved), Sold: int(s.Sold),
-	}, nil
-}
-
 // Events implements chaos.Env: it reads every service's stderr (ECS NDJSON)
-// from Docker.
+// from Docker; lab.Remote would read log files, which stay in the
+// containers.
 func (l *Lab) Events(ctx context.Context, action string, since time.Time) ([]map[string]any, error) {
 	var out []map[string]any
 	for _, s := range services {
@@ -357,81 +301,12 @@ func (l *Lab) Events(ctx context.Context, action string, since time.Time) ([]map
 		if err != nil {
 			return nil, fmt.Errorf("containerlab: logs of %s: %w", s.name, err)
 		}
-		evs, err := parseEvents(rc, action, since)
+		evs, err := chaoslab.ParseEvents(rc, action, since)
 		rc.Close()
 		if err != nil {
 			return nil, fmt.Errorf("containerlab: logs of %s: %w", s.name, err)
 		}
 		out = append(out, evs...)
-	}
-	return out, nil
-}
-
-func parseEvents(r io.Reader, action string, since time.Time) ([]map[string]any, error) {
-	var out []map[string]any
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
-		i := bytes.IndexByte(line, '{')
-		if i < 0 {
-			continue
-		}
-		var ev map[string]any
-		if json.Unmarshal(line[i:], &ev) != nil {
-			continue
-		}
-		if a, _ := ev["event.action"].(string); a != action {
-			if ea, ok := ev["event"].(map[string]any); !ok || ea["action"] != action {
-				continue
-			}
-		}
-		ts, _ := ev["@timestamp"].(string)
-		t, err := time.Parse(time.RFC3339Nano, ts)
-		if err != nil || t.Before(since) {
-			continue
-		}
-		out = append(out, ev)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read log: %w", err)
-	}
-	return out, nil
-}
-
-// Alerts implements chaos.Env from Prometheus' /api/v1/alerts.
-func (l *Lab) Alerts(ctx context.Context) ([]chaos.Alert, error) {
-	u, ok := l.urls["prometheus"]
-	if !ok {
-		return nil, fmt.Errorf("containerlab: no prometheus: %w", chaos.ErrNotSupported)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u+"/api/v1/alerts", nil)
-	if err != nil {
-		return nil, fmt.Errorf("containerlab: alerts: %w", err)
-	}
-	resp, err := l.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("containerlab: alerts: %w", err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Data struct {
-			Alerts []struct {
-				Labels   map[string]string `json:"labels"`
-				State    string            `json:"state"`
-				ActiveAt time.Time         `json:"activeAt"`
-			} `json:"alerts"`
-		} `json:"data"`
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("containerlab: alerts: status %d", resp.StatusCode)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, fmt.Errorf("containerlab: alerts: %w", err)
-	}
-	out := make([]chaos.Alert, 0, len(body.Data.Alerts))
-	for _, a := range body.Data.Alerts {
-		out = append(out, chaos.Alert{Name: a.Labels["alertname"], State: a.State, Labels: a.Labels, ActiveAt: a.ActiveAt})
 	}
 	return out, nil
 }
