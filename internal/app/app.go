@@ -147,6 +147,14 @@ func policyFor(caller, up string, o Options) resilience.Policy {
 		if p.MaxRetryAfter == 0 {
 			p.MaxRetryAfter = 250 * time.Millisecond
 		}
+		// Orders are the slow, heavy route: cap them so a slow order
+		// service cannot take every gateway worker.
+		if p.MaxConcurrent == 0 {
+			p.MaxConcurrent = 32
+		}
+	case caller == "gateway" && up == "product":
+		// The catalogue has a stale copy to fall back on: give up early.
+		fill(500*time.Millisecond, 1200*time.Millisecond)
 	case caller == "order" && up == "payment":
 		fill(800*time.Millisecond, 2*time.Second)
 	}
