@@ -57,8 +57,10 @@ func TestCrashSafety(t *testing.T) {
 	pid := bestStocked(t, ctx, hc, s.urls["gateway"])
 
 	ld := startLoad(ctx, hc, s.urls["gateway"], tok, pid, 4, 125*time.Millisecond)
+	start := time.Now()
 	phase := func(what string, cond func() bool) {
 		t.Helper()
+		defer func() { t.Logf("%6.2fs %s", time.Since(start).Seconds(), what) }()
 		if !poll(ctx, 15*time.Second, cond) {
 			ld.stop()
 			t.Fatalf("%s: gave up (acked %d, other %d)", what, ld.acked(), ld.others.Load())
@@ -77,10 +79,12 @@ func TestCrashSafety(t *testing.T) {
 	s.kill(t, "payment")
 	waitRefused(5) // the load sees payment gone
 	s.start(t, "payment")
+	t.Logf("%6.2fs payment restarted", time.Since(start).Seconds())
 	waitAcked(20)
 	s.kill(t, "order")
 	waitRefused(5)
 	s.start(t, "order")
+	t.Logf("%6.2fs order restarted", time.Since(start).Seconds())
 	waitAcked(20)
 	ld.stop()
 
@@ -394,8 +398,8 @@ type load struct {
 	wg     sync.WaitGroup
 	others atomic.Int64 // answers other than 201, and transport errors
 
-	mu    sync.Mutex
-	acks  []string
+	mu   sync.Mutex
+	acks []string
 }
 
 func startLoad(ctx context.Context, hc *http.Client, gw, tok, pid string, clients int, every time.Duration) *load {
