@@ -162,7 +162,7 @@ func TimelineSVG(r *Result) string {
 		top := float64(10 + i*(panelH+panelGap))
 		fmt.Fprintf(&b, `<g class="panel" data-series="%s">`, html.EscapeString(s.title))
 		fmt.Fprintf(&b, `<text x="4" y="%.1f">%s</text>`, top+12, html.EscapeString(s.title))
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end" fill="#666">%.0f%s</text>`, svgLeft-4, top+10, s.max, s.unit)
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end" fill="#666">%.0f%s</text>`, svgLeft-4, top+26, s.max, s.unit)
 		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#999"/>`, svgLeft, top+panelH, svgW-svgRight, top+panelH)
 		var pts []string
 		for _, p := range tl {

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/faultlab/faultlab/chaos"
+	"github.com/faultlab/faultlab/chaos/lab"
+	"github.com/faultlab/faultlab/chaos/soak"
+	"github.com/faultlab/faultlab/internal/app"
+)
+
+func init() { extraCommands["chaos"] = runChaos }
+
+func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 {
+		return usagef("chaos: want list, run <name> or soak")
+	}
+	switch args[0] {
+	case "list":
+		return runChaosList(args[1:], stdout)
+	case "run":
+		return runChaosRun(ctx, args[1:], stdout, stderr, getenv)
+	case "soak":
+		return runChaosSoak(ctx, args[1:], stdout, stderr, getenv)
+	}
+	return usagef("chaos: unknown subcommand %q: want list, run or soak", args[0])
+}
+
+func runChaosList(args []string, stdout io.Writer) error {
+	if len(args) > 0 {
+		return usagef("chaos list takes no arguments, got %q", args[0])
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSHORT\tDESCRIPTION")
+	for _, sc := range chaos.Catalogue() {
+		short := ""
+		if sc.Short {
+			short = "short"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", sc.Name, short, sc.Description)
+	}
+	return tw.Flush()
+}
+
+func scenarioNames() string {
+	var names []string
+	for _, sc := range chaos.Catalogue() {
+		names = append(names, sc.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// labFlags are the addresses of a running lab.
+type labFlags struct {
+	urls       map[string]*string
+	toxiproxy  *string
+	serviceKey *string
+	logs       *string
+	prometheus *string
+}
+
+func addLabFlags(fs interface {
+	String(name, value, usage string) *string
+}) *labFlags {
+	lf := &labFlags{urls: map[string]*string{}}
+	for _, name := range app.Services {
+		lf.urls[name] = fs.String(name, "http://"+loopbackFor(app.DefaultListen[name]), name+" base URL")
+	}
+	lf.toxiproxy = fs.String("toxiproxy", "http://127.0.0.1:8474", "Toxiproxy API URL; empty: no toxic faults")
+	lf.serviceKey = fs.String("service-key", lab.DefaultServiceKey, "the services' shared secret (X-Service-Key)")
+	lf.logs = fs.String("logs", "./var/logs", "directory of the services' <service>.log files; empty: no log checks")
+	lf.prometheus = fs.String("prometheus", "", "Prometheus URL for alert checks; empty: skipped")
+	return lf
+}
+
+func (lf *labFlags) remote() *lab.Remote {
+	urls := map[string]string{}
+	for n, u := range lf.urls {
+		urls[n] = strings.TrimRight(*u, "/")
+	}
+	return lab.NewRemote(lab.RemoteConfig{URLs: urls, ToxiproxyURL: *lf.toxiproxy, ServiceKey: *lf.serviceKey,
+		LogDir: *lf.logs, PrometheusURL: *lf.prometheus})
+}
+
+func runChaosRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := newFlagSet("chaos run", stderr)
+	lf := addLabFlags(fs)
+	out := fs.String("out", "./reports", "directory for the Markdown and HTML reports")
+	steady := fs.Duration("steady", 2*time.Second, "length of the steady-state probes before and after; 0: none")
+	recovery := fs.Duration("recovery", 0, "pause between the end of the faults' load and the after probe (breakers need their open interval)")
+	// The name may come before or after the flags.
+	var name string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := envDefaults(fs, getenv); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if name == "" && len(rest) > 0 {
+		name, rest = rest[0], rest[1:]
+	}
+	if name == "" {
+		return usagef("chaos run: which scenario? one of %s", scenarioNames())
+	}
+	if len(rest) > 0 {
+		return usagef("chaos run: unexpected argument %q", rest[0])
+	}
+	sc, ok := chaos.Lookup(name)
+	if !ok {
+		return usagef("chaos run: unknown scenario %q: want one of %s", name, scenarioNames())
+	}
+	if *steady <= 0 {
+		*steady = -1 // Options treats 0 as the default; 0 on the command line means none
+	}
+	if *recovery < 0 {
+		return usagef("chaos run: --recovery must not be negative")
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fmt.Errorf("chaos run: %w", err)
+	}
+	env := lf.remote()
+	fmt.Fprintf(stderr, "chaos: %s against %s\n", sc.Name, env.GatewayURL())
+	res, err := chaos.Run(ctx, env, sc, chaos.Options{Progress: stderr, SteadyState: *steady, Recovery: *recovery})
+	if err != nil {
+		return fmt.Errorf("chaos run %s: %w", sc.Name, err)
+	}
+	base := filepath.Join(*out, fmt.Sprintf("%s-%s", sc.Name, res.Started.UTC().Format("20060102T150405Z")))
+	md, html := base+".md", base+".html"
+	if err := writeFile(md, func(w io.Writer) error { return chaos.WriteMarkdown(w, res) }); err != nil {
+		return err
+	}
+	if err := writeFile(html, func(w io.Writer) error { return chaos.WriteHTML(w, res) }); err != nil {
+		return err
+	}
+	printVerdicts(stdout, res)
+	fmt.Fprintf(stdout, "report: %s\nreport: %s\n", md, html)
+	if res.Aborted != "" {
+		return fmt.Errorf("scenario %s failed: aborted: %s", sc.Name, res.Aborted)
+	}
+	if !res.Passed() {
+		pass, fail, _ := res.Counts()
+		return fmt.Errorf("scenario %s failed: %d of %d checks", sc.Name, fail, pass+fail)
+	}
+	return nil
+}
+
+func printVerdicts(w io.Writer, r *chaos.Result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RESULT\tPHASE\tCHECK\tMEASURED\tWANT")
+	for _, v := range r.Verdicts {
+		word := "FAIL"
+		switch {
+		case v.Skipped:
+			word = "SKIP"
+		case v.Pass:
+			word = "PASS"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", word, v.Phase, v.Check, v.Measured, v.Want)
+	}
+	_ = tw.Flush()
+	pass, fail, skip := r.Counts()
+	status := "PASSED"
+	if !r.Passed() {
+		status = "FAILED"
+	}
+	fmt.Fprintf(w, "%s: %s (%d passed, %d failed, %d skipped)\n", r.Scenario.Name, status, pass, fail, skip)
+}
+
+// writeFile writes path through fn, reporting the first error.
+func writeFile(path string, fn func(io.Writer) error) (err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("write report: %w", cerr)
+		}
+	}()
+	if err := fn(f); err != nil {
+		return fmt.Errorf("write report %s: %w", path, err)
+	}
+	return nil
+}
+
+var errSoakFailed = errors.New("soak failed")
+
+func runChaosSoak(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := newFlagSet("chaos soak", stderr)
+	d := fs.Duration("duration", time.Minute, "how long the load and the fault rotation run")
+	rps := fs.Float64("rps", 50, "open-loop request rate")
+	seed := fs.Uint64("seed", 1, "seed of the fault schedule (same seed, same plan)")
+	slot := fs.Duration("slot", 4*time.Second, "how long each set of faults lasts")
+	settle := fs.Duration("settle", 30*time.Second, "how long pending orders may take to settle after the faults")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := envDefaults(fs, getenv); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("chaos soak takes no arguments, got %q", fs.Arg(0))
+	}
+	if *d <= 0 || *rps <= 0 || *slot <= 0 || *settle <= 0 {
+		return usagef("chaos soak: --duration, --rps, --slot and --settle must be positive")
+	}
+	fmt.Fprintf(stderr, "soak: in-process lab, %s at %.0f rps, seed %d\n", *d, *rps, *seed)
+	rep, err := soak.Run(ctx, soak.Config{Duration: *d, Rate: *rps, Seed: *seed, Slot: *slot, Settle: *settle, Progress: stderr})
+	if rep != nil {
+		if werr := soak.WriteText(stdout, rep); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if !rep.Passed() {
+		return fmt.Errorf("%w: %s", errSoakFailed, strings.Join(rep.Failed(), "; "))
+	}
+	return nil
+}

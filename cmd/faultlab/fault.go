@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/faultlab/faultlab/chaos/fault"
+	"github.com/faultlab/faultlab/chaos/lab"
+	"github.com/faultlab/faultlab/internal/app"
+)
+
+func init() { extraCommands["fault"] = runFault }
+
+const faultUsage = "fault: want set <service> [flags], list <service> or clear <service> [name]"
+
+// faultTarget parses the flags shared by every fault subcommand and the
+// service argument, which may come before or after the flags.
+func faultTarget(fs interface {
+	String(name, value, usage string) *string
+}) (url, key *string) {
+	url = fs.String("url", "", "the service's base URL; default its loopback port")
+	key = fs.String("service-key", lab.DefaultServiceKey, "the services' shared secret (X-Service-Key)")
+	return url, key
+}
+
+func runFault(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 {
+		return usagef(faultUsage)
+	}
+	sub := args[0]
+	if sub != "set" && sub != "list" && sub != "clear" {
+		return usagef("fault: unknown subcommand %q: want set, list or clear", sub)
+	}
+	fs := newFlagSet("fault "+sub, stderr)
+	url, key := faultTarget(fs)
+	var f fault.Fault
+	var retryAfter, bps int
+	var delay time.Duration
+	if sub == "set" {
+		fs.StringVar(&f.Name, "name", "", "the fault's name; default <kind>-<status>")
+		fs.StringVar(&f.Kind, "kind", fault.KindStatus, "status, delay or slow_body")
+		fs.IntVar(&f.Status, "status", 503, "status answered by a status fault")
+		fs.IntVar(&retryAfter, "retry-after", 0, "Retry-After seconds sent by a status fault")
+		fs.Float64Var(&f.Probability, "probability", 1, "probability in (0, 1] that a request gets the fault")
+		fs.StringVar(&f.PathPrefix, "path-prefix", "", "only paths starting with this")
+		fs.DurationVar(&delay, "delay", 0, "delay of a delay fault, e.g. 500ms")
+		fs.IntVar(&bps, "bytes-per-second", 0, "rate of a slow_body fault")
+	}
+	rest := args[1:]
+	var pos []string
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		pos, rest = append(pos, rest[0]), rest[1:]
+	}
+	if err := parse(fs, rest); err != nil {
+		return err
+	}
+	if err := envDefaults(fs, getenv); err != nil {
+		return err
+	}
+	pos = append(pos, fs.Args()...)
+	if len(pos) == 0 {
+		return usagef("fault %s: which service? one of %s", sub, strings.Join(faultServices(), ", "))
+	}
+	service := pos[0]
+	base := *url
+	if base == "" {
+		listen, ok := app.DefaultListen[service]
+		if !ok || service == "gateway" {
+			return usagef("fault %s: unknown service %q: want one of %s", sub, service, strings.Join(faultServices(), ", "))
+		}
+		base = "http://" + loopbackFor(listen)
+	}
+	c := &fault.Client{BaseURL: strings.TrimRight(base, "/"), ServiceKey: *key, HTTP: plainClient()}
+	switch sub {
+	case "set":
+		if len(pos) > 1 {
+			return usagef("fault set: unexpected argument %q", pos[1])
+		}
+		f.RetryAfter, f.Delay, f.BytesPerSecond = retryAfter, delay, bps
+		if f.Kind != fault.KindStatus {
+			f.Status, f.RetryAfter = 0, 0
+		}
+		if f.Name == "" {
+			f.Name = f.Kind
+			if f.Kind == fault.KindStatus {
+				f.Name = fmt.Sprintf("status-%d", f.Status)
+			}
+		}
+		if err := f.Validate(); err != nil {
+			return usagef("fault set: %v", err)
+		}
+		if err := c.Set(ctx, f); err != nil {
+			return fmt.Errorf("fault set on %s: %w", service, err)
+		}
+		fmt.Fprintf(stdout, "%s: set %s\n", service, f.Name)
+	case "list":
+		if len(pos) > 1 {
+			return usagef("fault list: unexpected argument %q", pos[1])
+		}
+		fsList, err := c.List(ctx)
+		if err != nil {
+			return fmt.Errorf("fault list on %s: %w", service, err)
+		}
+		return printFaults(stdout, fsList)
+	case "clear":
+		if len(pos) > 2 {
+			return usagef("fault clear: unexpected argument %q", pos[2])
+		}
+		if len(pos) == 2 {
+			if err := c.Remove(ctx, pos[1]); err != nil {
+				return fmt.Errorf("fault clear on %s: %w", service, err)
+			}
+			fmt.Fprintf(stdout, "%s: removed %s\n", service, pos[1])
+			return nil
+		}
+		if err := c.Clear(ctx); err != nil {
+			return fmt.Errorf("fault clear on %s: %w", service, err)
+		}
+		fmt.Fprintf(stdout, "%s: cleared every fault\n", service)
+	}
+	return nil
+}
+
+func faultServices() []string {
+	var out []string
+	for _, s := range app.Services {
+		if s != "gateway" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func printFaults(w io.Writer, fs []fault.Fault) error {
+	if len(fs) == 0 {
+		_, err := fmt.Fprintln(w, "no faults")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tFAULT\tJSON")
+	for _, f := range fs {
+		b, _ := json.Marshal(f)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", f.Name, f.String(), b)
+	}
+	return tw.Flush()
+}
