@@ -78,7 +78,7 @@ func dockerReachable(ctx context.Context) string {
 // testPolicy is the in-process suite's (chaos/lab/scenarios_test.go): a
 // short breaker open interval so that recovery fits in a scenario of a few
 // seconds.
-var testPolicy = resilience.Policy{BreakerOpenTimeout: 2 * time.Second, BreakerMinRequests: 6}
+var testPolicy = resilience.Policy{BreakerOpenTimeout: 2 * time.Second, BreakerMinRequests: 6, BreakerWindow: 5 * time.Second}
 
 // buildImages runs scripts/images.sh, which rebuilds bin/faultlab and every
 // image whose inputs changed, and returns the id of each image it reported
@@ -369,6 +369,16 @@ func logVerdicts(t *testing.T, res *chaos.Result) {
 			mark = "FAIL"
 		}
 		t.Logf("%s %-8s %-60s measured %-28s want %s %s", mark, v.Phase, v.Check, v.Measured, v.Want, v.Note)
+	}
+	last := map[string]string{}
+	for _, b := range res.Breakers {
+		if last[b.Breaker] != b.State {
+			t.Logf("breaker %s %s at %v", b.Breaker, b.State, b.At.Round(10*time.Millisecond))
+			last[b.Breaker] = b.State
+		}
+	}
+	for _, w := range res.Windows {
+		t.Logf("fault %q active %v–%v %s", w.Step, w.Start.Round(10*time.Millisecond), w.End.Round(10*time.Millisecond), w.Error)
 	}
 	for _, rep := range []*load.Report{res.Before, res.After} {
 		if rep == nil {

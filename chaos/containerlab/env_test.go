@@ -13,7 +13,7 @@ func TestPolicyEnv(t *testing.T) {
 		want string
 	}{
 		{resilience.Policy{}, ""},
-		{testPolicy, "breaker-min-requests=6,breaker-open=2s"},
+		{resilience.Policy{BreakerOpenTimeout: 2 * time.Second, BreakerMinRequests: 6}, "breaker-min-requests=6,breaker-open=2s"},
 		{resilience.Policy{Timeout: 2 * time.Second, AttemptTimeout: 800 * time.Millisecond, MaxAttempts: 2,
 			BudgetRatio: 0.25, DisableBreaker: true},
 			"timeout=2s,attempt-timeout=800ms,attempts=2,budget-ratio=0.25,breaker=off"},
@@ -32,12 +32,12 @@ func TestServiceEnv(t *testing.T) {
 	want := map[string]map[string]string{
 		"gateway": {
 			"FAULTLAB_ORDER_URL":      "http://toxiproxy:21003",
-			"FAULTLAB_POLICY_ORDER":   "timeout=10s,attempt-timeout=6s,max-retry-after=250ms,breaker-min-requests=6,breaker-open=2s",
-			"FAULTLAB_POLICY_PAYMENT": "breaker-min-requests=6,breaker-open=2s",
+			"FAULTLAB_POLICY_ORDER":   "timeout=10s,attempt-timeout=6s,max-retry-after=250ms,breaker-window=5s,breaker-min-requests=6,breaker-open=2s",
+			"FAULTLAB_POLICY_PAYMENT": "breaker-window=5s,breaker-min-requests=6,breaker-open=2s",
 		},
 		"order": {
 			"FAULTLAB_PAYMENT_URL":    "http://toxiproxy:21008",
-			"FAULTLAB_POLICY_PAYMENT": "timeout=2s,attempt-timeout=800ms,breaker-min-requests=6,breaker-open=2s",
+			"FAULTLAB_POLICY_PAYMENT": "timeout=2s,attempt-timeout=800ms,breaker-window=5s,breaker-min-requests=6,breaker-open=2s",
 			"FAULTLAB_POLICY_USER":    "breaker=off",
 		},
 		"user": {"FAULTLAB_LISTEN": "0.0.0.0:8081", "FAULTLAB_POLICY_USER": ""},
