@@ -1,0 +1,95 @@
+package lab_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/faultlab/faultlab/chaos/lab"
+)
+
+// TestRestartKeepsState stops a lab and starts a new one on the same data
+// directory: users (login), orders, payments and stock survive.
+func TestRestartKeepsState(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+
+	l1 := startLab(t, lab.Config{DataDir: dir})
+	tok, err := l1.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orderID := placeOrder(t, l1, tok, "restart-1")
+	charges1, err := l1.Charges(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stock1, err := l1.Stock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l1.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+
+	l2 := startLab(t, lab.Config{DataDir: dir})
+	tok2, err := l2.Token(ctx) // the seeded user still logs in
+	if err != nil {
+		t.Fatalf("login after restart: %v", err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, l2.GatewayURL()+"/api/v1/orders/"+orderID, nil)
+	req.Header.Set("Authorization", "Bearer "+tok2)
+	resp, err := l2.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o struct{ ID, Status string }
+	_ = json.NewDecoder(resp.Body).Decode(&o)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || o.ID != orderID || o.Status != "confirmed" {
+		t.Fatalf("order after restart: status %d, %+v; want 200 with %s confirmed", resp.StatusCode, o, orderID)
+	}
+	charges2, err := l2.Charges(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stock2, err := l2.Stock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if charges2 != charges1 {
+		t.Errorf("charges after restart = %+v, before %+v", charges2, charges1)
+	}
+	if stock2 != stock1 {
+		t.Errorf("stock after restart = %+v, before %+v", stock2, stock1)
+	}
+	// The replay of the key after the restart is the same order, not a new charge.
+	if again := placeOrder(t, l2, tok2, "restart-1"); again != orderID {
+		t.Errorf("replay after restart made order %s, want %s", again, orderID)
+	}
+	if c, _ := l2.Charges(ctx); c.Total != charges1.Total {
+		t.Errorf("replay after restart charged again: %d charges, want %d", c.Total, charges1.Total)
+	}
+}
+
+func placeOrder(t *testing.T, l *lab.Lab, tok, key string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, l.GatewayURL()+"/api/v1/orders",
+		strings.NewReader(`{"items":[{"product_id":"prd_001","quantity":1}]}`))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", key)
+	resp, err := l.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var o struct{ ID string }
+	if err := json.NewDecoder(resp.Body).Decode(&o); err != nil || resp.StatusCode != http.StatusCreated || o.ID == "" {
+		t.Fatalf("place order: status %d, err %v", resp.StatusCode, err)
+	}
+	return o.ID
+}
+
