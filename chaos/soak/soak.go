@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -118,6 +119,9 @@ type Report struct {
 	HeapBase       uint64              `json:"heap_base"`
 	HeapEnd        uint64              `json:"heap_end"`
 	Verdicts       []Verdict           `json:"verdicts"`
+	// GoroutineDump holds the goroutines left running when there were too
+	// many, grouped by stack.
+	GoroutineDump string `json:"goroutine_dump,omitempty"`
 }
 
 // Passed reports whether every invariant held.
@@ -191,6 +195,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.GoroutinesEnd = waitGoroutines(ctx, rep.GoroutinesBase+cfg.GoroutineSlack, 10*time.Second)
 	rep.verdict("goroutines back to baseline", rep.GoroutinesEnd <= rep.GoroutinesBase+cfg.GoroutineSlack,
 		"%d before, %d after (slack %d)", rep.GoroutinesBase, rep.GoroutinesEnd, cfg.GoroutineSlack)
+	if rep.GoroutinesEnd > rep.GoroutinesBase+cfg.GoroutineSlack {
+		var b strings.Builder
+		_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
+		rep.GoroutineDump = b.String()
+	}
 	rep.HeapEnd = heapInuse()
 	limit := 2*rep.HeapBase + 10<<20
 	rep.verdict("heap back to baseline", rep.HeapEnd <= limit, "HeapInuse %.1f MiB before, %.1f MiB after (limit %.1f MiB)",
@@ -295,12 +304,13 @@ func soak(ctx context.Context, cfg Config, l *lab.Lab, rep *Report) error {
 	rep.verdict("no double charge", rep.Charges.Duplicates == 0, "%d charges, %d orders charged twice", rep.Charges.Total, rep.Charges.Duplicates)
 	confirmed := rep.OrderStates["confirmed"]
 	rep.verdict("every confirmed order is charged", rep.Charges.Total >= confirmed, "%d confirmed, %d charges", confirmed, rep.Charges.Total)
-	rep.Stock, err = l.Stock(ctx)
+	rep.Stock, err = settleStock(ctx, l, time.Now().Add(cfg.Settle))
 	if err != nil {
 		return fmt.Errorf("soak: %w", err)
 	}
 	s := rep.Stock
-	rep.verdict("stock consistent", s.Consistent() && s.Reserved == 0, "initial %d = available %d + reserved %d + sold %d", s.Initial, s.Available, s.Reserved, s.Sold)
+	rep.verdict("stock consistent", s.Consistent(), "initial %d = available %d + reserved %d + sold %d", s.Initial, s.Available, s.Reserved, s.Sold)
+	rep.verdict("no stock left reserved", s.Reserved == 0, "%d units still reserved %s after the faults", s.Reserved, cfg.Settle)
 	rep.verdict("faults were applied", rep.FaultsApplied > 0 || len(plan) == 0, "%d of %d planned, %d errors", rep.FaultsApplied, len(plan), len(rep.FaultErrors))
 	return nil
 }
@@ -384,9 +394,36 @@ func settle(ctx context.Context, l *lab.Lab, hc *http.Client, gw, token string, 
 		}
 		n, _ := l.Units["order"].Reconcile(ctx)
 		reconciled += n
-		if err := ctx.Err(); err != nil {
+		if err := pause(ctx); err != nil {
 			return nil, reconciled, err
 		}
+	}
+}
+
+// settleStock reads the stock until nothing is reserved or the deadline
+// passes, reconciling orders an interrupted request left pending.
+func settleStock(ctx context.Context, l *lab.Lab, deadline time.Time) (chaos.StockSummary, error) {
+	for {
+		s, err := l.Stock(ctx)
+		if err != nil || s.Reserved == 0 || time.Now().After(deadline) {
+			return s, err
+		}
+		_, _ = l.Units["order"].Reconcile(ctx)
+		if err := pause(ctx); err != nil {
+			return s, err
+		}
+	}
+}
+
+// pause waits one polling period.
+func pause(ctx context.Context) error {
+	t := time.NewTimer(100 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 

@@ -70,7 +70,7 @@ func TestSoak(t *testing.T) {
 		t.Fatalf("soak: %v", err)
 	}
 	if !rep.Passed() {
-		t.Errorf("invariants broken: %v", rep.Failed())
+		t.Errorf("invariants broken: %v\n%s", rep.Failed(), rep.GoroutineDump)
 	}
 	if rep.OrdersAcked == 0 {
 		t.Error("no order was acknowledged: the soak proved nothing about orders")

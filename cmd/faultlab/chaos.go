@@ -96,19 +96,15 @@ func runChaosRun(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	out := fs.String("out", "./reports", "directory for the Markdown and HTML reports")
 	steady := fs.Duration("steady", 2*time.Second, "length of the steady-state probes before and after; 0: none")
 	recovery := fs.Duration("recovery", 0, "pause between the end of the faults' load and the after probe (breakers need their open interval)")
-	// The name may come before or after the flags.
-	var name string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		name, args = args[0], args[1:]
-	}
-	if err := parse(fs, args); err != nil {
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
 	if err := envDefaults(fs, getenv); err != nil {
 		return err
 	}
-	rest := fs.Args()
-	if name == "" && len(rest) > 0 {
+	var name string
+	if len(rest) > 0 {
 		name, rest = rest[0], rest[1:]
 	}
 	if name == "" {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -51,18 +52,13 @@ func runFault(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		fs.DurationVar(&delay, "delay", 0, "delay of a delay fault, e.g. 500ms")
 		fs.IntVar(&bps, "bytes-per-second", 0, "rate of a slow_body fault")
 	}
-	rest := args[1:]
-	var pos []string
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		pos, rest = append(pos, rest[0]), rest[1:]
-	}
-	if err := parse(fs, rest); err != nil {
+	pos, err := parseInterspersed(fs, args[1:])
+	if err != nil {
 		return err
 	}
 	if err := envDefaults(fs, getenv); err != nil {
 		return err
 	}
-	pos = append(pos, fs.Args()...)
 	if len(pos) == 0 {
 		return usagef("fault %s: which service? one of %s", sub, strings.Join(faultServices(), ", "))
 	}
@@ -124,6 +120,22 @@ func runFault(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		fmt.Fprintf(stdout, "%s: cleared every fault\n", service)
 	}
 	return nil
+}
+
+// parseInterspersed parses flags that may come before, between or after
+// the positional arguments, and returns the positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parse(fs, args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos, args = append(pos, args[0]), args[1:]
+	}
 }
 
 func faultServices() []string {
