@@ -29,9 +29,15 @@ tools:
 images: build
 	bash scripts/images.sh
 
-## test: every test: lint, unit, component, chaos (in-process and containers), promtool rules, compose validation, fuzz seeds
+# Suites that measure latency and timing under real faults run one package
+# at a time, so that they do not steal each other's two cores.
+TIMED := ./chaos/lab/... ./chaos/containerlab/... ./chaos/crash/... ./chaos/soak/... ./observability/e2e/...
+TIMED_RE := /chaos/lab|/chaos/containerlab|/chaos/crash|/chaos/soak|/observability/e2e
+
+## test: every test: lint, unit, component, chaos (in-process and containers), promtool rules, compose validation, fuzz
 test: lint tools images
-	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -race -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -Ev '$(TIMED_RE)')
+	$(GO) test -race -p 1 -timeout $(TEST_TIMEOUT) $(TIMED)
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 
 ## test-unit: the fast part of the suite (no containers, -short chaos)

@@ -79,7 +79,7 @@ func runScenario(t *testing.T, env chaos.Env, sc chaos.Scenario) *chaos.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := chaos.Run(ctx, env, sc, chaos.Options{SteadyState: time.Second})
+	res, err := chaos.Run(ctx, env, sc, chaos.Options{SteadyState: time.Second, Recovery: time.Second})
 	if err != nil {
 		t.Fatalf("run %s: %v", sc.Name, err)
 	}
