@@ -79,3 +79,24 @@ func TestSoak(t *testing.T) {
 		t.Errorf("only %d faults applied", rep.FaultsApplied)
 	}
 }
+
+func TestPassedIgnoresWarnings(t *testing.T) {
+	tests := []struct {
+		name string
+		vs   []soak.Verdict
+		want bool
+	}{
+		{"none", nil, false},
+		{"all pass", []soak.Verdict{{Name: "a", Pass: true}}, true},
+		{"warning only", []soak.Verdict{{Name: "a", Pass: true}, {Name: "w", Warn: true}}, true},
+		{"failure", []soak.Verdict{{Name: "a", Pass: true}, {Name: "f"}}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &soak.Report{Verdicts: tc.vs}
+			if got := r.Passed(); got != tc.want {
+				t.Errorf("Passed = %v, want %v (failed %v)", got, tc.want, r.Failed())
+			}
+		})
+	}
+}
