@@ -352,6 +352,7 @@ func TestScenarios(t *testing.T) {
 			}
 			logVerdicts(t, res)
 			if !res.Passed() {
+				logBreakerEvents(t, l, res.LoadStart)
 				t.Errorf("scenario %s: hypothesis failed (aborted=%q, errors=%v)", name, res.Aborted, res.Errors)
 			}
 		})
@@ -387,5 +388,22 @@ func logVerdicts(t *testing.T, res *chaos.Result) {
 		for _, f := range rep.Failures {
 			t.Logf("failed probe: %+v", f)
 		}
+	}
+}
+
+// logBreakerEvents logs every breaker transition the services logged since
+// the main load started, to explain a failed verdict.
+func logBreakerEvents(t *testing.T, l *Lab, since time.Time) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	evs, err := l.Events(ctx, "breaker.state_change", since)
+	if err != nil {
+		t.Logf("breaker events: %v", err)
+		return
+	}
+	for _, ev := range evs {
+		ts, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(ev["@timestamp"]))
+		t.Logf("at %v %v: %v", ts.Sub(since).Round(10*time.Millisecond), ev["service.name"], ev["message"])
 	}
 }
