@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
-	"github.com/testcontainers/testcontainers-go"
 
 	"github.com/faultlab/faultlab/chaos"
 	"github.com/faultlab/faultlab/chaos/load"
@@ -63,14 +62,17 @@ func (s *sharedLab) close() {
 }
 
 // dockerReachable reports why the Docker engine cannot be used, or "".
+// It asks the engine the docker CLI (and so scripts/images.sh) would use:
+// DOCKER_HOST, else the default socket. testcontainers would fall back to
+// other sockets on its own, then images.sh would fail.
 func dockerReachable(ctx context.Context) string {
-	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	cli, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return fmt.Sprintf("no Docker engine: %v", err)
 	}
 	defer cli.Close()
 	if _, err := cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		return fmt.Sprintf("no Docker engine reachable: %v", err)
+		return fmt.Sprintf("no Docker engine reachable at %s: %v", cli.DaemonHost(), err)
 	}
 	return ""
 }

@@ -13,13 +13,21 @@
 //
 // Every container port is published on a random host port so the harness
 // can reach the gateway, each service's /metrics and fault API, Toxiproxy's
-// API and Prometheus. Lab implements chaos.Env: toxics go to Toxiproxy, HTTP
-// faults to the service's /internal/faults, events are read from each
-// container's stderr (ECS NDJSON), alerts from Prometheus.
+// API and Prometheus. Lab implements chaos.Env by embedding a *lab.Remote
+// over those ports (token, toxics, HTTP faults, metrics, charges, stock,
+// alerts); only Events is its own: it reads each container's stderr (ECS
+// NDJSON), since the log files stay inside the containers.
+//
+// Config.Policy plays the part of the in-process lab's default policy: it
+// reaches each container as FAULTLAB_POLICY_<UPSTREAM>, with the lab's
+// layered timeouts filled in (Layered), because a policy from the
+// environment replaces app.policyFor's. The tests use the in-process
+// suite's test policy, so breaker timings match.
 //
 // It uses testcontainers-go core (the toxiproxy module is not available
 // here), with Ryuk disabled: the tests set TESTCONTAINERS_RYUK_DISABLED=true
 // in TestMain and remove their containers and network themselves. The images
-// come from scripts/images.sh, which the tests run (it skips builds whose
-// inputs have not changed).
+// come from scripts/images.sh, which the tests run (it rebuilds
+// bin/faultlab and skips builds whose inputs have not changed); the tests
+// then run the images by id, as images.sh reported them, never a stale tag.
 package containerlab
