@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	chaoslab "github.com/faultlab/faultlab/chaos/lab"
 	"io"
 	"net/http"
 	"os"
@@ -19,7 +20,6 @@ import (
 	"github.com/faultlab/faultlab/chaos"
 	"github.com/faultlab/faultlab/chaos/load"
 	"github.com/faultlab/faultlab/chaos/toxi"
-	"github.com/faultlab/faultlab/resilience"
 )
 
 func TestMain(m *testing.M) {
@@ -80,7 +80,7 @@ func dockerReachable(ctx context.Context) string {
 // testPolicy is the in-process suite's (chaos/lab/scenarios_test.go): a
 // short breaker open interval so that recovery fits in a scenario of a few
 // seconds.
-var testPolicy = resilience.Policy{BreakerOpenTimeout: 2 * time.Second, BreakerMinRequests: 6, BreakerWindow: 5 * time.Second}
+var testPolicy = chaoslab.TestPolicy
 
 // buildImages runs scripts/images.sh, which rebuilds bin/faultlab and every
 // image whose inputs changed, and returns the id of each image it reported

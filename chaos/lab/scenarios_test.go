@@ -21,11 +21,7 @@ var (
 	sharedOnce sync.Once
 )
 
-// testPolicy keeps the breaker's open interval and window short so that a
-// trip and a recovery fit in a scenario of a few seconds: with the default
-// 10 s window, the successes before a fault outweigh the slow failures of a
-// 2 s latency for longer than the fault lasts.
-var testPolicy = resilience.Policy{BreakerOpenTimeout: 2 * time.Second, BreakerMinRequests: 6, BreakerWindow: 5 * time.Second}
+var testPolicy = lab.TestPolicy
 
 func startLab(tb testing.TB, cfg lab.Config) *lab.Lab {
 	tb.Helper()
