@@ -92,4 +92,3 @@ func placeOrder(t *testing.T, l *lab.Lab, tok, key string) string {
 	}
 	return o.ID
 }
-
