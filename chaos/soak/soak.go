@@ -275,8 +275,13 @@ func soak(ctx context.Context, cfg Config, l *lab.Lab, rep *Report) error {
 	rep.Load = lr
 
 	// Faults off, then the invariants.
-	if err := l.ResetFaults(ctx); err != nil {
-		return fmt.Errorf("soak: clear faults: %w", err)
+	// Bounded: Toxiproxy's control API can hang for good when a toxic is
+	// removed while a stream is stuck (Shopify/toxiproxy#427, #558).
+	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	err = l.ResetFaults(rctx)
+	rcancel()
+	if err != nil {
+		return fmt.Errorf("soak: clear faults (Toxiproxy's API may be deadlocked, see Shopify/toxiproxy#427): %w", err)
 	}
 	acked := capture.ids()
 	rep.OrdersAcked = len(acked)
