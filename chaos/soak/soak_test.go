@@ -37,7 +37,7 @@ func TestPlanIsDeterministicAndValid(t *testing.T) {
 			kinds[string(p.Fault.Toxic.Kind)] = true
 		}
 	}
-	for _, k := range []string{"http", "latency", "reset_peer", "down", "slicer"} {
+	for _, k := range []string{"http", "latency", "reset_peer", "down", "slow_close"} {
 		if !kinds[k] {
 			t.Errorf("a minute of plan has no %s fault", k)
 		}
