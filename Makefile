@@ -9,7 +9,7 @@ TOXIPROXY_CLI := $(GO) run github.com/Shopify/toxiproxy/v2/cmd/cli@v2.12.0
 FUZZTIME ?= 10s
 TEST_TIMEOUT ?= 40m
 
-.PHONY: run up build test test-unit lint vet fmt bench fuzz fuzz-seeds tools images observe toxics clean compose-up compose-chaos-up compose-down load soak report-screenshot
+.PHONY: chaos soak bench-gateway screenshot run up build test test-unit lint vet fmt bench fuzz fuzz-seeds tools images observe toxics clean compose-up compose-chaos-up compose-down load soak report-screenshot
 
 ## run: build and start the lab (all five services, every hop through Toxiproxy)
 run: build
@@ -78,6 +78,23 @@ compose-chaos-up: images
 
 compose-down:
 	docker-compose -f docker-compose.yml -f docker-compose.chaos.yml down -v
+
+## chaos: run SCENARIO (default payment-down) against a running `make run`, reports in ./reports
+SCENARIO ?= payment-down
+chaos: build
+	./$(BIN) chaos run $(SCENARIO) --out reports
+
+## soak: rotating faults on every hop under load, then the invariants
+soak: build
+	./$(BIN) chaos soak --duration 60s --rps 100 --seed 42
+
+## bench-gateway: the gateway with all its policies vs a plain reverse proxy
+bench-gateway: build
+	./$(BIN) bench-gateway
+
+## screenshot: render REPORT (an HTML chaos report) to PNG with headless Chromium
+screenshot:
+	bash scripts/screenshot.sh $(REPORT) $(basename $(REPORT)).png
 
 clean:
 	rm -rf bin reports

@@ -6,6 +6,7 @@
 //	faultlab healthcheck [--url U]   exit 0 if U answers 200 (for FROM scratch images)
 //	faultlab chaos list|run|soak     scenarios against a running lab
 //	faultlab load                    load against the gateway
+//	faultlab bench-gateway           gateway vs a plain httputil.ReverseProxy
 //	faultlab fault set|list|clear    HTTP-level faults on a service
 //	faultlab incident <trace-id>     one request's path across services
 package main
@@ -53,6 +54,7 @@ commands:
   chaos run <name>        run a scenario against a running lab and write a report
   chaos soak              rotate faults on every hop under load and check invariants
   load                    generate load against the gateway
+  bench-gateway           the gateway vs a plain reverse proxy to the same product service
   fault set|list|clear    HTTP-level faults on a service
   incident <trace-id>     print one request's path across services
   version                 print the version
