@@ -80,7 +80,7 @@ func dockerReachable(ctx context.Context) string {
 // testPolicy is the in-process suite's (chaos/lab/scenarios_test.go): a
 // short breaker open interval so that recovery fits in a scenario of a few
 // seconds.
-var testPolicy = chaoslab.TestPolicy
+var testPolicy = chaoslab.ScenarioPolicy
 
 // buildImages runs scripts/images.sh, which rebuilds bin/faultlab and every
 // image whose inputs changed, and returns the id of each image it reported

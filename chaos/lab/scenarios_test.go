@@ -21,7 +21,7 @@ var (
 	sharedOnce sync.Once
 )
 
-var testPolicy = lab.TestPolicy
+var testPolicy = lab.ScenarioPolicy
 
 func startLab(tb testing.TB, cfg lab.Config) *lab.Lab {
 	tb.Helper()

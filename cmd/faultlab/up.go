@@ -44,6 +44,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Keys:          auth.Keys{Gateway: *gatewayKey, Service: *serviceKey},
 		PublicURL:     *publicURL,
 		Policies:      policies,
+		Default:       lab.ScenarioPolicy,
 		Console:       stderr,
 		ConsoleLevel:  level,
 	})
