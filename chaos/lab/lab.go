@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/faultlab/faultlab/chaos/toxi"
 	"github.com/faultlab/faultlab/internal/app"
@@ -216,9 +217,11 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 			}
 		}()
 	}
-	if _, err := l.Units["order"].Reconcile(ctx); err != nil {
-		return nil, fmt.Errorf("lab: reconcile orders: %w", err)
-	}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		l.Units["order"].ReconcileEvery(runCtx, 2*time.Second, nil)
+	}()
 
 	urls := map[string]string{}
 	for name, a := range l.Addrs {

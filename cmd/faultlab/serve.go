@@ -85,32 +85,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	errc := make(chan error, 1)
 	go func() { errc <- server.Serve(ctx, srv, ln) }()
 	if name == "order" {
-		// Settle orders a crash left pending; payment may not be up yet, so
-		// keep trying in the background until it answers.
-		go reconcileLoop(ctx, unit, logger)
+		// Settle orders a crash or a lost answer left pending; payment may
+		// not be up yet, so keep trying in the background.
+		go unit.ReconcileEvery(ctx, 5*time.Second, logger)
 	}
 	fmt.Fprintf(stdout, "faultlab %s listening on http://%s\n", name, ln.Addr())
 	return <-errc
-}
-
-func reconcileLoop(ctx context.Context, unit *app.Unit, logger *slog.Logger) {
-	wait := 500 * time.Millisecond
-	for {
-		n, err := unit.Reconcile(ctx)
-		if err == nil {
-			if n > 0 {
-				logger.InfoContext(ctx, "reconciled pending orders", slog.String(observability.FieldEventAction, "order.reconcile_done"), slog.Int("labels.count", n))
-			}
-			return
-		}
-		logger.WarnContext(ctx, "reconcile failed, will retry", slog.String(observability.FieldErrorMessage, err.Error()))
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		if wait < 10*time.Second {
-			wait *= 2
-		}
-	}
 }

@@ -257,3 +257,35 @@ func Build(name string, o Options) (*Unit, error) {
 	}
 	return u, nil
 }
+
+// ReconcileEvery calls Reconcile now and then every period until ctx ends,
+// so that orders left pending (a crash, or a charge whose answer was lost)
+// settle once their upstreams answer again. Failures are logged and retried.
+func (u *Unit) ReconcileEvery(ctx context.Context, every time.Duration, logger *slog.Logger) {
+	if u.reconcile == nil {
+		return
+	}
+	if logger == nil {
+		logger = observability.Discard()
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		n, err := u.Reconcile(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.WarnContext(ctx, "reconcile incomplete, will retry",
+				slog.String(observability.FieldEventAction, "order.reconcile_retry"),
+				slog.String(observability.FieldErrorMessage, err.Error()))
+		case n > 0:
+			logger.InfoContext(ctx, "reconciled pending orders",
+				slog.String(observability.FieldEventAction, "order.reconcile_done"),
+				slog.Int("labels.count", n))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -303,15 +303,21 @@ func TestStaleCatalogueAndUnavailablePayment(t *testing.T) {
 	l.paySwitch.Down.Store(true)
 	body := order.CreateRequest{Items: []product.Item{{ProductID: "prd_001", Quantity: 1}}}
 	r := kittest.Call(t, http.MethodPost, l.gwURL+"/api/v1/orders", body, append(bearer(alice), kit.IdempotencyKeyHeader, "down-1")...)
-	if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" || !strings.Contains(string(r.Body), "payment_unavailable") {
+	// payment took the request and died without answering: the charge may
+	// have landed, so the order stays pending (stock held), never failed
+	// with the money kept.
+	if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("payment down: %d %q %s", r.Status, r.Header.Get("Retry-After"), r.Body)
 	}
 	st, _ := l.products.Stock(context.Background())
-	if !st.Consistent || st.Reserved != 0 {
-		t.Fatalf("stock held: %+v", st)
+	if !st.Consistent {
+		t.Fatalf("stock inconsistent: %+v", st)
 	}
 	l.paySwitch.Down.Store(false)
 	if r := kittest.Call(t, http.MethodPost, l.gwURL+"/api/v1/orders", body, append(bearer(alice), kit.IdempotencyKeyHeader, "down-1")...); r.Status != http.StatusCreated {
 		t.Fatalf("retry: %d %s", r.Status, r.Body)
+	}
+	if st, _ := l.products.Stock(context.Background()); !st.Consistent || st.Reserved != 0 {
+		t.Fatalf("stock after the retry: %+v", st)
 	}
 }

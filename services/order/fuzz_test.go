@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/faultlab/faultlab/internal/auth"
@@ -34,7 +36,9 @@ type inProcess struct {
 	down atomic.Bool
 }
 
-var errDown = errors.New("connection refused (upstream down for the test)")
+// errDown is a refused connection: the request never reached payment, so
+// the order may fail at once (a lost answer would leave it pending).
+var errDown = fmt.Errorf("upstream down for the test: %w", syscall.ECONNREFUSED)
 
 func (t *inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
 	if t.down.Load() {

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +21,7 @@ import (
 	"github.com/faultlab/faultlab/internal/problem"
 	"github.com/faultlab/faultlab/internal/router"
 	"github.com/faultlab/faultlab/observability"
+	"github.com/faultlab/faultlab/resilience"
 	"github.com/faultlab/faultlab/services/payment"
 	"github.com/faultlab/faultlab/services/product"
 	"github.com/faultlab/faultlab/services/user"
@@ -298,7 +301,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 func (s *Service) writeAnswer(w http.ResponseWriter, r *http.Request, rec *Record) {
 	if rec.RespStatus == 0 {
 		// Still pending (a lost commit): Reconcile or a replay will finish it.
-		problem.Write(w, r, problem.Unavailable("the order is paid but not yet confirmed; retry with the same Idempotency-Key", 2*time.Second))
+		problem.Write(w, r, problem.Unavailable("the order's payment is not settled yet; retry with the same Idempotency-Key", 2*time.Second))
 		return
 	}
 	ct := "application/json"
@@ -388,6 +391,14 @@ func (s *Service) run(ctx context.Context, rec *Record) {
 			s.release(bg, resID)
 			s.fail(bg, rec, ReasonPaymentDeclined, "payment declined", http.StatusPaymentRequired, 0)
 			return
+		case mayHaveCharged(err):
+			// The charge may have reached payment before its answer was
+			// lost, and payment cannot say now. Failing the order would
+			// keep the money and release the goods: keep it pending with
+			// its stock reserved; Reconcile (or a replay of the key)
+			// settles it once payment answers.
+			s.event(ctx, slog.LevelWarn, "order.payment_unknown", rec, slog.String(observability.FieldErrorMessage, err.Error()))
+			return
 		default:
 			ra, isUnavail := kit.Unavailable(err)
 			if !isUnavail {
@@ -461,6 +472,36 @@ func (s *Service) fail(ctx context.Context, rec *Record, reason, detail string, 
 	}
 	s.event(ctx, slog.LevelWarn, "order.failed", rec, slog.String("labels.reason", reason))
 	rec.retryAfter = retryAfter
+}
+
+// mayHaveCharged reports whether a failed charge call may still have
+// charged: its last attempt left for payment and got no answer. A refused
+// connection, an open breaker that sent nothing, or an answer from payment
+// (even a 5xx) mean no charge was made by that attempt.
+func mayHaveCharged(err error) bool {
+	var oe *resilience.OpenError
+	if errors.As(err, &oe) && oe.Last == nil {
+		return false
+	}
+	if errors.Is(err, resilience.ErrBulkheadFull) {
+		return false
+	}
+	var ue *resilience.UpstreamError
+	if errors.As(err, &ue) && ue.Status != 0 {
+		return false
+	}
+	var se *kit.StatusError
+	if errors.As(err, &se) {
+		return false
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return false
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return false
+	}
+	return true
 }
 
 func upstreamDetail(err error, def string) string {
