@@ -125,6 +125,9 @@ func TestScenarios(t *testing.T) {
 // TestBreakerMatters shows the suite can fail: with order's payment breaker
 // turned off, payment-down's hypothesis does not hold.
 func TestBreakerMatters(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a full payment-down run with the breaker off: part of the full suite, not of -short")
+	}
 	p := testPolicy
 	p.DisableBreaker = true
 	l := startLab(t, lab.Config{Policies: map[string]resilience.Policy{"payment": p}})
