@@ -198,9 +198,9 @@ func newShop(t *testing.T) *shop {
 	tmp := t.TempDir()
 	s := &shop{bin: buildBinary(t, tmp), dir: filepath.Join(tmp, "data"),
 		addrs: map[string]string{}, urls: map[string]string{}, procs: map[string]*proc{}}
-	for _, name := range services {
-		s.addrs[name] = freeAddr(t)
-		s.urls[name] = "http://" + s.addrs[name]
+	for i, addr := range freeAddrs(t, len(services)) {
+		s.addrs[services[i]] = addr
+		s.urls[services[i]] = "http://" + addr
 	}
 	t.Cleanup(func() {
 		for name := range s.procs {
@@ -258,8 +258,12 @@ func (s *shop) start(t *testing.T, name string) {
 		if err != nil {
 			return false
 		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+		defer resp.Body.Close()
+		// The answer must come from this service, not from another one
+		// that took the port first.
+		var h struct{ Service string }
+		return resp.StatusCode == http.StatusOK &&
+			json.NewDecoder(resp.Body).Decode(&h) == nil && h.Service == name
 	})
 	if !ok {
 		t.Fatalf("%s did not become healthy at %s", name, s.urls[name])
@@ -318,15 +322,21 @@ func buildBinary(t *testing.T, dir string) string {
 	return bin
 }
 
-// freeAddr returns a loopback address that was free a moment ago.
-func freeAddr(t *testing.T) string {
+// freeAddrs returns n distinct loopback addresses that were free a moment
+// ago. It holds every listener until all n are chosen: closing each one
+// before opening the next lets the kernel hand out the same port twice.
+func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	addrs := make([]string, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		addrs = append(addrs, ln.Addr().String())
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addrs
 }
 
 // poll calls cond every 50ms until it holds or within has passed.

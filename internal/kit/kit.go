@@ -75,8 +75,10 @@ func Handler(o *Options, r *router.Router) http.Handler {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	// /healthz names the service, so a probe can tell that the port it
+	// reached belongs to the service it meant.
 	r.HandleFunc(http.MethodGet, RouteHealthz, func(w http.ResponseWriter, _ *http.Request) {
-		problem.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		problem.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok", "service": o.Name})
 	})
 	r.Handle(http.MethodGet, RouteReadyz, ReadyHandler(o.Ready))
 	r.Handle(http.MethodGet, RouteMetrics, observability.MetricsHandler(o.Registry))

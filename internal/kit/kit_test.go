@@ -2,14 +2,17 @@ package kit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/internal/problem"
+	"github.com/faultlab/faultlab/internal/router"
 	"github.com/faultlab/faultlab/resilience"
 )
 
@@ -51,5 +54,21 @@ func TestValidIdempotencyKey(t *testing.T) {
 		if ValidIdempotencyKey(k) != want {
 			t.Errorf("ValidIdempotencyKey(%q) != %v", k, want)
 		}
+	}
+}
+
+func TestHealthzNamesTheService(t *testing.T) {
+	h := Handler(&Options{Name: "payment"}, router.New(nil))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, RouteHealthz, nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d", rec.Code)
+	}
+	var body struct{ Status, Service string }
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	if body.Status != "ok" || body.Service != "payment" {
+		t.Fatalf("body %s", rec.Body)
 	}
 }
