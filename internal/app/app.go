@@ -12,6 +12,7 @@ import (
 
 	"github.com/faultlab/faultlab/chaos/fault"
 	"github.com/faultlab/faultlab/internal/auth"
+	"github.com/faultlab/faultlab/internal/kit"
 	"github.com/faultlab/faultlab/internal/router"
 	"github.com/faultlab/faultlab/observability"
 	"github.com/faultlab/faultlab/resilience"
@@ -208,9 +209,10 @@ func Build(name string, o Options) (*Unit, error) {
 		r.Handle(http.MethodDelete, fault.Path, h)
 		r.Handle(http.MethodDelete, fault.Path+"/:name", h)
 	}
+	base := kit.Base{Logger: o.Logger, Registry: reg, PublicURL: o.PublicURL, Keys: o.Keys, Wrap: wrap, Mount: mount}
 	switch name {
 	case "user":
-		cfg := user.Config{Logger: o.Logger, Registry: reg, DataDir: o.DataDir, PublicURL: o.PublicURL, Keys: o.Keys, Wrap: wrap, Mount: mount}
+		cfg := user.Config{Base: base, DataDir: o.DataDir}
 		if o.Argon2 != nil {
 			cfg.Argon2 = *o.Argon2
 		}
@@ -220,36 +222,34 @@ func Build(name string, o Options) (*Unit, error) {
 		}
 		u.Handler, u.closer = s, s.Close
 	case "product":
-		s, err := product.New(product.Config{Logger: o.Logger, Registry: reg, DataDir: o.DataDir, PublicURL: o.PublicURL, Keys: o.Keys,
-			UserClient: clients["user"], UserURL: o.url("user"), Validator: validator, Wrap: wrap, Mount: mount})
+		s, err := product.New(product.Config{Base: base, DataDir: o.DataDir,
+			UserClient: clients["user"], UserURL: o.url("user"), Validator: validator})
 		if err != nil {
 			return nil, fmt.Errorf("product: %w", err)
 		}
 		u.Handler, u.closer = s, s.Close
 	case "payment":
-		s, err := payment.New(payment.Config{Logger: o.Logger, Registry: reg, DataDir: o.DataDir, PublicURL: o.PublicURL, Keys: o.Keys,
-			UserClient: clients["user"], UserURL: o.url("user"), Validator: validator, Wrap: wrap, Mount: mount})
+		s, err := payment.New(payment.Config{Base: base, DataDir: o.DataDir,
+			UserClient: clients["user"], UserURL: o.url("user"), Validator: validator})
 		if err != nil {
 			return nil, fmt.Errorf("payment: %w", err)
 		}
 		u.Handler, u.closer = s, s.Close
 	case "order":
-		s, err := order.New(order.Config{Logger: o.Logger, Registry: reg, DataDir: o.DataDir, PublicURL: o.PublicURL, Keys: o.Keys,
+		s, err := order.New(order.Config{Base: base, DataDir: o.DataDir,
 			UserClient: clients["user"], UserURL: o.url("user"), Validator: validator,
 			ProductClient: clients["product"], ProductURL: o.url("product"),
-			PaymentClient: clients["payment"], PaymentURL: o.url("payment"),
-			Wrap: wrap, Mount: mount})
+			PaymentClient: clients["payment"], PaymentURL: o.url("payment")})
 		if err != nil {
 			return nil, fmt.Errorf("order: %w", err)
 		}
 		u.Handler, u.closer, u.reconcile = s, s.Close, s.Reconcile
 	case "gateway":
-		s, err := gateway.New(gateway.Config{Logger: o.Logger, Registry: reg, PublicURL: o.PublicURL, Keys: o.Keys,
+		s, err := gateway.New(gateway.Config{Base: base,
 			UserClient: clients["user"], UserURL: o.url("user"),
 			ProductClient: clients["product"], ProductURL: o.url("product"),
 			OrderClient: clients["order"], OrderURL: o.url("order"),
-			PaymentClient: clients["payment"], PaymentURL: o.url("payment"),
-			Wrap: wrap, Mount: mount})
+			PaymentClient: clients["payment"], PaymentURL: o.url("payment")})
 		if err != nil {
 			return nil, fmt.Errorf("gateway: %w", err)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/internal/problem"
 	"github.com/faultlab/faultlab/internal/router"
 	"github.com/faultlab/faultlab/observability"
@@ -35,15 +36,23 @@ type Check struct {
 	Probe func(ctx context.Context) error
 }
 
-// Options assemble the inbound handler of one service. The zero value works
-// except for Name, which labels nothing but is good to set.
-type Options struct {
-	// Name is the service name (user, product, …).
-	Name string
-	// Logger receives access logs; nil discards.
+// DefaultPublicURL is the gateway's public URL when none is configured:
+// where `faultlab up` serves it.
+const DefaultPublicURL = "http://127.0.0.1:8080"
+
+// Base is the configuration every service shares; each service's Config
+// embeds it.
+type Base struct {
+	// Logger receives access logs and domain events; nil discards.
 	Logger *slog.Logger
-	// Registry receives the RED metrics and serves /metrics; nil creates one.
+	// Registry receives the service's metrics and serves /metrics; nil
+	// creates one.
 	Registry *prometheus.Registry
+	// PublicURL is the gateway's public URL, the base of every link and
+	// Location header; empty means DefaultPublicURL.
+	PublicURL string
+	// Keys are the caller secrets the service accepts and sends.
+	Keys auth.Keys
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Wrap, if set, wraps the router inside the observability middleware, so
@@ -54,6 +63,33 @@ type Options struct {
 	// routes get no authentication from kit: wrap them in
 	// auth.RequireService yourself.
 	Mount func(r *router.Router)
+}
+
+// WithDefaults returns b with PublicURL (without a trailing slash), Now and
+// Logger filled in.
+// Registry stays nil until Handler creates it, so a caller that passes
+// none still gets a fresh one per service.
+func (b Base) WithDefaults() Base {
+	b.PublicURL = strings.TrimRight(b.PublicURL, "/")
+	if b.PublicURL == "" {
+		b.PublicURL = DefaultPublicURL
+	}
+	if b.Now == nil {
+		b.Now = time.Now
+	}
+	if b.Logger == nil {
+		b.Logger = observability.Discard()
+	}
+	return b
+}
+
+// Options assemble the inbound handler of one service. The zero value works
+// except for Name, which /healthz reports.
+type Options struct {
+	// Name is the service name (user, product, …).
+	Name string
+	// Base carries the logger, registry, clock, Wrap and Mount.
+	Base
 	// Ready lists the dependencies /readyz probes.
 	Ready []Check
 	// Guard, if set, wraps the router innermost (inside Wrap): the

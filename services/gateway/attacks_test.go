@@ -50,7 +50,7 @@ func newAttackLab(t *testing.T) *attackLab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	us, err := user.New(user.Config{Keys: keys, Now: l.clock.Now, Argon2: argon, Store: ust, SigningKey: key})
+	us, err := user.New(user.Config{Base: kit.Base{Keys: keys, Now: l.clock.Now}, Argon2: argon, Store: ust, SigningKey: key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,27 +65,25 @@ func newAttackLab(t *testing.T) *attackLab {
 	l.userURL = kittest.Serve(t, us).URL
 	validator := auth.ValidatorFunc(user.NewClient(l.userURL, nil, keys.Service).ValidateToken)
 
-	ps, err := product.New(product.Config{Keys: keys, Now: l.clock.Now, Validator: validator, UserURL: l.userURL})
+	ps, err := product.New(product.Config{Base: kit.Base{Keys: keys, Now: l.clock.Now}, Validator: validator, UserURL: l.userURL})
 	if err != nil {
 		t.Fatal(err)
 	}
 	closeOnCleanup(t, ps)
 	l.prodURL = kittest.Serve(t, ps).URL
-	pay, err := payment.New(payment.Config{Keys: keys, Now: l.clock.Now, Validator: validator, UserURL: l.userURL})
+	pay, err := payment.New(payment.Config{Base: kit.Base{Keys: keys, Now: l.clock.Now}, Validator: validator, UserURL: l.userURL})
 	if err != nil {
 		t.Fatal(err)
 	}
 	closeOnCleanup(t, pay)
 	l.payURL = kittest.Serve(t, pay).URL
-	os, err := order.New(order.Config{Keys: keys, Now: l.clock.Now, Validator: validator,
-		UserURL: l.userURL, ProductURL: l.prodURL, PaymentURL: l.payURL})
+	os, err := order.New(order.Config{Base: kit.Base{Keys: keys, Now: l.clock.Now}, Validator: validator, UserURL: l.userURL, ProductURL: l.prodURL, PaymentURL: l.payURL})
 	if err != nil {
 		t.Fatal(err)
 	}
 	closeOnCleanup(t, os)
 	orderURL := kittest.Serve(t, os).URL
-	l.gw, err = New(Config{Keys: auth.Keys{Gateway: keys.Gateway}, Now: l.clock.Now,
-		UserURL: l.userURL, ProductURL: l.prodURL, OrderURL: orderURL, PaymentURL: l.payURL})
+	l.gw, err = New(Config{Base: kit.Base{Keys: auth.Keys{Gateway: keys.Gateway}, Now: l.clock.Now}, UserURL: l.userURL, ProductURL: l.prodURL, OrderURL: orderURL, PaymentURL: l.payURL})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func newLab(t testing.TB) *lab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	us, err := user.New(user.Config{Keys: keys, Now: l.clock.Now, Argon2: argon, Store: ust})
+	us, err := user.New(user.Config{Base: kit.Base{Keys: keys, Now: l.clock.Now}, Argon2: argon, Store: ust})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func newLab(t testing.TB) *lab {
 	uc := user.NewClient(l.userURL, nil, keys.Service)
 	validator := auth.ValidatorFunc(uc.ValidateToken)
 
-	ps, err := product.New(product.Config{Keys: keys, Now: l.clock.Now, Validator: validator, UserURL: l.userURL})
+	ps, err := product.New(product.Config{Base: kit.Base{Keys: keys, Now: l.clock.Now}, Validator: validator, UserURL: l.userURL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func newLab(t testing.TB) *lab {
 	l.prodSwitch = &kittest.Switch{H: ps}
 	l.prodURL = kittest.Serve(t, l.prodSwitch).URL
 
-	pay, err := payment.New(payment.Config{Keys: keys, Now: l.clock.Now, Validator: validator, UserURL: l.userURL})
+	pay, err := payment.New(payment.Config{Base: kit.Base{Keys: keys, Now: l.clock.Now}, Validator: validator, UserURL: l.userURL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,16 +79,14 @@ func newLab(t testing.TB) *lab {
 	l.paySwitch = &kittest.Switch{H: pay}
 	l.payURL = kittest.Serve(t, l.paySwitch).URL
 
-	os, err := order.New(order.Config{Keys: keys, Now: l.clock.Now, Validator: validator,
-		UserURL: l.userURL, ProductURL: l.prodURL, PaymentURL: l.payURL})
+	os, err := order.New(order.Config{Base: kit.Base{Keys: keys, Now: l.clock.Now}, Validator: validator, UserURL: l.userURL, ProductURL: l.prodURL, PaymentURL: l.payURL})
 	if err != nil {
 		t.Fatal(err)
 	}
 	closeOnCleanup(t, os)
 	orderURL := kittest.Serve(t, os).URL
 
-	l.gw, err = New(Config{Keys: auth.Keys{Gateway: keys.Gateway}, Now: l.clock.Now,
-		UserURL: l.userURL, ProductURL: l.prodURL, OrderURL: orderURL, PaymentURL: l.payURL})
+	l.gw, err = New(Config{Base: kit.Base{Keys: auth.Keys{Gateway: keys.Gateway}, Now: l.clock.Now}, UserURL: l.userURL, ProductURL: l.prodURL, OrderURL: orderURL, PaymentURL: l.payURL})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -21,7 +20,6 @@ import (
 
 // Defaults.
 const (
-	DefaultPublicURL    = "http://127.0.0.1:8080"
 	DefaultUserURL      = "http://127.0.0.1:8081"
 	DefaultProductURL   = "http://127.0.0.1:8082"
 	DefaultOrderURL     = "http://127.0.0.1:8083"
@@ -37,15 +35,8 @@ const (
 // default loopback ports through kit.DefaultClient, and an empty gateway
 // key (so every service will refuse it: set Keys.Gateway).
 type Config struct {
-	// Logger receives access logs and fallback events; nil discards.
-	Logger *slog.Logger
-	// Registry receives the gateway's metrics; nil creates one.
-	Registry *prometheus.Registry
-	// PublicURL is the gateway's own public URL (informational here; the
-	// services build links from theirs).
-	PublicURL string
-	// Keys.Gateway is sent as X-Gateway-Key on every forwarded request.
-	Keys auth.Keys
+	// Base is the logger, registry, public URL, keys, clock, Wrap and Mount.
+	kit.Base
 	// Per upstream: the (resilience) client and base URL. Nil client:
 	// kit.DefaultClient(); empty URL: the default loopback port.
 	UserClient    *http.Client
@@ -60,13 +51,6 @@ type Config struct {
 	MaxBody int64
 	// CacheEntries bounds the last-known-good catalogue; default 256.
 	CacheEntries int
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-	// Wrap wraps the router inside the observability middleware (chaos
-	// faults, deadlines); the path guard runs inside it.
-	Wrap func(http.Handler) http.Handler
-	// Mount registers extra routes. They are public: protect them.
-	Mount func(r *router.Router)
 }
 
 type upstream struct {
@@ -87,17 +71,12 @@ type Service struct {
 
 // New builds the gateway.
 func New(cfg Config) (*Service, error) {
-	if cfg.PublicURL == "" {
-		cfg.PublicURL = DefaultPublicURL
-	}
+	cfg.Base = cfg.Base.WithDefaults()
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
 	if cfg.CacheEntries <= 0 {
 		cfg.CacheEntries = DefaultCacheEntries
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
 	}
 	mk := func(name string, c **http.Client, u *string, def string) upstream {
 		if *c == nil {
@@ -116,8 +95,7 @@ func New(cfg Config) (*Service, error) {
 
 	s := &Service{cfg: cfg, cache: newLRU(cfg.CacheEntries)}
 	o := &kit.Options{
-		Name: "gateway", Logger: cfg.Logger, Registry: cfg.Registry, Now: cfg.Now,
-		Wrap: cfg.Wrap, Mount: cfg.Mount, Guard: guard,
+		Name: "gateway", Base: cfg.Base, Guard: guard,
 	}
 	for _, u := range []upstream{users, products, orders, payments} {
 		o.Ready = append(o.Ready, kit.UpstreamCheck(u.name, u.hc, u.base))

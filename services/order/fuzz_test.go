@@ -108,23 +108,19 @@ func FuzzCreateOrder(f *testing.F) {
 		f.Add(c.key, []byte(c.body), c.down)
 	}
 	clock := kittest.NewClock()
-	prod, err := product.New(product.Config{Keys: kittest.Keys, Validator: alice, Now: clock.Now})
+	prod, err := product.New(product.Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, Validator: alice})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { prod.Close() })
-	pay, err := payment.New(payment.Config{Keys: kittest.Keys, Validator: alice, Now: clock.Now})
+	pay, err := payment.New(payment.Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, Validator: alice})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { pay.Close() })
 	prodT, payT := &inProcess{h: prod}, &inProcess{h: pay}
 	prodC, payC := &http.Client{Transport: prodT}, &http.Client{Transport: payT}
-	svc, err := order.New(order.Config{
-		Keys: kittest.Keys, Validator: alice, Now: clock.Now,
-		ProductURL: "http://product.test", ProductClient: prodC,
-		PaymentURL: "http://payment.test", PaymentClient: payC,
-	})
+	svc, err := order.New(order.Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, Validator: alice, ProductURL: "http://product.test", ProductClient: prodC, PaymentURL: "http://payment.test", PaymentClient: payC})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -37,7 +37,6 @@ const (
 
 // Defaults.
 const (
-	DefaultPublicURL  = "http://127.0.0.1:8080"
 	DefaultUserURL    = "http://127.0.0.1:8081"
 	DefaultProductURL = "http://127.0.0.1:8082"
 	DefaultPaymentURL = "http://127.0.0.1:8084"
@@ -60,17 +59,10 @@ const (
 // store and upstreams at their default loopback ports through
 // kit.DefaultClient.
 type Config struct {
-	// Logger receives access logs and domain events; nil discards.
-	Logger *slog.Logger
-	// Registry receives this service's metrics; nil creates one.
-	Registry *prometheus.Registry
+	// Base is the logger, registry, public URL, keys, clock, Wrap and Mount.
+	kit.Base
 	// DataDir holds order.db; empty keeps it in memory.
 	DataDir string
-	// PublicURL is the gateway's public URL, used in Location.
-	PublicURL string
-	// Keys are the caller secrets this service accepts; Keys.Service is
-	// sent to product, payment and user.
-	Keys auth.Keys
 	// Store overrides the SQLite store (New takes ownership).
 	Store Store
 	// UserClient and UserURL reach the user service (readiness, and the
@@ -87,13 +79,6 @@ type Config struct {
 	PaymentURL    string
 	// MaxLines bounds the lines of one order; default 20.
 	MaxLines int
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-	// Wrap wraps the router inside the observability middleware and
-	// outside authentication (chaos faults, deadlines).
-	Wrap func(http.Handler) http.Handler
-	// Mount registers extra routes; protect them with auth.RequireService.
-	Mount func(r *router.Router)
 }
 
 // Service is the order service, an http.Handler safe for concurrent use.
@@ -113,10 +98,7 @@ type Service struct {
 // New builds the service. It does not reconcile: call Reconcile once the
 // upstreams are up.
 func New(cfg Config) (*Service, error) {
-	if cfg.PublicURL == "" {
-		cfg.PublicURL = DefaultPublicURL
-	}
-	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	cfg.Base = cfg.Base.WithDefaults()
 	defaults := []struct {
 		c   **http.Client
 		u   *string
@@ -141,9 +123,6 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxLines <= 0 {
 		cfg.MaxLines = DefaultMaxLines
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	st := cfg.Store
 	if st == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -161,8 +140,7 @@ func New(cfg Config) (*Service, error) {
 		inflight: map[string]bool{},
 	}
 	o := &kit.Options{
-		Name: "order", Logger: cfg.Logger, Registry: cfg.Registry, Now: cfg.Now,
-		Wrap: cfg.Wrap, Mount: cfg.Mount,
+		Name: "order", Base: cfg.Base,
 		Ready: []kit.Check{
 			{Name: "store", Probe: st.Ping},
 			kit.UpstreamCheck("user", cfg.UserClient, cfg.UserURL),

@@ -54,22 +54,19 @@ type fixture struct {
 func newFixture(t testing.TB, dir string) *fixture {
 	t.Helper()
 	clock := kittest.NewClock()
-	prod, err := product.New(product.Config{Keys: kittest.Keys, Validator: fakeValidator, Now: clock.Now})
+	prod, err := product.New(product.Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, Validator: fakeValidator})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { prod.Close() })
-	pay, err := payment.New(payment.Config{Keys: kittest.Keys, Validator: fakeValidator, Now: clock.Now, DeclineAbove: 5000})
+	pay, err := payment.New(payment.Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, Validator: fakeValidator, DeclineAbove: 5000})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pay.Close() })
 	sw := &switchable{h: pay}
 	prodURL, payURL := kittest.Serve(t, prod).URL, kittest.Serve(t, sw).URL
-	cfg := Config{
-		Keys: kittest.Keys, Validator: fakeValidator, Now: clock.Now, DataDir: dir,
-		ProductURL: prodURL, PaymentURL: payURL, PublicURL: "https://shop.example",
-	}
+	cfg := Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now, PublicURL: "https://shop.example"}, Validator: fakeValidator, DataDir: dir, ProductURL: prodURL, PaymentURL: payURL}
 	f := &fixture{
 		products: product.NewClient(prodURL, nil, kittest.Keys.Service),
 		payments: payment.NewClient(payURL, nil, kittest.Keys.Service),

@@ -60,7 +60,7 @@ func FuzzCharge(f *testing.F) {
 	} {
 		f.Add(c.key, []byte(c.body))
 	}
-	svc, err := payment.New(payment.Config{Keys: kittest.Keys, Now: kittest.NewClock().Now, DeclineAbove: declineAbove})
+	svc, err := payment.New(payment.Config{Base: kit.Base{Keys: kittest.Keys, Now: kittest.NewClock().Now}, DeclineAbove: declineAbove})
 	if err != nil {
 		f.Fatal(err)
 	}

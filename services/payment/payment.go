@@ -31,7 +31,6 @@ const (
 
 // Defaults.
 const (
-	DefaultPublicURL         = "http://127.0.0.1:8080"
 	DefaultUserURL           = "http://127.0.0.1:8081"
 	DefaultDeclineAbove      = 1_000_000
 	DefaultProcessingTimeout = 30 * time.Second
@@ -43,16 +42,10 @@ const (
 // Config configures the payment service. The zero value works (in-memory
 // store, tokens validated by the user service at DefaultUserURL).
 type Config struct {
-	// Logger receives access logs and domain events; nil discards.
-	Logger *slog.Logger
-	// Registry receives this service's metrics; nil creates one.
-	Registry *prometheus.Registry
+	// Base is the logger, registry, public URL, keys, clock, Wrap and Mount.
+	kit.Base
 	// DataDir holds payment.db; empty keeps it in memory.
 	DataDir string
-	// PublicURL is the gateway's public URL.
-	PublicURL string
-	// Keys are the caller secrets this service accepts.
-	Keys auth.Keys
 	// Store overrides the SQLite store (New takes ownership).
 	Store Store
 	// UserClient and UserURL reach the user service (readiness, and the
@@ -67,13 +60,6 @@ type Config struct {
 	// ProcessingTimeout is how long a charge may stay processing before a
 	// retry with its key takes it over; default 30 s.
 	ProcessingTimeout time.Duration
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-	// Wrap wraps the router inside the observability middleware and
-	// outside authentication (chaos faults, deadlines).
-	Wrap func(http.Handler) http.Handler
-	// Mount registers extra routes; protect them with auth.RequireService.
-	Mount func(r *router.Router)
 }
 
 // Service is the payment service, an http.Handler safe for concurrent use.
@@ -87,9 +73,7 @@ type Service struct {
 
 // New builds the service.
 func New(cfg Config) (*Service, error) {
-	if cfg.PublicURL == "" {
-		cfg.PublicURL = DefaultPublicURL
-	}
+	cfg.Base = cfg.Base.WithDefaults()
 	if cfg.UserURL == "" {
 		cfg.UserURL = DefaultUserURL
 	}
@@ -105,9 +89,6 @@ func New(cfg Config) (*Service, error) {
 	if cfg.ProcessingTimeout <= 0 {
 		cfg.ProcessingTimeout = DefaultProcessingTimeout
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	st := cfg.Store
 	if st == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -119,8 +100,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, store: st}
 	o := &kit.Options{
-		Name: "payment", Logger: cfg.Logger, Registry: cfg.Registry, Now: cfg.Now,
-		Wrap: cfg.Wrap, Mount: cfg.Mount,
+		Name: "payment", Base: cfg.Base,
 		Ready: []kit.Check{
 			{Name: "store", Probe: st.Ping},
 			kit.UpstreamCheck("user", cfg.UserClient, strings.TrimRight(cfg.UserURL, "/")),

@@ -36,7 +36,7 @@ type fixture struct {
 func newFixture(t testing.TB, dir string) *fixture {
 	t.Helper()
 	clock := kittest.NewClock()
-	s, err := New(Config{Keys: kittest.Keys, Validator: fakeValidator, Now: clock.Now, DataDir: dir})
+	s, err := New(Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, Validator: fakeValidator, DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/faultlab/faultlab/internal/auth"
+	"github.com/faultlab/faultlab/internal/kit"
 	"github.com/faultlab/faultlab/internal/kit/kittest"
 	"github.com/faultlab/faultlab/services/product"
 )
@@ -78,7 +79,7 @@ func FuzzCreateProduct(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	svc, err := product.New(product.Config{Keys: kittest.Keys, Validator: admin, Now: kittest.NewClock().Now})
+	svc, err := product.New(product.Config{Base: kit.Base{Keys: kittest.Keys, Now: kittest.NewClock().Now}, Validator: admin})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -37,31 +37,23 @@ const (
 
 // Defaults and bounds.
 const (
-	DefaultPublicURL = "http://127.0.0.1:8080"
-	DefaultUserURL   = "http://127.0.0.1:8081"
-	DefaultLimit     = 20
-	MaxLimit         = 100
-	MaxOffset        = 1_000_000
-	MaxItems         = 50
-	MaxQuantity      = 10_000
-	maxBody          = 16 << 10
+	DefaultUserURL = "http://127.0.0.1:8081"
+	DefaultLimit   = 20
+	MaxLimit       = 100
+	MaxOffset      = 1_000_000
+	MaxItems       = 50
+	MaxQuantity    = 10_000
+	maxBody        = 16 << 10
 )
 
 // Config configures the product service. The zero value works: an
 // in-memory store with the seed catalogue, tokens validated by the user
 // service at DefaultUserURL through kit.DefaultClient.
 type Config struct {
-	// Logger receives access logs and domain events; nil discards.
-	Logger *slog.Logger
-	// Registry receives this service's metrics; nil creates one.
-	Registry *prometheus.Registry
+	// Base is the logger, registry, public URL, keys, clock, Wrap and Mount.
+	kit.Base
 	// DataDir holds product.db; empty keeps it in memory.
 	DataDir string
-	// PublicURL is the gateway's public URL, used in Link and Location.
-	PublicURL string
-	// Keys are the caller secrets this service accepts; Keys.Service is
-	// also sent to the user service.
-	Keys auth.Keys
 	// Store overrides the SQLite store (New takes ownership).
 	Store Store
 	// UserClient and UserURL reach the user service (readiness, and the
@@ -73,13 +65,6 @@ type Config struct {
 	Validator auth.Validator
 	// NoSeed skips seeding the catalogue into an empty store.
 	NoSeed bool
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-	// Wrap wraps the router inside the observability middleware and
-	// outside authentication (chaos faults, deadlines).
-	Wrap func(http.Handler) http.Handler
-	// Mount registers extra routes; protect them with auth.RequireService.
-	Mount func(r *router.Router)
 }
 
 // Service is the product service, an http.Handler safe for concurrent use.
@@ -105,10 +90,7 @@ var Seed = []Product{
 
 // New builds the service, opening its store and seeding it if empty.
 func New(cfg Config) (*Service, error) {
-	if cfg.PublicURL == "" {
-		cfg.PublicURL = DefaultPublicURL
-	}
-	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	cfg.Base = cfg.Base.WithDefaults()
 	if cfg.UserURL == "" {
 		cfg.UserURL = DefaultUserURL
 	}
@@ -117,9 +99,6 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.Validator == nil {
 		cfg.Validator = user.NewClient(cfg.UserURL, cfg.UserClient, cfg.Keys.Service)
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -138,8 +117,7 @@ func New(cfg Config) (*Service, error) {
 		}
 	}
 	o := &kit.Options{
-		Name: "product", Logger: cfg.Logger, Registry: cfg.Registry, Now: cfg.Now,
-		Wrap: cfg.Wrap, Mount: cfg.Mount,
+		Name: "product", Base: cfg.Base,
 		Ready: []kit.Check{
 			{Name: "store", Probe: st.Ping},
 			kit.UpstreamCheck("user", cfg.UserClient, strings.TrimRight(cfg.UserURL, "/")),

@@ -17,6 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/faultlab/faultlab/internal/auth"
+	"github.com/faultlab/faultlab/internal/kit"
 	"github.com/faultlab/faultlab/internal/kit/kittest"
 	"github.com/faultlab/faultlab/services/user"
 )
@@ -29,10 +30,7 @@ func newService(tb testing.TB) (*user.Service, *kittest.Clock) {
 	tb.Helper()
 	key := fuzzKey
 	clock := kittest.NewClock()
-	svc, err := user.New(user.Config{
-		Keys: kittest.Keys, SigningKey: key, Now: clock.Now,
-		Argon2: user.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1},
-	})
+	svc, err := user.New(user.Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, SigningKey: key, Argon2: user.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}})
 	if err != nil {
 		tb.Fatal(err)
 	}

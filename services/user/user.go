@@ -31,7 +31,6 @@ const (
 
 // Defaults for Config.
 const (
-	DefaultPublicURL   = "http://127.0.0.1:8080"
 	DefaultLoginLimit  = 5
 	DefaultLoginWindow = time.Minute
 	maxLoginBody       = 8 << 10
@@ -52,16 +51,10 @@ const (
 // store with the demo users, an in-memory signing key, and no accepted
 // caller keys (so only /healthz, /readyz and /metrics answer 2xx).
 type Config struct {
-	// Logger receives access logs and domain events; nil discards.
-	Logger *slog.Logger
-	// Registry receives this service's metrics; nil creates one.
-	Registry *prometheus.Registry
+	// Base is the logger, registry, public URL, keys, clock, Wrap and Mount.
+	kit.Base
 	// DataDir holds user.db and the signing key; empty keeps both in memory.
 	DataDir string
-	// PublicURL is the gateway's public URL; default DefaultPublicURL.
-	PublicURL string
-	// Keys are the caller secrets this service accepts.
-	Keys auth.Keys
 	// Store overrides the SQLite store in DataDir (New takes ownership).
 	Store Store
 	// SigningKey overrides the key in DataDir (tests).
@@ -76,13 +69,6 @@ type Config struct {
 	LoginWindow time.Duration
 	// NoSeed skips seeding the demo users into an empty store.
 	NoSeed bool
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-	// Wrap wraps the router inside the observability middleware and
-	// outside authentication (chaos faults, deadlines).
-	Wrap func(http.Handler) http.Handler
-	// Mount registers extra routes; protect them with auth.RequireService.
-	Mount func(r *router.Router)
 }
 
 // Service is the user service. It is an http.Handler, safe for concurrent use.
@@ -100,9 +86,7 @@ type Service struct {
 
 // New builds the service, opening its store and seeding it if empty.
 func New(cfg Config) (*Service, error) {
-	if cfg.PublicURL == "" {
-		cfg.PublicURL = DefaultPublicURL
-	}
+	cfg.Base = cfg.Base.WithDefaults()
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = DefaultTokenTTL
 	}
@@ -111,9 +95,6 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.LoginWindow <= 0 {
 		cfg.LoginWindow = DefaultLoginWindow
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
 	}
 	cfg.Argon2 = cfg.Argon2.withDefaults()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -154,8 +135,7 @@ func New(cfg Config) (*Service, error) {
 	}
 
 	o := &kit.Options{
-		Name: "user", Logger: cfg.Logger, Registry: cfg.Registry, Now: cfg.Now,
-		Wrap: cfg.Wrap, Mount: cfg.Mount,
+		Name: "user", Base: cfg.Base,
 		Ready: []kit.Check{{Name: "store", Probe: st.Ping}},
 	}
 	r := router.New(cfg.Logger)
