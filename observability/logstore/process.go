@@ -20,8 +20,7 @@ import (
 // Options configures StartVictoriaLogs and StartFilebeat. The zero value
 // works for VictoriaLogs except for Dir.
 type Options struct {
-	// Bin is the binary to run. Empty means FindTool("victoria-logs") or
-	// FindTool("filebeat").
+	// Bin is the binary to run (required; FindTool locates it).
 	Bin string
 	// Dir is VictoriaLogs' storage directory (required for VictoriaLogs). For
 	// Filebeat it is used when DataDir is empty.
@@ -147,11 +146,7 @@ func StartFilebeat(ctx context.Context, o Options) (*Process, error) {
 func start(ctx context.Context, name string, o Options, dir string, args, env []string) (*Process, error) {
 	bin := o.Bin
 	if bin == "" {
-		b, err := FindTool(name)
-		if err != nil {
-			return nil, err
-		}
-		bin = b
+		return nil, fmt.Errorf("logstore: %s: Options.Bin is empty (FindTool locates it)", name)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("logstore: %s: %w", name, err)

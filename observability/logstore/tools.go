@@ -18,27 +18,12 @@ var aliases = map[string][]string{
 	"alertmanager": {"prometheus-alertmanager"},
 }
 
-// ToolDirs returns the directories FindTool searches before PATH, in order:
-// $FAULTLAB_TOOLS/bin, then ~/.cache/faultlab/tools/bin (scripts/tools.sh's
-// default).
-func ToolDirs() []string {
-	var dirs []string
-	if d := os.Getenv("FAULTLAB_TOOLS"); d != "" {
-		dirs = append(dirs, filepath.Join(d, "bin"))
-	}
-	if h, err := os.UserHomeDir(); err == nil {
-		d := filepath.Join(h, ".cache", "faultlab", "tools", "bin")
-		if len(dirs) == 0 || dirs[0] != d {
-			dirs = append(dirs, d)
-		}
-	}
-	return dirs
-}
-
-// FindTool returns the path of an executable named name, looking in
-// ToolDirs, then PATH (under its own name and known aliases).
-func FindTool(name string) (string, error) {
-	for _, d := range ToolDirs() {
+// FindTool returns the path of an executable named name, looking in dirs
+// in order (scripts/tools.sh installs into $FAULTLAB_TOOLS/bin, by default
+// ~/.cache/faultlab/tools/bin), then on PATH under its own name and known
+// aliases. The caller decides the dirs: this package reads no environment.
+func FindTool(name string, dirs ...string) (string, error) {
+	for _, d := range dirs {
 		p := filepath.Join(d, name)
 		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
 			return p, nil

@@ -23,15 +23,13 @@ func TestFindTool(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(bin, "faultlab-not-exec"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("FAULTLAB_TOOLS", tools)
-	t.Setenv("HOME", t.TempDir())
 	t.Setenv("PATH", t.TempDir())
 
-	if got, err := logstore.FindTool("faultlab-fake-tool"); err != nil || got != exe {
+	if got, err := logstore.FindTool("faultlab-fake-tool", t.TempDir(), bin); err != nil || got != exe {
 		t.Errorf("FindTool = %q, %v; want %q", got, err, exe)
 	}
 	for _, name := range []string{"faultlab-not-exec", "faultlab-missing"} {
-		if _, err := logstore.FindTool(name); !errors.Is(err, logstore.ErrToolNotFound) {
+		if _, err := logstore.FindTool(name, bin); !errors.Is(err, logstore.ErrToolNotFound) {
 			t.Errorf("FindTool(%q) error = %v, want ErrToolNotFound", name, err)
 		}
 	}

@@ -73,7 +73,7 @@ func (c *Client) ForOrder(ctx context.Context, orderID string) ([]Payment, error
 	if err != nil {
 		return nil, err
 	}
-	var l PaymentList
+	var l List
 	err = kit.Do(c.hc, req, &l)
 	return l.Items, err
 }

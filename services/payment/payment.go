@@ -263,8 +263,8 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request) {
 	problem.WriteJSON(w, http.StatusOK, pay)
 }
 
-// PaymentList is the answer of GET /internal/payments.
-type PaymentList struct {
+// List is the answer of GET /internal/payments.
+type List struct {
 	Items []Payment `json:"items"`
 }
 
@@ -279,7 +279,7 @@ func (s *Service) forOrder(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
 		return
 	}
-	problem.WriteJSON(w, http.StatusOK, PaymentList{Items: ps})
+	problem.WriteJSON(w, http.StatusOK, List{Items: ps})
 }
 
 func (s *Service) summary(w http.ResponseWriter, r *http.Request) {

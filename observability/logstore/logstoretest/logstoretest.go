@@ -2,6 +2,7 @@ package logstoretest
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/faultlab/faultlab/observability/logstore"
@@ -16,11 +17,24 @@ func Required() bool {
 	return os.Getenv("FAULTLAB_TOOLS") != "" && !testing.Short()
 }
 
-// Tool returns the path of the named tool, or skips (or fails, when tools
-// are Required) the test.
+// Dirs returns where scripts/tools.sh puts the tools: $FAULTLAB_TOOLS/bin
+// when it is set, then ~/.cache/faultlab/tools/bin, its default.
+func Dirs() []string {
+	var dirs []string
+	if d := os.Getenv("FAULTLAB_TOOLS"); d != "" {
+		dirs = append(dirs, filepath.Join(d, "bin"))
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		dirs = append(dirs, filepath.Join(h, ".cache", "faultlab", "tools", "bin"))
+	}
+	return dirs
+}
+
+// Tool returns the path of the named tool (logstore.FindTool in Dirs, then
+// PATH), or skips (or fails, when tools are Required) the test.
 func Tool(tb testing.TB, name string) string {
 	tb.Helper()
-	p, err := logstore.FindTool(name)
+	p, err := logstore.FindTool(name, Dirs()...)
 	if err == nil {
 		return p
 	}
