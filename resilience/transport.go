@@ -172,6 +172,9 @@ func (t *Transport) call(req *http.Request) (*http.Response, int, int, error) {
 	// gets one context from the caller's, clipped to min(call deadline,
 	// attempt timeout), and waits between attempts are checked against it
 	// before they start. One context per attempt instead of two.
+	// Deadlines are wall-clock, as context's own are, so they read time.Now;
+	// the injected clock paces what the transport waits for itself
+	// (backoff, Retry-After, breaker intervals).
 	now := time.Now()
 	deadline := now.Add(t.p.Timeout)
 	if d, ok := parent.Deadline(); ok && d.Before(deadline) {
