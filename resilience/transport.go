@@ -174,7 +174,7 @@ func (t *Transport) call(req *http.Request) (*http.Response, int, int, error) {
 	// before they start. One context per attempt instead of two.
 	// Deadlines are wall-clock, as context's own are, so they read time.Now;
 	// the injected clock paces what the transport waits for itself
-	// (backoff, Retry-After, breaker intervals).
+	// (backoff and Retry-After waits).
 	now := time.Now()
 	deadline := now.Add(t.p.Timeout)
 	if d, ok := parent.Deadline(); ok && d.Before(deadline) {
