@@ -13,7 +13,9 @@
 // The processor is deterministic: amounts above Config.DeclineAbove cents
 // are declined with 402, so the failure path is testable. A row stuck in
 // processing (a crash between Begin and Complete) is taken over by the
-// next request with the same key after Config.ProcessingTimeout.
+// next request with the same key: at once when the row predates this
+// process (its owner crashed; the store belongs to one process), else after
+// Config.ProcessingTimeout.
 //
 // Service and Client are safe for concurrent use.
 package payment

@@ -64,11 +64,15 @@ type Config struct {
 
 // Service is the payment service, an http.Handler safe for concurrent use.
 type Service struct {
-	cfg   Config
-	log   *slog.Logger
-	reg   *prometheus.Registry
-	store Store
-	h     http.Handler
+	cfg Config
+	// started is when this process opened the store. A row still
+	// processing from before it was left by a crashed process: nothing is
+	// working on it, so a retry takes it over at once.
+	started time.Time
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	store   Store
+	h       http.Handler
 }
 
 // New builds the service.
@@ -98,7 +102,7 @@ func New(cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("payment: %w", err)
 		}
 	}
-	s := &Service{cfg: cfg, store: st}
+	s := &Service{cfg: cfg, store: st, started: cfg.Now().UTC().Truncate(time.Millisecond)}
 	o := &kit.Options{
 		Name: "payment", Base: cfg.Base,
 		Ready: []kit.Check{
@@ -187,13 +191,14 @@ func (s *Service) charge(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set(ReplayedHeader, "true")
 			writeStored(w, got.RespStatus, got.RespBody)
 			return
-		case now.Sub(got.UpdatedAt) < s.cfg.ProcessingTimeout:
+		case !got.UpdatedAt.Before(s.started) && now.Sub(got.UpdatedAt) < s.cfg.ProcessingTimeout:
 			p := problem.Conflict("a request with this Idempotency-Key is still in progress")
 			p.RetryAfter = time.Second
 			problem.Write(w, r, p)
 			return
 		}
-		// A crash left the row processing: take it over.
+		// A crash left the row processing (before this process started, or
+		// longer ago than ProcessingTimeout): take it over.
 		if err := s.store.Touch(ctx, key, now); err != nil {
 			problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
 			return

@@ -167,6 +167,40 @@ func TestInFlightAndTakeOver(t *testing.T) {
 	}
 }
 
+func TestRestartTakesOverAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	f := newFixture(t, dir)
+	req := ChargeRequest{OrderID: "ord_k", AmountCents: 900, Currency: "EUR"}
+	now := f.clock.Now()
+	// The process dies between Begin and Complete.
+	if _, created, err := f.svc.store.Begin(context.Background(), Record{
+		Payment: Payment{ID: "pay_killed", OrderID: req.OrderID, AmountCents: 900, Currency: "EUR", CreatedAt: now, UpdatedAt: now},
+		Key:     "killed", Fingerprint: kit.Fingerprint(req),
+	}); err != nil || !created {
+		t.Fatal(err)
+	}
+	if err := f.svc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// It restarts a second later, well inside ProcessingTimeout: nobody is
+	// working on the row, so the order's retry takes it over, not a 409.
+	clock := kittest.NewClock()
+	clock.Advance(time.Second)
+	s, err := New(Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, Validator: fakeValidator, DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	c := NewClient(kittest.Serve(t, s).URL, nil, kittest.Keys.Service)
+	p, err := c.Charge(context.Background(), "killed", req)
+	if err != nil || p.ID != "pay_killed" || p.Status != StatusSucceeded {
+		t.Fatalf("after restart: %+v %v", p, err)
+	}
+	if sum, _ := c.Summary(context.Background()); sum.TotalCharges != 1 || sum.Processing != 0 {
+		t.Fatalf("summary: %+v", sum)
+	}
+}
+
 func TestGetPaymentOwnerOnly(t *testing.T) {
 	f := newFixture(t, "")
 	p, err := f.c.Charge(context.Background(), "g", ChargeRequest{OrderID: "ord_g", UserID: "usr_alice", AmountCents: 10, Currency: "EUR"})
