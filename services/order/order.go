@@ -41,7 +41,10 @@ const (
 	DefaultProductURL = "http://127.0.0.1:8082"
 	DefaultPaymentURL = "http://127.0.0.1:8084"
 	DefaultMaxLines   = 20
-	listLimit         = 100
+	// DefaultLimit and MaxLimit bound a page of GET /orders.
+	DefaultLimit = 20
+	MaxLimit     = 100
+	MaxOffset    = 1_000_000
 )
 
 // Failure reasons.
@@ -589,17 +592,34 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request) {
 	problem.WriteJSON(w, http.StatusOK, rec.Order)
 }
 
-// List is the answer of GET /orders.
+// List is the answer of GET /orders: one page of the caller's orders,
+// newest first. Total counts them all; the Link header (rel="next") points
+// at the next page on the gateway. An order placed while paging shifts
+// later pages by one.
 type List struct {
-	Items []Order `json:"items"`
+	Items  []Order `json:"items"`
+	Limit  int     `json:"limit"`
+	Offset int     `json:"offset"`
+	Total  int     `json:"total"`
 }
+
+// paging bounds GET /orders.
+var paging = kit.Paging{DefaultLimit: DefaultLimit, MaxLimit: MaxLimit, MaxOffset: MaxOffset}
 
 func (s *Service) list(w http.ResponseWriter, r *http.Request) {
 	p, _ := auth.FromContext(r.Context())
-	orders, err := s.store.ListByUser(r.Context(), p.UserID, listLimit)
+	limit, offset, perr := paging.Parse(r)
+	if perr != nil {
+		problem.Write(w, r, perr)
+		return
+	}
+	orders, total, err := s.store.ListByUser(r.Context(), p.UserID, limit, offset)
 	if err != nil {
 		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "order store unavailable", err))
 		return
 	}
-	problem.WriteJSON(w, http.StatusOK, List{Items: orders})
+	if link := kit.NextLink(s.cfg.PublicURL+PublicPrefix, limit, offset, len(orders), total); link != "" {
+		w.Header().Set("Link", link)
+	}
+	problem.WriteJSON(w, http.StatusOK, List{Items: orders, Limit: limit, Offset: offset, Total: total})
 }

@@ -2,10 +2,12 @@ package order
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/internal/kit"
@@ -49,6 +51,7 @@ type fixture struct {
 	payDown  *switchable
 	dir      string
 	cfg      Config
+	clock    *kittest.Clock
 }
 
 func newFixture(t testing.TB, dir string) *fixture {
@@ -70,7 +73,7 @@ func newFixture(t testing.TB, dir string) *fixture {
 	f := &fixture{
 		products: product.NewClient(prodURL, nil, kittest.Keys.Service),
 		payments: payment.NewClient(payURL, nil, kittest.Keys.Service),
-		payDown:  sw, dir: dir, cfg: cfg,
+		payDown:  sw, dir: dir, cfg: cfg, clock: clock,
 	}
 	f.start(t)
 	return f
@@ -245,6 +248,44 @@ func TestDeclinedPaymentReleasesStock(t *testing.T) {
 	}
 	if again := f.order(t, "alice-token", "dec", items(product.Item{ProductID: "prd_007", Quantity: 1})); again.Status != 402 || string(again.Body) != string(r.Body) {
 		t.Fatalf("replay: %d %s", again.Status, again.Body)
+	}
+}
+
+func TestListPages(t *testing.T) {
+	f := newFixture(t, "")
+	var ids []string
+	for i := range 3 {
+		r := f.order(t, "alice-token", fmt.Sprintf("page-%d", i), items(product.Item{ProductID: "prd_003", Quantity: 1}))
+		var o Order
+		r.JSON(t, &o)
+		ids = append(ids, o.ID)
+		f.clock.Advance(time.Second) // distinct created_at: newest first is well defined
+	}
+	f.order(t, "bob-token", "page-bob", items(product.Item{ProductID: "prd_003", Quantity: 1}))
+	get := func(query string) (kittest.Response, List) {
+		r := kittest.Call(t, http.MethodGet, f.url+RouteOrders+query, nil, auth.GatewayKeyHeader, kittest.Keys.Gateway, "Authorization", "Bearer alice-token")
+		var l List
+		if r.Status == http.StatusOK {
+			r.JSON(t, &l)
+		}
+		return r, l
+	}
+	r, l := get("?limit=2")
+	if r.Status != 200 || l.Total != 3 || len(l.Items) != 2 || l.Items[0].ID != ids[2] || l.Items[1].ID != ids[1] {
+		t.Fatalf("first page: %d %+v", r.Status, l)
+	}
+	// The next link is the gateway's, never this service's address.
+	if want := `<https://shop.example/api/v1/orders?limit=2&offset=2>; rel="next"`; r.Header.Get("Link") != want {
+		t.Fatalf("Link %q, want %q", r.Header.Get("Link"), want)
+	}
+	r, l = get("?limit=2&offset=2")
+	if r.Status != 200 || len(l.Items) != 1 || l.Items[0].ID != ids[0] || r.Header.Get("Link") != "" {
+		t.Fatalf("last page: %d %+v Link %q", r.Status, l, r.Header.Get("Link"))
+	}
+	for _, q := range []string{"?limit=0", "?limit=101", "?offset=-1", "?limit=x", "?limit=1&limit=2", "?limit=%zz"} {
+		if r, _ := get(q); r.Status != http.StatusBadRequest || !strings.HasPrefix(r.Header.Get("Content-Type"), problem.ContentType) {
+			t.Errorf("%s: %d %s", q, r.Status, r.Body)
+		}
 	}
 }
 

@@ -69,7 +69,9 @@ type Store interface {
 	// Save updates everything but the id, user, key and creation time.
 	Save(ctx context.Context, rec Record) error
 	Get(ctx context.Context, id string) (Record, error)
-	ListByUser(ctx context.Context, userID string, limit int) ([]Order, error)
+	// ListByUser returns one page of a user's orders, newest first, and
+	// how many the user has in all.
+	ListByUser(ctx context.Context, userID string, limit, offset int) ([]Order, int, error)
 	Pending(ctx context.Context) ([]Record, error)
 	Ping(ctx context.Context) error
 	Close() error
@@ -179,21 +181,25 @@ func (s *sqliteStore) Get(ctx context.Context, id string) (Record, error) {
 	return scan(s.db.QueryRowContext(ctx, `SELECT `+cols+` FROM orders WHERE id = ?`, id))
 }
 
-func (s *sqliteStore) ListByUser(ctx context.Context, userID string, limit int) ([]Order, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+cols+` FROM orders WHERE user_id = ? ORDER BY created_at DESC, id LIMIT ?`, userID, limit)
+func (s *sqliteStore) ListByUser(ctx context.Context, userID string, limit, offset int) ([]Order, int, error) {
+	var total int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM orders WHERE user_id = ?`, userID).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count orders: %w", err)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+cols+` FROM orders WHERE user_id = ? ORDER BY created_at DESC, id LIMIT ? OFFSET ?`, userID, limit, offset)
 	if err != nil {
-		return nil, fmt.Errorf("list orders: %w", err)
+		return nil, 0, fmt.Errorf("list orders: %w", err)
 	}
 	defer rows.Close()
 	out := []Order{}
 	for rows.Next() {
 		r, err := scan(rows)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		out = append(out, r.Order)
 	}
-	return out, rows.Err()
+	return out, total, rows.Err()
 }
 
 func (s *sqliteStore) Pending(ctx context.Context) ([]Record, error) {

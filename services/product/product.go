@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -171,41 +169,13 @@ type Page struct {
 	Total  int       `json:"total"`
 }
 
-func intParam(q url.Values, name string, def, lo, hi int) (int, *problem.FieldError) {
-	vs, ok := q[name]
-	if !ok {
-		return def, nil
-	}
-	bad := &problem.FieldError{Field: name, Detail: fmt.Sprintf("must be one integer from %d to %d", lo, hi)}
-	if len(vs) != 1 || len(vs[0]) > 9 {
-		return 0, bad
-	}
-	n, err := strconv.Atoi(vs[0])
-	if err != nil || n < lo || n > hi {
-		return 0, bad
-	}
-	return n, nil
-}
+// paging bounds GET /products.
+var paging = kit.Paging{DefaultLimit: DefaultLimit, MaxLimit: MaxLimit, MaxOffset: MaxOffset}
 
 func (s *Service) list(w http.ResponseWriter, r *http.Request) {
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		problem.Write(w, r, problem.BadRequest("malformed query string"))
-		return
-	}
-	var bad []problem.FieldError
-	limit, fe := intParam(q, "limit", DefaultLimit, 1, MaxLimit)
-	if fe != nil {
-		bad = append(bad, *fe)
-	}
-	offset, fe := intParam(q, "offset", 0, 0, MaxOffset)
-	if fe != nil {
-		bad = append(bad, *fe)
-	}
-	if len(bad) > 0 {
-		p := problem.BadRequest("invalid paging parameters")
-		p.Errors = bad
-		problem.Write(w, r, p)
+	limit, offset, perr := paging.Parse(r)
+	if perr != nil {
+		problem.Write(w, r, perr)
 		return
 	}
 	items, total, err := s.store.List(r.Context(), limit, offset)
@@ -213,8 +183,8 @@ func (s *Service) list(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "catalogue store unavailable", err))
 		return
 	}
-	if next := offset + len(items); next < total && len(items) > 0 {
-		w.Header().Set("Link", fmt.Sprintf(`<%s%s?limit=%d&offset=%d>; rel="next"`, s.cfg.PublicURL, PublicPrefix, limit, next))
+	if link := kit.NextLink(s.cfg.PublicURL+PublicPrefix, limit, offset, len(items), total); link != "" {
+		w.Header().Set("Link", link)
 	}
 	problem.WriteJSON(w, http.StatusOK, Page{Items: items, Limit: limit, Offset: offset, Total: total})
 }
