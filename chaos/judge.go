@@ -113,19 +113,49 @@ func (rn *run) judge(ctx context.Context, c Check) Verdict {
 			rn.sample(ctx, nil, true)
 		}
 		rn.mu.Lock()
-		fired, aerr := rn.alerts[c.Alert], rn.alertErr
+		f, fired := rn.alerts[c.Alert]
+		aerr := rn.alertErr
+		faultAt, hasFault := rn.firstFault()
 		rn.mu.Unlock()
 		if aerr != nil {
 			v.Skipped, v.Measured, v.Note = true, "unknown", "alerts not supported by this environment: "+aerr.Error()
 			return v
 		}
 		v.Measured = "not seen firing"
+		d := Detection{Alert: c.Alert, Fault: faultAt, Firing: -1}
 		if fired {
+			d.Firing, d.ActiveAt = f.seen, f.activeAt
 			v.Measured = "seen firing"
+			if hasFault {
+				v.Measured = fmt.Sprintf("firing %s after the fault began", d.TimeToDetect().Round(10*time.Millisecond))
+				if d.TimeToDetect() < 0 {
+					v.Measured = "already firing before the fault"
+				}
+			}
+		}
+		if hasFault {
+			rn.mu.Lock()
+			rn.res.Detections = append(rn.res.Detections, d)
+			rn.mu.Unlock()
 		}
 		v.Pass = fired
 	}
 	return v
+}
+
+// firstFault returns when the first fault was applied, from the start of
+// the main load. Call with rn.mu held.
+func (rn *run) firstFault() (time.Duration, bool) {
+	first, ok := time.Duration(0), false
+	for _, w := range rn.windows {
+		if w.Error != "" && w.End == w.Start { // never applied
+			continue
+		}
+		if !ok || w.Start < first {
+			first, ok = w.Start, true
+		}
+	}
+	return first, ok
 }
 
 // envErr fills v for an Env error and reports whether there was one.

@@ -50,6 +50,12 @@ func WriteMarkdown(w io.Writer, r *Result) error {
 	for _, v := range r.Verdicts {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", verdictWord(v), mdEscape(v.Check), v.Phase, mdEscape(v.Measured), mdEscape(v.Want), mdEscape(v.Note))
 	}
+	if len(r.Detections) > 0 {
+		b.WriteString("\n## Alerts\n\n| alert | first fault | seen firing | Prometheus active | time to detect |\n|---|---|---|---|---|\n")
+		for _, d := range r.Detections {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", mdEscape(d.Alert), rd(d.Fault), rd(d.Firing), rdActive(d.ActiveAt), detectWord(d))
+		}
+	}
 	if len(r.Windows) > 0 {
 		b.WriteString("\n## Faults\n\n| step | fault | from | to | error |\n|---|---|---|---|---|\n")
 		for _, win := range r.Windows {
@@ -85,6 +91,25 @@ func WriteMarkdown(w io.Writer, r *Result) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// detectWord is a Detection's time to detect as a report shows it.
+func detectWord(d Detection) string {
+	switch ttd := d.TimeToDetect(); {
+	case d.Firing < 0:
+		return "never fired"
+	case ttd < 0:
+		return "already firing"
+	default:
+		return rd(ttd)
+	}
+}
+
+func rdActive(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return rd(d)
 }
 
 func rd(d time.Duration) string {
@@ -197,11 +222,13 @@ func TimelineSVG(r *Result) string {
 }
 
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
-	"word":  verdictWord,
-	"lower": strings.ToLower,
-	"rd":    rd,
-	"since": func(r *Result, t time.Time) string { return rd(t.Sub(r.LoadStart)) },
-	"pct":   func(l interface{ SuccessRate() float64 }) float64 { return 100 * l.SuccessRate() },
+	"word":     verdictWord,
+	"lower":    strings.ToLower,
+	"rd":       rd,
+	"rdActive": rdActive,
+	"detect":   detectWord,
+	"since":    func(r *Result, t time.Time) string { return rd(t.Sub(r.LoadStart)) },
+	"pct":      func(l interface{ SuccessRate() float64 }) float64 { return 100 * l.SuccessRate() },
 }).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.R.Scenario.Name}}: {{.Status}}</title>
 <style>
@@ -220,6 +247,9 @@ tr.pass td.result{color:#1b7f3b;font-weight:bold}tr.fail td.result{color:#c1121f
 <table class="verdicts"><tr><th>result</th><th>check</th><th>phase</th><th>measured</th><th>want</th><th>note</th></tr>
 {{range .R.Verdicts}}<tr class="{{lower (word .)}}"><td class="result">{{word .}}</td><td>{{.Check}}</td><td>{{.Phase}}</td><td>{{.Measured}}</td><td>{{.Want}}</td><td>{{.Note}}</td></tr>
 {{end}}</table>
+{{if .R.Detections}}<h2>Alerts</h2><table class="alerts"><tr><th>alert</th><th>first fault</th><th>seen firing</th><th>Prometheus active</th><th>time to detect</th></tr>
+{{range .R.Detections}}<tr><td>{{.Alert}}</td><td>{{rd .Fault}}</td><td>{{rd .Firing}}</td><td>{{rdActive .ActiveAt}}</td><td>{{detect .}}</td></tr>
+{{end}}</table>{{end}}
 {{if .R.Windows}}<h2>Faults</h2><table class="faults"><tr><th>step</th><th>fault</th><th>from</th><th>to</th><th>error</th></tr>
 {{range .R.Windows}}<tr><td>{{.Step}}</td><td>{{.Fault}}</td><td>{{rd .Start}}</td><td>{{rd .End}}</td><td>{{.Error}}</td></tr>
 {{end}}</table>{{end}}

@@ -100,6 +100,33 @@ type Result struct {
 	Aborted   string          `json:"aborted,omitempty"`  // why faults were never injected
 	Errors    []string        `json:"errors,omitempty"`   // setup and fault errors
 	LoadStart time.Time       `json:"load_start"`
+	// Detections are, per alert the hypothesis expects, when it was first
+	// seen firing, measured from the first fault.
+	Detections []Detection `json:"detections,omitempty"`
+}
+
+// Detection is the time to detect of one alert: from the start of the
+// first fault to the first sample that saw the alert firing in Prometheus
+// (sampled every Options.SampleEvery, so at most that late).
+type Detection struct {
+	Alert string `json:"alert"`
+	// Fault is when the first fault began, from the start of the main load.
+	Fault time.Duration `json:"fault"`
+	// Firing is when the alert was first seen firing, from the same origin;
+	// -1 when it never was.
+	Firing time.Duration `json:"firing"`
+	// ActiveAt is Prometheus' own activeAt for the alert, from the same
+	// origin (the evaluation that first saw the condition); 0 if unknown.
+	ActiveAt time.Duration `json:"active_at,omitempty"`
+}
+
+// TimeToDetect is Firing - Fault, or -1 if the alert never fired. It is
+// negative too when the alert was already firing before the fault.
+func (d Detection) TimeToDetect() time.Duration {
+	if d.Firing < 0 {
+		return -1
+	}
+	return d.Firing - d.Fault
 }
 
 // Passed reports whether the run was not aborted and every verdict that
@@ -155,7 +182,7 @@ type run struct {
 	phases   map[string][]record
 	windows  []Window
 	samples  []BreakerSample
-	alerts   map[string]bool
+	alerts   map[string]firing // by alert name: first seen firing
 	alertErr error
 	startM   map[string]MetricFamilies
 	endM     map[string]MetricFamilies
@@ -185,7 +212,7 @@ func Run(ctx context.Context, env Env, sc Scenario, opt Options) (*Result, error
 	if opt.OrderBody == nil {
 		opt.OrderBody = OrderBody
 	}
-	rn := &run{env: env, sc: sc, opt: opt, phases: map[string][]record{}, alerts: map[string]bool{}}
+	rn := &run{env: env, sc: sc, opt: opt, phases: map[string][]record{}, alerts: map[string]firing{}}
 	rn.res = &Result{Scenario: sc, Started: opt.Now()}
 	defer func() { rn.res.Elapsed = opt.Now().Sub(rn.res.Started) }()
 
@@ -485,11 +512,28 @@ func (rn *run) sample(ctx context.Context, breakers map[string][]string, alerts 
 		}
 		return
 	}
+	at := rn.opt.Now().Sub(rn.t0)
 	for _, a := range as {
-		if a.State == "firing" {
-			rn.alerts[a.Name] = true
+		if a.State != "firing" {
+			continue
 		}
+		f, seen := rn.alerts[a.Name]
+		if !seen {
+			f = firing{seen: at}
+		}
+		if !a.ActiveAt.IsZero() {
+			if act := a.ActiveAt.Sub(rn.wall); f.activeAt == 0 || act < f.activeAt {
+				f.activeAt = act
+			}
+		}
+		rn.alerts[a.Name] = f
 	}
+}
+
+// firing is when an alert was first seen firing and Prometheus' activeAt,
+// both from the start of the main load.
+type firing struct {
+	seen, activeAt time.Duration
 }
 
 // snapshot scrapes the services whose counters checks compare.

@@ -114,6 +114,25 @@ func (e *fakeEnv) Alerts(ctx context.Context) ([]chaos.Alert, error) {
 	return nil, fmt.Errorf("no prometheus: %w", chaos.ErrNotSupported)
 }
 
+// alertingEnv is fakeEnv with a Prometheus: BreakerOpen fires once the
+// fault is applied and keeps firing (keep_firing_for).
+type alertingEnv struct {
+	*fakeEnv
+	active atomic.Pointer[time.Time]
+}
+
+func (e *alertingEnv) Alerts(ctx context.Context) ([]chaos.Alert, error) {
+	if e.down.Load() && e.active.Load() == nil {
+		now := time.Now()
+		e.active.CompareAndSwap(nil, &now)
+	}
+	at := e.active.Load()
+	if at == nil {
+		return []chaos.Alert{{Name: "Unrelated", State: "firing"}}, nil
+	}
+	return []chaos.Alert{{Name: "BreakerOpen", State: "firing", ActiveAt: *at, Labels: map[string]string{"job": "order"}}}, nil
+}
+
 func testScenario() chaos.Scenario {
 	return chaos.Scenario{
 		Name: "fake-payment-down",
@@ -201,6 +220,45 @@ func TestRun(t *testing.T) {
 	}
 	if _, err := json.Marshal(res); err != nil {
 		t.Errorf("result is not JSON: %v", err)
+	}
+}
+
+func TestRunRecordsTimeToDetect(t *testing.T) {
+	env := &alertingEnv{fakeEnv: newFakeEnv(t)}
+	sc := testScenario()
+	res, err := chaos.Run(context.Background(), env, sc, chaos.Options{SteadyState: 300 * time.Millisecond, SampleEvery: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v *chaos.Verdict
+	for i := range res.Verdicts {
+		if res.Verdicts[i].Kind == chaos.CheckAlertFires {
+			v = &res.Verdicts[i]
+		}
+	}
+	if v == nil || !v.Pass || !strings.Contains(v.Measured, "after the fault began") {
+		t.Fatalf("alert verdict %+v", v)
+	}
+	if len(res.Detections) != 1 {
+		t.Fatalf("detections %+v", res.Detections)
+	}
+	d := res.Detections[0]
+	// The alert goes firing with the fault, so it is detected after the
+	// fault began and before it ended.
+	fault := res.Windows[0]
+	if d.Alert != "BreakerOpen" || d.Fault != fault.Start || d.TimeToDetect() < 0 || d.Firing > fault.End || d.ActiveAt < fault.Start {
+		t.Fatalf("detection %+v (ttd %v), fault %+v", d, d.TimeToDetect(), fault)
+	}
+	var md bytes.Buffer
+	if err := chaos.WriteMarkdown(&md, res); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md.String(), "## Alerts") || !strings.Contains(md.String(), "| BreakerOpen |") {
+		t.Fatalf("report lacks the alert table:\n%s", md.String())
+	}
+	var page bytes.Buffer
+	if err := chaos.WriteHTML(&page, res); err != nil || !strings.Contains(page.String(), "time to detect") {
+		t.Fatalf("HTML report lacks the alert table (%v)", err)
 	}
 }
 

@@ -65,6 +65,12 @@ func TestObservabilityEndToEnd(t *testing.T) {
 	// trip, one scrape and one evaluation, so the alert may become active
 	// just after the revert; the claim is that it fires while the breaker
 	// is open, which outlasts the fault by the open timeout.
+	// The scenario's own report records the time to detect.
+	if len(res.Detections) != 1 || res.Detections[0].Alert != "CircuitBreakerOpen" || res.Detections[0].TimeToDetect() < 0 {
+		t.Errorf("payment-down report detections %+v, want CircuitBreakerOpen seen firing after the fault", res.Detections)
+	} else {
+		t.Logf("payment-down report: CircuitBreakerOpen seen firing %v after the fault began", res.Detections[0].TimeToDetect().Round(time.Millisecond))
+	}
 	closedAt := breakerClosed(t, res, "order→payment")
 	if a.ActiveAt.Before(fault.start) || !a.ActiveAt.Before(closedAt) {
 		t.Errorf("CircuitBreakerOpen became active at %v, outside fault start %v .. breaker closed %v", a.ActiveAt, fault.start, closedAt)
@@ -156,6 +162,11 @@ func TestObservabilityEndToEnd(t *testing.T) {
 	// --- user-down: TokenValidationDegraded fires during the fault. ---
 	ures := runScenario(t, l, "user-down", "TokenValidationDegraded")
 	ufault := faultWindow(t, ures)
+	if len(ures.Detections) != 1 || ures.Detections[0].TimeToDetect() < 0 {
+		t.Errorf("user-down report detections %+v, want TokenValidationDegraded seen firing after the fault", ures.Detections)
+	} else {
+		t.Logf("user-down report: TokenValidationDegraded seen firing %v after the fault began", ures.Detections[0].TimeToDetect().Round(time.Millisecond))
+	}
 	ta, ok := findAlert(t, prom, "TokenValidationDegraded", nil)
 	if !ok {
 		// runScenario already required the alert_fires verdict (the alert
