@@ -93,7 +93,6 @@ func Catalogue() []Scenario {
 		{
 			Name:        "payment-latency",
 			Description: "2s of latency on order-to-payment: order's attempts time out and its breaker opens; browsing the catalogue stays fast.",
-			Short:       true,
 			Faults:      []Step{toxicStep("payment slow", 2*s, 6*s, toxi.Toxic{Hop: HopOrderToPayment, Kind: toxi.Latency, LatencyMs: 2000})},
 			Load:        LoadProfile{Rate: 30, Duration: 8 * s, Concurrency: 32, Mix: mix(CallListProducts, 2, CallGetProduct, 1, CallCreateOrder, 2)},
 			Hypothesis: hyp(steadyBefore(),
