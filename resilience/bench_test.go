@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 // BenchmarkLoopbackGET compares a keep-alive GET through the whole stack
@@ -30,6 +31,11 @@ func BenchmarkLoopbackGET(b *testing.B) {
 		c    *http.Client
 	}{
 		{"bare", &http.Client{Transport: bareBase}},
+		// A bare client with a timeout pays what any deadline costs in
+		// net/http (a cancelable context, its timer and the transport's
+		// cancellation watch): the fair floor for a stack that always
+		// has one.
+		{"bare+timeout", &http.Client{Transport: bareBase, Timeout: 2 * time.Second}},
 		{"stack", stack.Client()},
 	}
 	for _, c := range clients {
