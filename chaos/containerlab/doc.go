@@ -19,10 +19,10 @@
 // NDJSON), since the log files stay inside the containers.
 //
 // Config.Policy plays the part of the in-process lab's default policy: it
-// reaches each container as FAULTLAB_POLICY_<UPSTREAM>, with the lab's
-// layered timeouts filled in (Layered), because a policy from the
-// environment replaces app.policyFor's. The tests use the in-process
-// suite's test policy, so breaker timings match.
+// reaches each container as FAULTLAB_POLICY_<UPSTREAM> (resilience.Policy's
+// text form), and each service fills in the per-hop timeouts itself
+// (app.Layered), as in-process. The tests use the in-process suite's test
+// policy, so breaker timings match.
 //
 // It uses testcontainers-go core (the toxiproxy module is not available
 // here), with Ryuk disabled: the tests set TESTCONTAINERS_RYUK_DISABLED=true

@@ -35,8 +35,8 @@ type Config struct {
 	// GatewayKey and ServiceKey are the services' secrets; default demo keys.
 	GatewayKey, ServiceKey string
 	// Policy, if not zero, plays the part of app.Options.Default in the
-	// in-process lab: every caller uses it for every upstream, with the
-	// lab's layered timeouts filled in (see Layered). Start passes it to
+	// in-process lab: every caller uses it for every upstream, and fills
+	// in the per-hop timeouts itself (app.Layered). Start passes it to
 	// each container as FAULTLAB_POLICY_<UPSTREAM>.
 	Policy resilience.Policy
 	// Env adds (or overrides) environment variables, by service name.
@@ -173,67 +173,13 @@ func serviceEnv(s service, cfg Config) map[string]string {
 		up := strings.ToUpper(callee)
 		env["FAULTLAB_"+up+"_URL"] = fmt.Sprintf("http://toxiproxy:%d", hop)
 		if cfg.Policy != (resilience.Policy{}) {
-			env["FAULTLAB_POLICY_"+up] = PolicyEnv(Layered(s.name, callee, cfg.Policy))
+			env["FAULTLAB_POLICY_"+up] = cfg.Policy.String()
 		}
 	}
 	for k, v := range cfg.Env[s.name] {
 		env[k] = v
 	}
 	return env
-}
-
-// Layered returns the policy caller uses for up when the lab's default
-// policy is p, as app.policyFor computes it: the gateway waits for order
-// longer than order waits for payment. A policy from FAULTLAB_POLICY_*
-// replaces policyFor's, layering included, so Start fills it in itself.
-// Keep in step with internal/app policyFor.
-func Layered(caller, up string, p resilience.Policy) resilience.Policy {
-	fill := func(attempt, total time.Duration) {
-		if p.AttemptTimeout == 0 {
-			p.AttemptTimeout = attempt
-		}
-		if p.Timeout == 0 {
-			p.Timeout = total
-		}
-	}
-	switch {
-	case caller == "gateway" && up == "order":
-		fill(6*time.Second, 10*time.Second)
-		if p.MaxRetryAfter == 0 {
-			p.MaxRetryAfter = 250 * time.Millisecond
-		}
-	case caller == "order" && up == "payment":
-		fill(800*time.Millisecond, 2*time.Second)
-	}
-	return p
-}
-
-// PolicyEnv formats p's non-zero fields as a FAULTLAB_POLICY_* value
-// ("key=value,…", the keys of faultlab serve's policy parser).
-func PolicyEnv(p resilience.Policy) string {
-	var kv []string
-	add := func(k string, v any, set bool) {
-		if set {
-			kv = append(kv, fmt.Sprintf("%s=%v", k, v))
-		}
-	}
-	add("timeout", p.Timeout, p.Timeout != 0)
-	add("attempt-timeout", p.AttemptTimeout, p.AttemptTimeout != 0)
-	add("attempts", p.MaxAttempts, p.MaxAttempts != 0)
-	add("backoff-initial", p.BackoffInitial, p.BackoffInitial != 0)
-	add("backoff-max", p.BackoffMax, p.BackoffMax != 0)
-	add("max-retry-after", p.MaxRetryAfter, p.MaxRetryAfter != 0)
-	add("budget-ratio", p.BudgetRatio, p.BudgetRatio != 0)
-	add("budget-min-retries", p.BudgetMinRetries, p.BudgetMinRetries != 0)
-	add("budget-window", p.BudgetWindow, p.BudgetWindow != 0)
-	add("breaker-window", p.BreakerWindow, p.BreakerWindow != 0)
-	add("breaker-min-requests", p.BreakerMinRequests, p.BreakerMinRequests != 0)
-	add("breaker-failure-ratio", p.BreakerFailureRatio, p.BreakerFailureRatio != 0)
-	add("breaker-open", p.BreakerOpenTimeout, p.BreakerOpenTimeout != 0)
-	add("breaker-probes", p.BreakerHalfOpenProbes, p.BreakerHalfOpenProbes != 0)
-	add("max-concurrent", p.MaxConcurrent, p.MaxConcurrent != 0)
-	add("breaker", "off", p.DisableBreaker)
-	return strings.Join(kv, ",")
 }
 
 // run starts one container on the lab network, reachable there as alias,

@@ -20,9 +20,14 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 
 // parse parses flags, turning flag errors into one-line usage errors.
 func parse(fs *flag.FlagSet, args []string) error {
+	out := fs.Output()
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			// -h asked for the flags: show them where they were meant to go.
+			fs.SetOutput(out)
+			fmt.Fprintf(out, "usage of faultlab %s:\n", fs.Name())
+			fs.PrintDefaults()
 			return flag.ErrHelp
 		}
 		return usagef("%s: %v", fs.Name(), err)

@@ -1,99 +1,61 @@
 package main
 
 import (
-	"fmt"
-	"strconv"
+	"flag"
 	"strings"
-	"time"
 
 	"github.com/faultlab/faultlab/resilience"
 )
 
-// policyFlagsFromEnv reads per-upstream policy overrides from
-// FAULTLAB_POLICY_<UPSTREAM>, e.g.
-//
-//	FAULTLAB_POLICY_PAYMENT="attempts=2,attempt-timeout=300ms,breaker-open=3s"
-func policyFlagsFromEnv(getenv func(string) string) (map[string]resilience.Policy, error) {
-	out := map[string]resilience.Policy{}
-	for _, up := range []string{"user", "product", "order", "payment"} {
-		key := "FAULTLAB_POLICY_" + strings.ToUpper(up)
-		if v := getenv(key); v != "" {
-			p, err := parsePolicy(v)
-			if err != nil {
-				return nil, usagef("%s: %v", key, err)
-			}
-			out[up] = p
-		}
-	}
-	return out, nil
+// policyUpstreams are the upstreams whose policy a flag can change.
+var policyUpstreams = []string{"user", "product", "order", "payment"}
+
+// policyFlag is one --policy-<upstream>: resilience.Policy's text form,
+// patched onto a base policy.
+type policyFlag struct {
+	p   *resilience.Policy
+	set bool
 }
 
-// parsePolicy reads "key=value,…" into a Policy. Unknown keys are errors.
-func parsePolicy(s string) (resilience.Policy, error) {
-	var p resilience.Policy
-	for _, kv := range strings.Split(s, ",") {
-		kv = strings.TrimSpace(kv)
-		if kv == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return p, fmt.Errorf("%q: want key=value", kv)
-		}
-		var err error
-		dur := func(d *time.Duration) { *d, err = time.ParseDuration(v) }
-		num := func(n *int) { *n, err = strconv.Atoi(v) }
-		u32 := func(n *uint32) {
-			var x uint64
-			x, err = strconv.ParseUint(v, 10, 32)
-			*n = uint32(x)
-		}
-		flt := func(f *float64) { *f, err = strconv.ParseFloat(v, 64) }
-		switch k {
-		case "timeout":
-			dur(&p.Timeout)
-		case "attempt-timeout":
-			dur(&p.AttemptTimeout)
-		case "attempts":
-			num(&p.MaxAttempts)
-		case "backoff-initial":
-			dur(&p.BackoffInitial)
-		case "backoff-max":
-			dur(&p.BackoffMax)
-		case "max-retry-after":
-			dur(&p.MaxRetryAfter)
-		case "budget-ratio":
-			flt(&p.BudgetRatio)
-		case "budget-min-retries":
-			num(&p.BudgetMinRetries)
-		case "budget-window":
-			dur(&p.BudgetWindow)
-		case "breaker-window":
-			dur(&p.BreakerWindow)
-		case "breaker-min-requests":
-			u32(&p.BreakerMinRequests)
-		case "breaker-failure-ratio":
-			flt(&p.BreakerFailureRatio)
-		case "breaker-open":
-			dur(&p.BreakerOpenTimeout)
-		case "breaker-probes":
-			u32(&p.BreakerHalfOpenProbes)
-		case "max-concurrent":
-			num(&p.MaxConcurrent)
-		case "breaker":
-			switch v {
-			case "on":
-			case "off":
-				p.DisableBreaker = true
-			default:
-				err = fmt.Errorf("want on or off")
-			}
-		default:
-			return p, fmt.Errorf("unknown policy key %q", k)
-		}
-		if err != nil {
-			return p, fmt.Errorf("%s=%q: %v", k, v, err)
-		}
+func (f *policyFlag) String() string {
+	if f == nil || f.p == nil {
+		return ""
 	}
-	return p, nil
+	return f.p.String()
+}
+
+func (f *policyFlag) Set(s string) error {
+	if err := f.p.UnmarshalText([]byte(s)); err != nil {
+		return err
+	}
+	f.set = true
+	return nil
+}
+
+// policyFlags registers --policy-<upstream> for every upstream, e.g.
+//
+//	--policy-payment "attempts=2,attempt-timeout=300ms,breaker-open=3s"
+//
+// (or FAULTLAB_POLICY_PAYMENT, through envDefaults). The keys patch base;
+// the fields still at zero get the per-hop timeouts and then the
+// resilience defaults. The returned function gives the policies of the
+// flags that were set.
+func policyFlags(fs *flag.FlagSet, base resilience.Policy) func() map[string]resilience.Policy {
+	flags := map[string]*policyFlag{}
+	keys := strings.Join(resilience.PolicyKeys(), ", ")
+	for _, up := range policyUpstreams {
+		p := base
+		f := &policyFlag{p: &p}
+		flags[up] = f
+		fs.Var(f, "policy-"+up, `resilience policy for calls to `+up+`, "key=value,…" over the default (keys: `+keys+`)`)
+	}
+	return func() map[string]resilience.Policy {
+		out := map[string]resilience.Policy{}
+		for up, f := range flags {
+			if f.set {
+				out[up] = *f.p
+			}
+		}
+		return out
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/internal/server"
 	"github.com/faultlab/faultlab/observability"
+	"github.com/faultlab/faultlab/resilience"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -35,6 +36,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	tokenTTL := fs.Duration("token-cache-ttl", 30*time.Second, "how long a token validation is cached (never past the token's exp)")
+	policies := policyFlags(fs, resilience.Policy{})
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -50,10 +52,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usagef("--log-level %q: want debug, info, warn or error", *logLevel)
-	}
-	policies, err := policyFlagsFromEnv(getenv)
-	if err != nil {
-		return err
 	}
 	logDir := filepath.Join(*dataDir, "logs")
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
@@ -71,7 +69,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	unit, err := app.Build(name, app.Options{
 		DataDir: *dataDir, PublicURL: *publicURL, Keys: auth.Keys{Gateway: *gatewayKey, Service: *serviceKey},
-		URLs: u, Policies: policies, TokenTTL: *tokenTTL, Logger: logger,
+		URLs: u, Policies: policies(), TokenTTL: *tokenTTL, Logger: logger,
 	})
 	if err != nil {
 		return err

@@ -21,6 +21,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	publicURL := fs.String("public-url", "http://127.0.0.1:8080", "the gateway's public URL, used in links and Location headers")
 	toxiAddr := fs.String("toxiproxy-addr", "127.0.0.1:8474", "Toxiproxy API address")
 	logLevel := fs.String("log-level", "warn", "level of the log lines also printed to stderr: debug, info, warn, error")
+	policies := policyFlags(fs, lab.ScenarioPolicy)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -34,16 +35,12 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usagef("--log-level %q: want debug, info, warn or error", *logLevel)
 	}
-	policies, err := policyFlagsFromEnv(getenv)
-	if err != nil {
-		return err
-	}
 	l, err := lab.Start(ctx, lab.Config{
 		DataDir:       *dataDir,
 		ToxiproxyAddr: *toxiAddr,
 		Keys:          auth.Keys{Gateway: *gatewayKey, Service: *serviceKey},
 		PublicURL:     *publicURL,
-		Policies:      policies,
+		Policies:      policies(),
 		Default:       lab.ScenarioPolicy,
 		Console:       stderr,
 		ConsoleLevel:  level,

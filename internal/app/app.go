@@ -65,7 +65,8 @@ type Options struct {
 	// default loopback address.
 	URLs map[string]string
 	// Policies maps an upstream name to its resilience policy; missing
-	// names use Default.
+	// names use Default. Either way, fields left at zero get the per-hop
+	// values of Layered, then the resilience defaults.
 	Policies map[string]resilience.Policy
 	// Default is the policy for upstreams not in Policies.
 	Default resilience.Policy
@@ -119,16 +120,22 @@ func (o Options) url(name string) string {
 }
 
 // policyFor returns the policy caller uses for up: Options.Policies[up] if
-// set, else Options.Default with the lab's layered timeouts filled in. The
-// gateway waits longer for order than order waits for payment, so that a
-// slow payment times out inside order (and counts against order's payment
+// set, else Options.Default, with the lab's layered timeouts (Layered)
+// filled into whatever it leaves at zero.
+func policyFor(caller, up string, o Options) resilience.Policy {
+	p, ok := o.Policies[up]
+	if !ok {
+		p = o.Default
+	}
+	return Layered(caller, up, p)
+}
+
+// Layered fills the fields p leaves at zero with the lab's per-hop values.
+// The gateway waits longer for order than order waits for payment, so that
+// a slow payment times out inside order (and counts against order's payment
 // breaker) before the gateway gives up on order (which would make order's
 // attempt a cancelled call that counts for nothing).
-func policyFor(caller, up string, o Options) resilience.Policy {
-	if p, ok := o.Policies[up]; ok {
-		return p
-	}
-	p := o.Default
+func Layered(caller, up string, p resilience.Policy) resilience.Policy {
 	fill := func(attempt, total time.Duration) {
 		if p.AttemptTimeout == 0 {
 			p.AttemptTimeout = attempt

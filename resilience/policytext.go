@@ -1,0 +1,194 @@
+package resilience
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// policyKey is one key of a Policy's text form: set reads a value into its
+// field, value formats the field and reports whether it is set.
+type policyKey struct {
+	key   string
+	set   func(p *Policy, v string) error
+	value func(p Policy) (string, bool)
+}
+
+// policyKeys are the keys of the text form, in the order MarshalText
+// writes them.
+var policyKeys = []policyKey{
+	durKey("timeout", func(p *Policy) *time.Duration { return &p.Timeout }),
+	durKey("attempt-timeout", func(p *Policy) *time.Duration { return &p.AttemptTimeout }),
+	intKey("attempts", func(p *Policy) *int { return &p.MaxAttempts }),
+	durKey("backoff-initial", func(p *Policy) *time.Duration { return &p.BackoffInitial }),
+	durKey("backoff-max", func(p *Policy) *time.Duration { return &p.BackoffMax }),
+	durKey("max-retry-after", func(p *Policy) *time.Duration { return &p.MaxRetryAfter }),
+	ratioKey("budget-ratio", func(p *Policy) *float64 { return &p.BudgetRatio }),
+	intKey("budget-min-retries", func(p *Policy) *int { return &p.BudgetMinRetries }),
+	durKey("budget-window", func(p *Policy) *time.Duration { return &p.BudgetWindow }),
+	durKey("breaker-window", func(p *Policy) *time.Duration { return &p.BreakerWindow }),
+	u32Key("breaker-min-requests", func(p *Policy) *uint32 { return &p.BreakerMinRequests }),
+	ratioKey("breaker-failure-ratio", func(p *Policy) *float64 { return &p.BreakerFailureRatio }),
+	durKey("breaker-open", func(p *Policy) *time.Duration { return &p.BreakerOpenTimeout }),
+	u32Key("breaker-probes", func(p *Policy) *uint32 { return &p.BreakerHalfOpenProbes }),
+	intKey("max-concurrent", func(p *Policy) *int { return &p.MaxConcurrent }),
+	{
+		key: "breaker",
+		set: func(p *Policy, v string) error {
+			switch v {
+			case "on":
+				p.DisableBreaker = false
+			case "off":
+				p.DisableBreaker = true
+			default:
+				return fmt.Errorf("want on or off")
+			}
+			return nil
+		},
+		value: func(p Policy) (string, bool) { return "off", p.DisableBreaker },
+	},
+}
+
+// MarshalText writes p's non-zero fields as "key=value,…", the form
+// UnmarshalText reads and FAULTLAB_POLICY_<UPSTREAM> takes.
+func (p Policy) MarshalText() ([]byte, error) {
+	var kv []string
+	for _, k := range policyKeys {
+		if v, ok := k.value(p); ok {
+			kv = append(kv, k.key+"="+v)
+		}
+	}
+	return []byte(strings.Join(kv, ",")), nil
+}
+
+// String is MarshalText's text.
+func (p Policy) String() string {
+	b, _ := p.MarshalText()
+	return string(b)
+}
+
+// UnmarshalText reads "key=value,…" and sets the fields it names, leaving
+// the others as they were, so that a text patches a base policy:
+//
+//	timeout, attempt-timeout, backoff-initial, backoff-max, max-retry-after,
+//	budget-window, breaker-window, breaker-open   durations ("800ms", "2s"), > 0
+//	attempts, budget-min-retries, max-concurrent,
+//	breaker-min-requests, breaker-probes          integers ≥ 1
+//	budget-ratio, breaker-failure-ratio            numbers in (0, 1]
+//	breaker                                        on or off
+//
+// An unknown key, a repeated key or a bad value is an error naming it, and
+// then p is left unchanged.
+func (p *Policy) UnmarshalText(text []byte) error {
+	next := *p
+	seen := map[string]bool{}
+	for _, kv := range strings.Split(string(text), ",") {
+		kv = strings.TrimSpace(kv)
+		if kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("policy: %q: want key=value", kv)
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if seen[k] {
+			return fmt.Errorf("policy: %s is given twice", k)
+		}
+		seen[k] = true
+		i := policyKeyIndex(k)
+		if i < 0 {
+			return fmt.Errorf("policy: unknown key %q (want one of %s)", k, strings.Join(PolicyKeys(), ", "))
+		}
+		if err := policyKeys[i].set(&next, v); err != nil {
+			return fmt.Errorf("policy: %s=%q: %w", k, v, err)
+		}
+	}
+	*p = next
+	return nil
+}
+
+// PolicyKeys lists the keys of the text form.
+func PolicyKeys() []string {
+	out := make([]string, len(policyKeys))
+	for i, k := range policyKeys {
+		out[i] = k.key
+	}
+	return out
+}
+
+func policyKeyIndex(key string) int {
+	for i, k := range policyKeys {
+		if k.key == key {
+			return i
+		}
+	}
+	return -1
+}
+
+func durKey(key string, field func(*Policy) *time.Duration) policyKey {
+	return policyKey{
+		key: key,
+		set: func(p *Policy, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("want a duration such as 800ms or 2s")
+			}
+			if d <= 0 {
+				return fmt.Errorf("must be positive")
+			}
+			*field(p) = d
+			return nil
+		},
+		value: func(p Policy) (string, bool) { d := *field(&p); return d.String(), d != 0 },
+	}
+}
+
+func intKey(key string, field func(*Policy) *int) policyKey {
+	return policyKey{
+		key: key,
+		set: func(p *Policy, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("want an integer ≥ 1")
+			}
+			*field(p) = n
+			return nil
+		},
+		value: func(p Policy) (string, bool) { n := *field(&p); return strconv.Itoa(n), n != 0 },
+	}
+}
+
+func u32Key(key string, field func(*Policy) *uint32) policyKey {
+	return policyKey{
+		key: key,
+		set: func(p *Policy, v string) error {
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil || n < 1 {
+				return fmt.Errorf("want an integer ≥ 1")
+			}
+			*field(p) = uint32(n)
+			return nil
+		},
+		value: func(p Policy) (string, bool) { n := *field(&p); return strconv.FormatUint(uint64(n), 10), n != 0 },
+	}
+}
+
+func ratioKey(key string, field func(*Policy) *float64) policyKey {
+	return policyKey{
+		key: key,
+		set: func(p *Policy, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || !(f > 0 && f <= 1) {
+				return fmt.Errorf("want a number in (0, 1]")
+			}
+			*field(p) = f
+			return nil
+		},
+		value: func(p Policy) (string, bool) {
+			f := *field(&p)
+			return strconv.FormatFloat(f, 'g', -1, 64), f != 0
+		},
+	}
+}
