@@ -13,6 +13,7 @@ import (
 	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/internal/kit"
 	"github.com/faultlab/faultlab/internal/kit/kittest"
+	"github.com/faultlab/faultlab/internal/problem"
 	"github.com/faultlab/faultlab/services/order"
 	"github.com/faultlab/faultlab/services/payment"
 	"github.com/faultlab/faultlab/services/product"
@@ -156,8 +157,16 @@ func TestEndToEnd(t *testing.T) {
 
 	bob := l.login(t, bobEmail, bobPassword)
 	for _, p := range []string{"/api/v1/orders/" + o.ID, "/api/v1/payments/" + o.PaymentID} {
-		if r := kittest.Call(t, http.MethodGet, l.gwURL+p, nil, bearer(bob)...); r.Status != http.StatusNotFound {
+		r := kittest.Call(t, http.MethodGet, l.gwURL+p, nil, bearer(bob)...)
+		if r.Status != http.StatusNotFound {
 			t.Fatalf("bob reads %s: %d", p, r.Status)
+		}
+		// The problem names the public path the client used, not the
+		// upstream's internal route.
+		var pb problem.Error
+		r.JSON(t, &pb)
+		if pb.Instance != p || pb.TraceID == "" || pb.Detail == "" {
+			t.Fatalf("bob reads %s: problem %+v", p, pb)
 		}
 	}
 	admin := l.login(t, user.DemoAdminEmail, user.DemoAdminPassword)

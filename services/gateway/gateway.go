@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -242,9 +243,37 @@ func (s *Service) forward(up upstream, target func(*http.Request) (string, bool)
 			_, _ = w.Write(b)
 			return
 		}
+		if resp.StatusCode >= 400 && strings.HasPrefix(resp.Header.Get("Content-Type"), problem.ContentType) {
+			writePublicProblem(w, r, resp)
+			return
+		}
 		w.WriteHeader(resp.StatusCode)
 		_, _ = io.Copy(w, io.LimitReader(resp.Body, kit.MaxResponseBody))
 	})
+}
+
+// writePublicProblem passes an upstream's problem on with its "instance"
+// set to the path the client asked for: the upstream's own path is an
+// internal route the client cannot use. A body that is not a JSON object
+// goes through unchanged.
+func writePublicProblem(w http.ResponseWriter, r *http.Request, resp *http.Response) {
+	b, err := io.ReadAll(io.LimitReader(resp.Body, kit.MaxResponseBody))
+	if err != nil {
+		problem.Write(w, r, kit.UpstreamProblem("upstream", err))
+		return
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(b, &fields) == nil && fields != nil {
+		if inst, err := json.Marshal(r.URL.Path); err == nil {
+			fields["instance"] = inst
+			if nb, err := json.Marshal(fields); err == nil {
+				b = nb
+			}
+		}
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(b)
 }
 
 // serveStale answers from the last-known-good copy if there is one.
