@@ -2,6 +2,7 @@ package resilience
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -24,12 +25,12 @@ var policyKeys = []policyKey{
 	durKey("backoff-initial", func(p *Policy) *time.Duration { return &p.BackoffInitial }),
 	durKey("backoff-max", func(p *Policy) *time.Duration { return &p.BackoffMax }),
 	durKey("max-retry-after", func(p *Policy) *time.Duration { return &p.MaxRetryAfter }),
-	ratioKey("budget-ratio", func(p *Policy) *float64 { return &p.BudgetRatio }),
+	ratioKey("budget-ratio", 0, func(p *Policy) *float64 { return &p.BudgetRatio }),
 	intKey("budget-min-retries", func(p *Policy) *int { return &p.BudgetMinRetries }),
 	durKey("budget-window", func(p *Policy) *time.Duration { return &p.BudgetWindow }),
 	durKey("breaker-window", func(p *Policy) *time.Duration { return &p.BreakerWindow }),
 	u32Key("breaker-min-requests", func(p *Policy) *uint32 { return &p.BreakerMinRequests }),
-	ratioKey("breaker-failure-ratio", func(p *Policy) *float64 { return &p.BreakerFailureRatio }),
+	ratioKey("breaker-failure-ratio", 1, func(p *Policy) *float64 { return &p.BreakerFailureRatio }),
 	durKey("breaker-open", func(p *Policy) *time.Duration { return &p.BreakerOpenTimeout }),
 	u32Key("breaker-probes", func(p *Policy) *uint32 { return &p.BreakerHalfOpenProbes }),
 	intKey("max-concurrent", func(p *Policy) *int { return &p.MaxConcurrent }),
@@ -75,7 +76,8 @@ func (p Policy) String() string {
 //	budget-window, breaker-window, breaker-open   durations ("800ms", "2s"), > 0
 //	attempts, budget-min-retries, max-concurrent,
 //	breaker-min-requests, breaker-probes          integers ≥ 1
-//	budget-ratio, breaker-failure-ratio            numbers in (0, 1]
+//	budget-ratio                                   a number > 0 (retries per call)
+//	breaker-failure-ratio                          a number in (0, 1]
 //	breaker                                        on or off
 //
 // An unknown key, a repeated key or a bad value is an error naming it, and
@@ -175,13 +177,17 @@ func u32Key(key string, field func(*Policy) *uint32) policyKey {
 	}
 }
 
-func ratioKey(key string, field func(*Policy) *float64) policyKey {
+// ratioKey reads a number > 0, and at most max unless max is 0.
+func ratioKey(key string, max float64, field func(*Policy) *float64) policyKey {
 	return policyKey{
 		key: key,
 		set: func(p *Policy, v string) error {
 			f, err := strconv.ParseFloat(v, 64)
-			if err != nil || !(f > 0 && f <= 1) {
-				return fmt.Errorf("want a number in (0, 1]")
+			switch {
+			case err != nil || !(f > 0) || math.IsInf(f, 0):
+				return fmt.Errorf("want a number > 0")
+			case max > 0 && f > max:
+				return fmt.Errorf("want a number in (0, %g]", max)
 			}
 			*field(p) = f
 			return nil

@@ -10,7 +10,7 @@ func TestPolicyTextRoundTrip(t *testing.T) {
 	p := Policy{
 		Timeout: 2 * time.Second, AttemptTimeout: 800 * time.Millisecond, MaxAttempts: 4,
 		BackoffInitial: 20 * time.Millisecond, BackoffMax: 500 * time.Millisecond, MaxRetryAfter: 250 * time.Millisecond,
-		BudgetRatio: 0.1, BudgetMinRetries: 5, BudgetWindow: 3 * time.Second,
+		BudgetRatio: 2, BudgetMinRetries: 5, BudgetWindow: 3 * time.Second,
 		BreakerWindow: 5 * time.Second, BreakerMinRequests: 6, BreakerFailureRatio: 0.25,
 		BreakerOpenTimeout: 2 * time.Second, BreakerHalfOpenProbes: 2, MaxConcurrent: 32, DisableBreaker: true,
 	}
@@ -57,8 +57,10 @@ func TestPolicyTextErrors(t *testing.T) {
 		{"attempts=0", "integer ≥ 1"},
 		{"attempts=2.5", "integer ≥ 1"},
 		{"breaker-min-requests=-1", "integer ≥ 1"},
-		{"budget-ratio=1.5", "(0, 1]"},
-		{"breaker-failure-ratio=NaN", "(0, 1]"},
+		{"budget-ratio=0", "> 0"},
+		{"budget-ratio=Inf", "> 0"},
+		{"breaker-failure-ratio=1.5", "(0, 1]"},
+		{"breaker-failure-ratio=NaN", "> 0"},
 		{"breaker=maybe", "on or off"},
 		{"attempts=2,attempts=3", "given twice"},
 	} {

@@ -18,7 +18,7 @@ import (
 )
 
 // Options configures StartVictoriaLogs and StartFilebeat. The zero value
-// works for VictoriaLogs except for Dir.
+// works for VictoriaLogs except for Bin and Dir.
 type Options struct {
 	// Bin is the binary to run (required; FindTool locates it).
 	Bin string

@@ -21,7 +21,8 @@ var aliases = map[string][]string{
 // FindTool returns the path of an executable named name, looking in dirs
 // in order (scripts/tools.sh installs into $FAULTLAB_TOOLS/bin, by default
 // ~/.cache/faultlab/tools/bin), then on PATH under its own name and known
-// aliases. The caller decides the dirs: this package reads no environment.
+// aliases. The caller decides the dirs: apart from PATH, this package
+// reads no environment.
 func FindTool(name string, dirs ...string) (string, error) {
 	for _, d := range dirs {
 		p := filepath.Join(d, name)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,10 +32,9 @@ const (
 
 // Defaults.
 const (
-	DefaultUserURL           = "http://127.0.0.1:8081"
-	DefaultDeclineAbove      = 1_000_000
-	DefaultProcessingTimeout = 30 * time.Second
-	MaxAmount                = 1_000_000_000_000
+	DefaultUserURL      = "http://127.0.0.1:8081"
+	DefaultDeclineAbove = 1_000_000
+	MaxAmount           = 1_000_000_000_000
 	// ReplayedHeader marks an answer replayed from the idempotency store.
 	ReplayedHeader = "Idempotent-Replayed"
 )
@@ -57,22 +57,21 @@ type Config struct {
 	Validator auth.Validator
 	// DeclineAbove: amounts above it (cents) are declined; default 1,000,000.
 	DeclineAbove int64
-	// ProcessingTimeout is how long a charge may stay processing before a
-	// retry with its key takes it over; default 30 s.
-	ProcessingTimeout time.Duration
 }
 
 // Service is the payment service, an http.Handler safe for concurrent use.
 type Service struct {
 	cfg Config
-	// started is when this process opened the store. A row still
-	// processing from before it was left by a crashed process: nothing is
-	// working on it, so a retry takes it over at once.
-	started time.Time
-	log     *slog.Logger
-	reg     *prometheus.Registry
-	store   Store
-	h       http.Handler
+	// claims are the idempotency keys a request of this process is
+	// charging right now. A row still processing whose key is not
+	// claimed was left by a process that died (the store belongs to one
+	// process), so the next request with the key takes it over at once.
+	mu     sync.Mutex
+	claims map[string]struct{}
+	log    *slog.Logger
+	reg    *prometheus.Registry
+	store  Store
+	h      http.Handler
 }
 
 // New builds the service.
@@ -90,9 +89,6 @@ func New(cfg Config) (*Service, error) {
 	if cfg.DeclineAbove <= 0 {
 		cfg.DeclineAbove = DefaultDeclineAbove
 	}
-	if cfg.ProcessingTimeout <= 0 {
-		cfg.ProcessingTimeout = DefaultProcessingTimeout
-	}
 	st := cfg.Store
 	if st == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -102,7 +98,7 @@ func New(cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("payment: %w", err)
 		}
 	}
-	s := &Service{cfg: cfg, store: st, started: cfg.Now().UTC().Truncate(time.Millisecond)}
+	s := &Service{cfg: cfg, store: st, claims: map[string]struct{}{}}
 	o := &kit.Options{
 		Name: "payment", Base: cfg.Base,
 		Ready: []kit.Check{
@@ -177,6 +173,15 @@ func (s *Service) charge(w http.ResponseWriter, r *http.Request) {
 			Currency: req.Currency, CreatedAt: now, UpdatedAt: now},
 		Key: key, Fingerprint: kit.Fingerprint(req),
 	}
+	// Claim the key before touching the store, so that no other request
+	// of this process can see its row processing and take it over.
+	if !s.claim(key) {
+		p := problem.Conflict("a request with this Idempotency-Key is still in progress")
+		p.RetryAfter = time.Second
+		problem.Write(w, r, p)
+		return
+	}
+	defer s.unclaim(key)
 	got, created, err := s.store.Begin(ctx, rec)
 	if err != nil {
 		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
@@ -191,14 +196,10 @@ func (s *Service) charge(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set(ReplayedHeader, "true")
 			writeStored(w, got.RespStatus, got.RespBody)
 			return
-		case !got.UpdatedAt.Before(s.started) && now.Sub(got.UpdatedAt) < s.cfg.ProcessingTimeout:
-			p := problem.Conflict("a request with this Idempotency-Key is still in progress")
-			p.RetryAfter = time.Second
-			problem.Write(w, r, p)
-			return
 		}
-		// A crash left the row processing (before this process started, or
-		// longer ago than ProcessingTimeout): take it over.
+		// Processing, and no request of this process holds the key: the
+		// process that began it died between Begin and Complete. Take it
+		// over.
 		if err := s.store.Touch(ctx, key, now); err != nil {
 			problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
 			return
@@ -211,6 +212,24 @@ func (s *Service) charge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeStored(w, rec.RespStatus, rec.RespBody)
+}
+
+// claim marks key as being charged by this process; false if it already
+// is.
+func (s *Service) claim(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, busy := s.claims[key]; busy {
+		return false
+	}
+	s.claims[key] = struct{}{}
+	return true
+}
+
+func (s *Service) unclaim(key string) {
+	s.mu.Lock()
+	delete(s.claims, key)
+	s.mu.Unlock()
 }
 
 // process runs the deterministic processor and fills in rec's outcome

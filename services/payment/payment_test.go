@@ -1,8 +1,10 @@
 package payment
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -142,29 +144,81 @@ func TestChargeValidation(t *testing.T) {
 }
 
 func TestInFlightAndTakeOver(t *testing.T) {
-	f := newFixture(t, "")
+	var logs safeBuffer
+	clock := kittest.NewClock()
+	svc, err := New(Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, Validator: fakeValidator})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	f := &fixture{svc: svc, url: kittest.Serve(t, svc).URL, clock: clock}
+	f.c = NewClient(f.url, nil, kittest.Keys.Service)
 	req := ChargeRequest{OrderID: "ord_c", AmountCents: 700, Currency: "EUR"}
 	now := f.clock.Now()
-	// A crash between Begin and Complete leaves a processing row.
+	// A process died between Begin and Complete: its row is processing.
 	if _, created, err := f.svc.store.Begin(context.Background(), Record{
 		Payment: Payment{ID: "pay_crashed", OrderID: req.OrderID, AmountCents: 700, Currency: "EUR", CreatedAt: now, UpdatedAt: now},
 		Key:     "crash", Fingerprint: kit.Fingerprint(req),
 	}); err != nil || !created {
 		t.Fatal(err)
 	}
-	r := f.post(t, "crash", req)
-	if r.Status != http.StatusConflict || r.Header.Get("Retry-After") == "" {
-		t.Fatalf("in flight: %d %s", r.Status, r.Body)
+	// While a request of this process charges the key, another gets 409,
+	// whatever its body.
+	if !f.svc.claim("crash") {
+		t.Fatal("claim")
 	}
-	f.clock.Advance(DefaultProcessingTimeout + time.Second)
-	p, err := f.c.Charge(context.Background(), "crash", req)
-	if err != nil || p.ID != "pay_crashed" || p.Status != StatusSucceeded {
-		t.Fatalf("take over: %+v %v", p, err)
+	for _, body := range []ChargeRequest{req, {OrderID: "ord_other", AmountCents: 1, Currency: "EUR"}} {
+		if r := f.post(t, "crash", body); r.Status != http.StatusConflict || r.Header.Get("Retry-After") == "" {
+			t.Fatalf("in flight: %d %s", r.Status, r.Body)
+		}
+	}
+	f.svc.unclaim("crash")
+
+	// Unclaimed, the row is abandoned: many retries at once take it over
+	// exactly once; the others get 409 or the stored answer.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[int]int{}
+	for range 20 {
+		wg.Go(func() {
+			r := kittest.Call(t, http.MethodPost, f.url+RoutePayments, req, append(svcKey, kit.IdempotencyKeyHeader, "crash")...)
+			mu.Lock()
+			codes[r.Status]++
+			mu.Unlock()
+			if r.Status == http.StatusCreated && !strings.Contains(string(r.Body), "pay_crashed") {
+				t.Errorf("take over answered another payment: %s", r.Body)
+			}
+		})
+	}
+	wg.Wait()
+	if codes[http.StatusCreated] == 0 || codes[http.StatusCreated]+codes[http.StatusConflict] != 20 {
+		t.Fatalf("answers %v", codes)
+	}
+	if n := strings.Count(logs.String(), `"payment.charged"`); n != 1 {
+		t.Fatalf("the abandoned charge was processed %d times", n)
 	}
 	sum, _ := f.c.Summary(context.Background())
 	if sum.TotalCharges != 1 || sum.Processing != 0 {
 		t.Fatalf("summary: %+v", sum)
 	}
+}
+
+// safeBuffer is a bytes.Buffer safe for concurrent writers.
+type safeBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *safeBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestRestartTakesOverAtOnce(t *testing.T) {
@@ -182,8 +236,8 @@ func TestRestartTakesOverAtOnce(t *testing.T) {
 	if err := f.svc.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// It restarts a second later, well inside ProcessingTimeout: nobody is
-	// working on the row, so the order's retry takes it over, not a 409.
+	// It restarts a second later: nobody is working on the row, so the
+	// order's retry takes it over at once, not a 409.
 	clock := kittest.NewClock()
 	clock.Advance(time.Second)
 	s, err := New(Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, Validator: fakeValidator, DataDir: dir})
