@@ -47,7 +47,8 @@
 //	2xx 3xx                        success    no        the response
 //	4xx (not 429)                  excluded   no        the response (pass it through)
 //	500, 501, 505...               failure    no        the response
-//	502 503 504 429                failure    yes*      *UpstreamError (ErrUpstream, Status)
+//	502 503 504 429                failure    yes*      *UpstreamError (ErrUpstream, Status,
+//	                                                    the last problem+json body)
 //	connection error, timeout      failure    yes*      *UpstreamError (ErrUpstream)
 //	caller's ctx cancelled/expired excluded   never     ErrDeadline / context.Canceled
 //	bulkhead full                  excluded   no        ErrBulkheadFull

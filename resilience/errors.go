@@ -66,9 +66,17 @@ type UpstreamError struct {
 	Attempts int
 	// Wait is the upstream's Retry-After, if it sent one.
 	Wait time.Duration
+	// Problem is the body of the last answer when it was an RFC 9457
+	// application/problem+json document of at most MaxProblemBytes: the
+	// upstream's own account of why it is unavailable, for a proxy to pass
+	// on. Nil otherwise.
+	Problem []byte
 	// Err is the cause.
 	Err error
 }
+
+// MaxProblemBytes bounds UpstreamError.Problem; a longer body is dropped.
+const MaxProblemBytes = 4 << 10
 
 func (e *UpstreamError) Error() string {
 	msg := "upstream " + e.Upstream + " unavailable after " + strconv.Itoa(e.Attempts) + " attempt(s)"

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -207,9 +208,10 @@ func (t *Transport) call(req *http.Request) (*http.Response, int, int, error) {
 
 	t.budget.call()
 	var (
-		last       error // the previous attempt's failure
-		lastStatus int
-		jit        *jitter
+		last        error // the previous attempt's failure
+		lastStatus  int
+		lastProblem []byte
+		jit         *jitter
 	)
 	for n := 1; ; n++ {
 		body := req.Body
@@ -248,14 +250,15 @@ func (t *Transport) call(req *http.Request) (*http.Response, int, int, error) {
 		// kindRetry: a connection error, an attempt timeout, or 502/503/504/429.
 		var wait time.Duration
 		hasWait := false
-		last, lastStatus = res.err, 0
+		last, lastStatus, lastProblem = res.err, 0, nil
 		if res.resp != nil {
 			lastStatus = res.resp.StatusCode
 			wait, hasWait = parseRetryAfter(res.resp.Header.Get("Retry-After"), t.clock.Now())
+			lastProblem = readProblem(res.resp)
 			t.finish(res)
 		}
 		giveUp := func(cause error) (*http.Response, int, int, error) {
-			return nil, n, callFailure, &UpstreamError{Upstream: t.name, Status: lastStatus, Attempts: n, Wait: wait, Err: cause}
+			return nil, n, callFailure, &UpstreamError{Upstream: t.name, Status: lastStatus, Attempts: n, Wait: wait, Problem: lastProblem, Err: cause}
 		}
 		if !canRetry || n >= t.p.MaxAttempts {
 			return giveUp(last)
@@ -417,6 +420,20 @@ func (t *Transport) header(actx context.Context, in http.Header, deadline time.T
 
 // finish drains and closes a response the caller will not see, then frees
 // its attempt's resources.
+// readProblem returns resp's body if it is a problem+json document of at
+// most MaxProblemBytes, else nil; finish drains what is left.
+func readProblem(resp *http.Response) []byte {
+	ct := resp.Header.Get("Content-Type")
+	if !strings.HasPrefix(ct, "application/problem+json") {
+		return nil
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxProblemBytes+1))
+	if err != nil || len(b) > MaxProblemBytes {
+		return nil
+	}
+	return b
+}
+
 func (t *Transport) finish(res attemptResult) {
 	_, _ = io.CopyN(io.Discard, res.resp.Body, 4<<10) // lets the connection be reused
 	res.resp.Body.Close()

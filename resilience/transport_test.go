@@ -256,6 +256,44 @@ func TestRetryAfterTooLongGivesUp(t *testing.T) {
 	}
 }
 
+// TestGivingUpKeepsTheProblem: the upstream's last problem+json answer
+// travels in the UpstreamError, so that a proxy can pass its explanation
+// on; other bodies, and oversized ones, do not.
+func TestGivingUpKeepsTheProblem(t *testing.T) {
+	problemDoc := `{"title":"Service Unavailable","status":503,"detail":"payment is temporarily unavailable"}`
+	tests := []struct {
+		name, contentType, body string
+		want                    string
+	}{
+		{"problem", "application/problem+json", problemDoc, problemDoc},
+		{"problem with parameters", "application/problem+json; charset=utf-8", problemDoc, problemDoc},
+		{"plain text", "text/plain", "upstream down", ""},
+		{"oversized problem", "application/problem+json", `{"detail":"` + strings.Repeat("x", MaxProblemBytes) + `"}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", tt.contentType)
+				w.Header().Set("Retry-After", "30")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = io.WriteString(w, tt.body)
+			})
+			r := newRig(t, Config{Clock: clocktest.New(clocktest.Epoch)})
+			_, err := r.get(t, up.URL)
+			var ue *UpstreamError
+			if !errors.As(err, &ue) {
+				t.Fatalf("err = %v, want an *UpstreamError", err)
+			}
+			if string(ue.Problem) != tt.want {
+				t.Errorf("Problem = %.80q, want %.80q", ue.Problem, tt.want)
+			}
+			if ue.Status != http.StatusServiceUnavailable || ue.Wait != 30*time.Second {
+				t.Errorf("Status %d, Wait %v: want 503, 30s", ue.Status, ue.Wait)
+			}
+		})
+	}
+}
+
 func TestBudgetCapsAmplification(t *testing.T) {
 	up := newUpstream(t, status(http.StatusServiceUnavailable))
 	const calls = 200

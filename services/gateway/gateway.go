@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/faultlab/faultlab/internal/problem"
 	"github.com/faultlab/faultlab/internal/router"
 	"github.com/faultlab/faultlab/observability"
+	"github.com/faultlab/faultlab/resilience"
 )
 
 // Defaults.
@@ -216,6 +218,16 @@ func (s *Service) forward(up upstream, target func(*http.Request) (string, bool)
 			if catalogue && s.serveStale(w, r, cacheKey, err) {
 				return
 			}
+			// The upstream explained itself (order: "payment is
+			// temporarily unavailable"): pass its problem on, with the
+			// Retry-After it asked for.
+			var ue *resilience.UpstreamError
+			if errors.As(err, &ue) && ue.Problem != nil && ue.Status >= 500 {
+				w.Header().Set("Content-Type", problem.ContentType)
+				w.Header().Set("Retry-After", strconv.Itoa(int(ue.RetryAfter()/time.Second)))
+				writePublicProblem(w, r, ue.Status, ue.Problem)
+				return
+			}
 			problem.Write(w, r, kit.UpstreamProblem(up.name, err))
 			return
 		}
@@ -244,7 +256,12 @@ func (s *Service) forward(up upstream, target func(*http.Request) (string, bool)
 			return
 		}
 		if resp.StatusCode >= 400 && strings.HasPrefix(resp.Header.Get("Content-Type"), problem.ContentType) {
-			writePublicProblem(w, r, resp)
+			b, err := io.ReadAll(io.LimitReader(resp.Body, kit.MaxResponseBody))
+			if err != nil {
+				problem.Write(w, r, kit.UpstreamProblem(up.name, err))
+				return
+			}
+			writePublicProblem(w, r, resp.StatusCode, b)
 			return
 		}
 		w.WriteHeader(resp.StatusCode)
@@ -252,16 +269,11 @@ func (s *Service) forward(up upstream, target func(*http.Request) (string, bool)
 	})
 }
 
-// writePublicProblem passes an upstream's problem on with its "instance"
-// set to the path the client asked for: the upstream's own path is an
-// internal route the client cannot use. A body that is not a JSON object
-// goes through unchanged.
-func writePublicProblem(w http.ResponseWriter, r *http.Request, resp *http.Response) {
-	b, err := io.ReadAll(io.LimitReader(resp.Body, kit.MaxResponseBody))
-	if err != nil {
-		problem.Write(w, r, kit.UpstreamProblem("upstream", err))
-		return
-	}
+// writePublicProblem passes an upstream's problem document b on with its
+// "instance" set to the path the client asked for: the upstream's own path
+// is an internal route the client cannot use. A body that is not a JSON
+// object goes through unchanged.
+func writePublicProblem(w http.ResponseWriter, r *http.Request, status int, b []byte) {
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(b, &fields) == nil && fields != nil {
 		if inst, err := json.Marshal(r.URL.Path); err == nil {
@@ -272,7 +284,7 @@ func writePublicProblem(w http.ResponseWriter, r *http.Request, resp *http.Respo
 		}
 	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(resp.StatusCode)
+	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
 

@@ -1,0 +1,52 @@
+package gateway
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/faultlab/faultlab/internal/auth"
+	"github.com/faultlab/faultlab/internal/kit"
+	"github.com/faultlab/faultlab/internal/kit/kittest"
+	"github.com/faultlab/faultlab/internal/problem"
+	"github.com/faultlab/faultlab/resilience"
+)
+
+// TestUnavailableUpstreamExplainsItself: when the resilience client gives
+// up on an upstream that answered 503 with a problem document (order, whose
+// payment is down), the client sees that explanation and its Retry-After,
+// on the public path, not a generic "order is temporarily unavailable".
+func TestUnavailableUpstreamExplainsItself(t *testing.T) {
+	order := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", problem.ContentType)
+		w.Header().Set("Retry-After", "5") // above MaxRetryAfter: no retry
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `{"type":"about:blank","title":"Service Unavailable","status":503,`+
+			`"detail":"payment is temporarily unavailable","instance":"/orders","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}`)
+	}))
+	t.Cleanup(order.Close)
+	tr, err := resilience.New(resilience.Config{Name: "order"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := New(Config{Base: kit.Base{Keys: auth.Keys{Gateway: kittest.Keys.Gateway}},
+		OrderURL: order.URL, OrderClient: &http.Client{Transport: tr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := kittest.Serve(t, gw)
+	r := kittest.Call(t, http.MethodPost, srv.URL+"/api/v1/orders", map[string]any{"items": []any{}},
+		"Authorization", "Bearer a.b.c", kit.IdempotencyKeyHeader, "explain-1")
+	if r.Status != http.StatusServiceUnavailable || r.Header.Get("Content-Type") != problem.ContentType || r.Header.Get("Retry-After") != "5" {
+		t.Fatalf("got %d %q Retry-After %q: %s", r.Status, r.Header.Get("Content-Type"), r.Header.Get("Retry-After"), r.Body)
+	}
+	var p map[string]any
+	if err := json.Unmarshal(r.Body, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p["detail"] != "payment is temporarily unavailable" || p["instance"] != "/api/v1/orders" {
+		t.Errorf("detail %q, instance %q: want order's explanation on the public path", p["detail"], p["instance"])
+	}
+}
