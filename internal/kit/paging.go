@@ -26,11 +26,11 @@ func (pg Paging) Parse(r *http.Request) (limit, offset int, _ *problem.Error) {
 		return 0, 0, problem.BadRequest("malformed query string")
 	}
 	var bad []problem.FieldError
-	limit, fe := intParam(q, "limit", pg.DefaultLimit, 1, pg.MaxLimit)
+	limit, fe := IntParam(q, "limit", pg.DefaultLimit, 1, pg.MaxLimit)
 	if fe != nil {
 		bad = append(bad, *fe)
 	}
-	offset, fe = intParam(q, "offset", 0, 0, pg.MaxOffset)
+	offset, fe = IntParam(q, "offset", 0, 0, pg.MaxOffset)
 	if fe != nil {
 		bad = append(bad, *fe)
 	}
@@ -54,7 +54,9 @@ func NextLink(base string, limit, offset, n, total int) string {
 	return fmt.Sprintf(`<%s?limit=%d&offset=%d>; rel="next"`, base, limit, next)
 }
 
-func intParam(q url.Values, name string, def, lo, hi int) (int, *problem.FieldError) {
+// IntParam reads the integer query parameter name: def when it is absent,
+// else one value from lo to hi, or a field error naming the range.
+func IntParam(q url.Values, name string, def, lo, hi int) (int, *problem.FieldError) {
 	vs, ok := q[name]
 	if !ok {
 		return def, nil

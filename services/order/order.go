@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,7 +45,6 @@ const (
 	// DefaultLimit and MaxLimit bound a page of GET /orders.
 	DefaultLimit = 20
 	MaxLimit     = 100
-	MaxOffset    = 1_000_000
 )
 
 // Failure reasons.
@@ -593,33 +593,37 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request) {
 }
 
 // List is the answer of GET /orders: one page of the caller's orders,
-// newest first. Total counts them all; the Link header (rel="next") points
-// at the next page on the gateway. An order placed while paging shifts
-// later pages by one.
+// newest first. Total counts them all. NextCursor, and the Link header
+// (rel="next", on the gateway), continue after the page's last order;
+// both are absent on the last page.
 type List struct {
-	Items  []Order `json:"items"`
-	Limit  int     `json:"limit"`
-	Offset int     `json:"offset"`
-	Total  int     `json:"total"`
+	Items      []Order `json:"items"`
+	Limit      int     `json:"limit"`
+	Total      int     `json:"total"`
+	NextCursor string  `json:"next_cursor,omitempty"`
 }
-
-// paging bounds GET /orders.
-var paging = kit.Paging{DefaultLimit: DefaultLimit, MaxLimit: MaxLimit, MaxOffset: MaxOffset}
 
 func (s *Service) list(w http.ResponseWriter, r *http.Request) {
 	p, _ := auth.FromContext(r.Context())
-	limit, offset, perr := paging.Parse(r)
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		problem.Write(w, r, problem.BadRequest("malformed query string"))
+		return
+	}
+	limit, after, perr := parseListQuery(q)
 	if perr != nil {
 		problem.Write(w, r, perr)
 		return
 	}
-	orders, total, err := s.store.ListByUser(r.Context(), p.UserID, limit, offset)
+	orders, more, total, err := s.store.ListByUser(r.Context(), p.UserID, limit, after)
 	if err != nil {
 		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "order store unavailable", err))
 		return
 	}
-	if link := kit.NextLink(s.cfg.PublicURL+PublicPrefix, limit, offset, len(orders), total); link != "" {
-		w.Header().Set("Link", link)
+	l := List{Items: orders, Limit: limit, Total: total}
+	if more && len(orders) > 0 {
+		l.NextCursor = CursorAfter(orders[len(orders)-1]).String()
+		w.Header().Set("Link", fmt.Sprintf(`<%s?limit=%d&cursor=%s>; rel="next"`, s.cfg.PublicURL+PublicPrefix, limit, l.NextCursor))
 	}
-	problem.WriteJSON(w, http.StatusOK, List{Items: orders, Limit: limit, Offset: offset, Total: total})
+	problem.WriteJSON(w, http.StatusOK, l)
 }

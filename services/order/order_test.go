@@ -2,8 +2,10 @@ package order
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -253,14 +255,20 @@ func TestDeclinedPaymentReleasesStock(t *testing.T) {
 
 func TestListPages(t *testing.T) {
 	f := newFixture(t, "")
-	var ids []string
-	for i := range 3 {
-		r := f.order(t, "alice-token", fmt.Sprintf("page-%d", i), items(product.Item{ProductID: "prd_003", Quantity: 1}))
+	place := func(key string) string {
+		t.Helper()
+		r := f.order(t, "alice-token", key, items(product.Item{ProductID: "prd_003", Quantity: 1}))
 		var o Order
 		r.JSON(t, &o)
-		ids = append(ids, o.ID)
+		return o.ID
+	}
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, place(fmt.Sprintf("page-%d", i)))
 		f.clock.Advance(time.Second) // distinct created_at: newest first is well defined
 	}
+	// Two in the same millisecond: the id breaks the tie.
+	ids = append(ids, place("page-3"), place("page-4"))
 	f.order(t, "bob-token", "page-bob", items(product.Item{ProductID: "prd_003", Quantity: 1}))
 	get := func(query string) (kittest.Response, List) {
 		r := kittest.Call(t, http.MethodGet, f.url+RouteOrders+query, nil, auth.GatewayKeyHeader, kittest.Keys.Gateway, "Authorization", "Bearer alice-token")
@@ -271,20 +279,60 @@ func TestListPages(t *testing.T) {
 		return r, l
 	}
 	r, l := get("?limit=2")
-	if r.Status != 200 || l.Total != 3 || len(l.Items) != 2 || l.Items[0].ID != ids[2] || l.Items[1].ID != ids[1] {
+	if r.Status != 200 || l.Total != 5 || len(l.Items) != 2 || l.NextCursor == "" {
 		t.Fatalf("first page: %d %+v", r.Status, l)
 	}
 	// The next link is the gateway's, never this service's address.
-	if want := `<https://shop.example/api/v1/orders?limit=2&offset=2>; rel="next"`; r.Header.Get("Link") != want {
+	if want := `<https://shop.example/api/v1/orders?limit=2&cursor=` + l.NextCursor + `>; rel="next"`; r.Header.Get("Link") != want {
 		t.Fatalf("Link %q, want %q", r.Header.Get("Link"), want)
 	}
-	r, l = get("?limit=2&offset=2")
-	if r.Status != 200 || len(l.Items) != 1 || l.Items[0].ID != ids[0] || r.Header.Get("Link") != "" {
-		t.Fatalf("last page: %d %+v Link %q", r.Status, l, r.Header.Get("Link"))
+	seen := []string{l.Items[0].ID, l.Items[1].ID}
+	// An order placed while the client pages does not shift what is left.
+	f.clock.Advance(time.Second)
+	newest := place("page-while-paging")
+	for l.NextCursor != "" {
+		r, l = get("?limit=2&cursor=" + l.NextCursor)
+		if r.Status != 200 {
+			t.Fatalf("next page: %d %s", r.Status, r.Body)
+		}
+		for _, o := range l.Items {
+			seen = append(seen, o.ID)
+		}
+		if (l.NextCursor == "") != (r.Header.Get("Link") == "") {
+			t.Fatalf("next_cursor %q but Link %q", l.NextCursor, r.Header.Get("Link"))
+		}
 	}
-	for _, q := range []string{"?limit=0", "?limit=101", "?offset=-1", "?limit=x", "?limit=1&limit=2", "?limit=%zz"} {
+	// Newest first: the last three by time, the tied pair by id, then the
+	// first two.
+	tied := []string{ids[3], ids[4]}
+	slices.Sort(tied)
+	want := []string{tied[0], tied[1], ids[2], ids[1], ids[0]}
+	if !slices.Equal(seen, want) {
+		t.Fatalf("paged through %v, want %v (each once, in order)", seen, want)
+	}
+	if _, l := get("?limit=1"); len(l.Items) != 1 || l.Items[0].ID != newest || l.Total != 6 {
+		t.Fatalf("after paging, the first page is %+v, want the order placed meanwhile", l)
+	}
+	for _, q := range []string{"?limit=0", "?limit=101", "?offset=2", "?limit=x", "?limit=1&limit=2", "?limit=%zz",
+		"?cursor=", "?cursor=x", "?cursor=" + CursorAfter(Order{ID: "ord_1"}).String() + "&cursor=" + CursorAfter(Order{ID: "ord_2"}).String(),
+		"?cursor=" + base64.RawURLEncoding.EncodeToString([]byte("-1.ord_1")), "?cursor=" + base64.RawURLEncoding.EncodeToString([]byte("12.../x"))} {
 		if r, _ := get(q); r.Status != http.StatusBadRequest || !strings.HasPrefix(r.Header.Get("Content-Type"), problem.ContentType) {
 			t.Errorf("%s: %d %s", q, r.Status, r.Body)
+		}
+	}
+}
+
+func TestCursorRoundTrip(t *testing.T) {
+	for _, c := range []Cursor{{CreatedAt: 0, ID: "ord_a"}, {CreatedAt: 1764590400123, ID: "ord_01JXYZ"}} {
+		got, ok := ParseCursor(c.String())
+		if !ok || got != c {
+			t.Errorf("ParseCursor(%q) = %+v, %v; want %+v", c.String(), got, ok, c)
+		}
+	}
+	for _, s := range []string{"", "!!", base64.RawURLEncoding.EncodeToString([]byte("12")), base64.RawURLEncoding.EncodeToString([]byte("012.ord_a")),
+		base64.RawURLEncoding.EncodeToString([]byte("12.")), strings.Repeat("A", 200)} {
+		if c, ok := ParseCursor(s); ok {
+			t.Errorf("ParseCursor(%q) = %+v, want it refused", s, c)
 		}
 	}
 }

@@ -69,9 +69,10 @@ type Store interface {
 	// Save updates everything but the id, user, key and creation time.
 	Save(ctx context.Context, rec Record) error
 	Get(ctx context.Context, id string) (Record, error)
-	// ListByUser returns one page of a user's orders, newest first, and
-	// how many the user has in all.
-	ListByUser(ctx context.Context, userID string, limit, offset int) ([]Order, int, error)
+	// ListByUser returns up to limit of a user's orders, newest first,
+	// strictly after the cursor (the zero Cursor: from the newest), whether
+	// more follow, and how many the user has in all.
+	ListByUser(ctx context.Context, userID string, limit int, after Cursor) (page []Order, more bool, total int, err error)
 	Pending(ctx context.Context) ([]Record, error)
 	Ping(ctx context.Context) error
 	Close() error
@@ -181,25 +182,38 @@ func (s *sqliteStore) Get(ctx context.Context, id string) (Record, error) {
 	return scan(s.db.QueryRowContext(ctx, `SELECT `+cols+` FROM orders WHERE id = ?`, id))
 }
 
-func (s *sqliteStore) ListByUser(ctx context.Context, userID string, limit, offset int) ([]Order, int, error) {
+func (s *sqliteStore) ListByUser(ctx context.Context, userID string, limit int, after Cursor) ([]Order, bool, int, error) {
 	var total int
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM orders WHERE user_id = ?`, userID).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count orders: %w", err)
+		return nil, false, 0, fmt.Errorf("count orders: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+cols+` FROM orders WHERE user_id = ? ORDER BY created_at DESC, id LIMIT ? OFFSET ?`, userID, limit, offset)
+	q := `SELECT ` + cols + ` FROM orders WHERE user_id = ?`
+	args := []any{userID}
+	if after.ID != "" {
+		q += ` AND (created_at < ? OR (created_at = ? AND id > ?))`
+		args = append(args, after.CreatedAt, after.CreatedAt, after.ID)
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY created_at DESC, id LIMIT ?`, append(args, limit+1)...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("list orders: %w", err)
+		return nil, false, 0, fmt.Errorf("list orders: %w", err)
 	}
 	defer rows.Close()
 	out := []Order{}
 	for rows.Next() {
 		r, err := scan(rows)
 		if err != nil {
-			return nil, 0, err
+			return nil, false, 0, err
 		}
 		out = append(out, r.Order)
 	}
-	return out, total, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, false, 0, err
+	}
+	more := len(out) > limit
+	if more {
+		out = out[:limit]
+	}
+	return out, more, total, nil
 }
 
 func (s *sqliteStore) Pending(ctx context.Context) ([]Record, error) {
