@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -274,18 +275,67 @@ func (s *Service) forward(up upstream, target func(*http.Request) (string, bool)
 // is an internal route the client cannot use. A body that is not a JSON
 // object goes through unchanged.
 func writePublicProblem(w http.ResponseWriter, r *http.Request, status int, b []byte) {
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(b, &fields) == nil && fields != nil {
-		if inst, err := json.Marshal(r.URL.Path); err == nil {
-			fields["instance"] = inst
-			if nb, err := json.Marshal(fields); err == nil {
-				b = nb
-			}
-		}
+	if nb, ok := withMember(b, "instance", r.URL.Path); ok {
+		b = nb
 	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// withMember returns the JSON object b with its member name set to the
+// string v (added last if absent), every other member as it was and in its
+// place, and a final newline; ok is false if b is not one JSON object.
+func withMember(b []byte, name, v string) (_ []byte, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, false
+	}
+	val, err := json.Marshal(v)
+	if err != nil {
+		return nil, false
+	}
+	var out bytes.Buffer
+	out.WriteByte('{')
+	found := false
+	for dec.More() {
+		t, err := dec.Token()
+		key, isKey := t.(string)
+		if err != nil || !isKey {
+			return nil, false
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, false
+		}
+		if key == name {
+			raw, found = val, true
+		}
+		if out.Len() > 1 {
+			out.WriteByte(',')
+		}
+		k, _ := json.Marshal(key)
+		out.Write(k)
+		out.WriteByte(':')
+		out.Write(raw)
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, false // trailing data: not one object
+	}
+	if !found {
+		if out.Len() > 1 {
+			out.WriteByte(',')
+		}
+		k, _ := json.Marshal(name)
+		out.Write(k)
+		out.WriteByte(':')
+		out.Write(val)
+	}
+	out.WriteString("}\n")
+	return out.Bytes(), true
 }
 
 // serveStale answers from the last-known-good copy if there is one.

@@ -50,3 +50,27 @@ func TestUnavailableUpstreamExplainsItself(t *testing.T) {
 		t.Errorf("detail %q, instance %q: want order's explanation on the public path", p["detail"], p["instance"])
 	}
 }
+
+func TestWithMember(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{`{"type":"about:blank","title":"Conflict","status":409,"instance":"/orders","trace_id":"x"}`,
+			`{"type":"about:blank","title":"Conflict","status":409,"instance":"/api/v1/orders","trace_id":"x"}` + "\n", true},
+		{` {"title":"T", "errors":[{"field":"a"}]}` + "\n",
+			`{"title":"T","errors":[{"field":"a"}],"instance":"/api/v1/orders"}` + "\n", true},
+		{`{}`, `{"instance":"/api/v1/orders"}` + "\n", true},
+		{`[1,2]`, "", false},
+		{`{"a":1}{"b":2}`, "", false},
+		{`{"a":1`, "", false},
+		{`"text"`, "", false},
+		{``, "", false},
+	}
+	for _, tt := range tests {
+		got, ok := withMember([]byte(tt.in), "instance", "/api/v1/orders")
+		if ok != tt.ok || string(got) != tt.want {
+			t.Errorf("withMember(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
