@@ -7,7 +7,8 @@
 #   Prometheus    http://127.0.0.1:9090  (API: /api/v1/alerts, /api/v1/query)
 #   Alertmanager  http://127.0.0.1:9093
 #
-# Data lives under ./var/observe, each tool's output in ./var/observe/<tool>.log.
+# Data lives under ./var/observe (FAULTLAB_OBSERVE_DIR), each tool's output in
+# <that dir>/<tool>.log; the lab's logs are read from ./var/logs (FAULTLAB_LOG_DIR).
 # Ctrl-C stops them all. Tools come from scripts/tools.sh (make tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,7 @@ root=$PWD
 TOOLS=${FAULTLAB_TOOLS:-$HOME/.cache/faultlab/tools}
 export PATH="$TOOLS/bin:$PATH"
 LOG_DIR=${FAULTLAB_LOG_DIR:-$root/var/logs}
-DATA=$root/var/observe
+DATA=${FAULTLAB_OBSERVE_DIR:-$root/var/observe}
 mkdir -p "$DATA" "$LOG_DIR"
 
 need() {
