@@ -53,7 +53,11 @@ func ParseCursor(s string) (Cursor, bool) {
 	if err != nil || n < 0 || strconv.FormatInt(n, 10) != ms {
 		return Cursor{}, false
 	}
-	return Cursor{CreatedAt: n, ID: id}, true
+	c := Cursor{CreatedAt: n, ID: id}
+	if c.String() != s {
+		return Cursor{}, false // the decoder skips \r and \n: only the one spelling
+	}
+	return c, true
 }
 
 // parseListQuery reads ?limit= and ?cursor= of GET /orders. Offsets are
