@@ -297,6 +297,15 @@ func withMember(b []byte, name, v string) (_ []byte, ok bool) {
 	}
 	var out bytes.Buffer
 	out.WriteByte('{')
+	put := func(key string, raw []byte) {
+		if out.Len() > 1 {
+			out.WriteByte(',')
+		}
+		k, _ := json.Marshal(key)
+		out.Write(k)
+		out.WriteByte(':')
+		out.Write(raw)
+	}
 	found := false
 	for dec.More() {
 		t, err := dec.Token()
@@ -311,13 +320,7 @@ func withMember(b []byte, name, v string) (_ []byte, ok bool) {
 		if key == name {
 			raw, found = val, true
 		}
-		if out.Len() > 1 {
-			out.WriteByte(',')
-		}
-		k, _ := json.Marshal(key)
-		out.Write(k)
-		out.WriteByte(':')
-		out.Write(raw)
+		put(key, raw)
 	}
 	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
 		return nil, false
@@ -326,13 +329,7 @@ func withMember(b []byte, name, v string) (_ []byte, ok bool) {
 		return nil, false // trailing data: not one object
 	}
 	if !found {
-		if out.Len() > 1 {
-			out.WriteByte(',')
-		}
-		k, _ := json.Marshal(name)
-		out.Write(k)
-		out.WriteByte(':')
-		out.Write(val)
+		put(name, val)
 	}
 	out.WriteString("}\n")
 	return out.Bytes(), true
