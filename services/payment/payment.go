@@ -183,6 +183,10 @@ func (s *Service) charge(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.unclaim(key)
 	got, created, err := s.store.Begin(ctx, rec)
+	// Begun, a charge is finished and stored even if the caller goes away
+	// (or its deadline passes) meanwhile: otherwise the log would say
+	// charged while the row stays processing.
+	bg := context.WithoutCancel(ctx)
 	if err != nil {
 		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
 		return
@@ -200,14 +204,14 @@ func (s *Service) charge(w http.ResponseWriter, r *http.Request) {
 		// Processing, and no request of this process holds the key: the
 		// process that began it died between Begin and Complete. Take it
 		// over.
-		if err := s.store.Touch(ctx, key, now); err != nil {
+		if err := s.store.Touch(bg, key, now); err != nil {
 			problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
 			return
 		}
 		rec = got
 	}
-	s.process(ctx, &rec, r.URL.Path)
-	if err := s.store.Complete(ctx, rec); err != nil {
+	s.process(bg, &rec, r.URL.Path)
+	if err := s.store.Complete(bg, rec); err != nil {
 		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
 		return
 	}

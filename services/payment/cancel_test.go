@@ -1,0 +1,59 @@
+package payment
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/faultlab/faultlab/internal/auth"
+	"github.com/faultlab/faultlab/internal/kit"
+	"github.com/faultlab/faultlab/internal/kit/kittest"
+)
+
+// cancelAfterBegin cancels the request's context right after Begin: the
+// caller gives up (or its deadline passes) while the charge is under way.
+type cancelAfterBegin struct {
+	Store
+	cancel context.CancelFunc
+}
+
+func (s cancelAfterBegin) Begin(ctx context.Context, rec Record) (Record, bool, error) {
+	got, created, err := s.Store.Begin(ctx, rec)
+	s.cancel()
+	return got, created, err
+}
+
+// TestChargeFinishesWhenTheCallerGoesAway: once a charge has begun, it is
+// stored complete even if the caller cancels, so that the log's
+// payment.charged and the row agree and a retry replays it instead of
+// charging again.
+func TestChargeFinishesWhenTheCallerGoesAway(t *testing.T) {
+	st, err := OpenStore(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := New(Config{Base: kit.Base{Keys: kittest.Keys, Now: kittest.NewClock().Now}, Validator: fakeValidator,
+		Store: cancelAfterBegin{Store: st, cancel: cancel}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	body, _ := json.Marshal(ChargeRequest{OrderID: "ord_gone", UserID: "usr_alice", AmountCents: 1000, Currency: "EUR"})
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, RoutePayments, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(auth.ServiceKeyHeader, kittest.Keys.Service)
+	req.Header.Set(kit.IdempotencyKeyHeader, "gone-1")
+	s.ServeHTTP(httptest.NewRecorder(), req)
+
+	sum, err := st.Summary(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.TotalCharges != 1 || sum.Processing != 0 {
+		t.Fatalf("after the caller went away mid-charge: %+v, want one complete charge, none processing", sum)
+	}
+}
