@@ -32,6 +32,10 @@ const (
 	// CheckBreakerHalfOpen: the breaker went half-open after the fault's
 	// revert (a half_open transition counted, or a half_open sample).
 	CheckBreakerHalfOpen = "breaker_half_open"
+	// CheckBreakerStaysClosed: Service's breaker on Upstream never opens
+	// during the run (no transition to open counted, no sample other than
+	// closed): a fault behind Upstream must not trip it.
+	CheckBreakerStaysClosed = "breaker_stays_closed"
 	// CheckRetryAmplification: on Service, attempts to Upstream per logical
 	// call (metric deltas over the run) are at most Max.
 	CheckRetryAmplification = "retry_amplification"
@@ -130,6 +134,8 @@ func (c Check) String() string {
 		return fmt.Sprintf("breaker %s→%s closes after recovery", c.Service, c.Upstream)
 	case CheckBreakerHalfOpen:
 		return fmt.Sprintf("breaker %s→%s goes half-open after recovery", c.Service, c.Upstream)
+	case CheckBreakerStaysClosed:
+		return fmt.Sprintf("breaker %s→%s stays closed", c.Service, c.Upstream)
 	case CheckRetryAmplification:
 		return fmt.Sprintf("retry amplification %s→%s", c.Service, c.Upstream)
 	case CheckMetricIncrease:
@@ -185,7 +191,7 @@ func (c Check) Validate() error {
 			return bad("within must be positive")
 		}
 		fallthrough
-	case CheckBreakerHalfOpen:
+	case CheckBreakerHalfOpen, CheckBreakerStaysClosed:
 		if c.Service == "" || c.Upstream == "" {
 			return bad("service and upstream are required")
 		}

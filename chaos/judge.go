@@ -60,6 +60,8 @@ func (rn *run) judge(ctx context.Context, c Check) Verdict {
 		rn.judgeRequests(c, &v)
 	case CheckBreakerOpens, CheckBreakerCloses, CheckBreakerHalfOpen:
 		rn.judgeBreaker(c, &v)
+	case CheckBreakerStaysClosed:
+		rn.judgeStaysClosed(c, &v)
 	case CheckRetryAmplification:
 		v.Want = fmt.Sprintf("≤ %.2f attempts per call", c.Max)
 		attempts := rn.delta(c.Service, "faultlab_client_attempts_total", map[string]string{"name": c.Upstream})
@@ -331,6 +333,34 @@ func (rn *run) judgeBreaker(c Check, v *Verdict) {
 			return
 		}
 		v.Measured = "never seen half-open (last: " + last + ")"
+	}
+}
+
+// judgeStaysClosed passes when the breaker neither counted a transition to
+// open over the run nor was sampled in another state than closed.
+func (rn *run) judgeStaysClosed(c Check, v *Verdict) {
+	v.Want = "no transition to open"
+	if rn.startM[c.Service] == nil || rn.endM[c.Service] == nil {
+		v.Measured = "no metrics of " + c.Service
+		return
+	}
+	opened := rn.delta(c.Service, "faultlab_circuitbreaker_transitions_total", map[string]string{"name": c.Upstream, "to": "open"})
+	key := c.Service + "→" + c.Upstream
+	rn.mu.Lock()
+	other := ""
+	for _, s := range rn.samples {
+		if s.Breaker == key && s.State != "closed" && other == "" {
+			other = s.State
+		}
+	}
+	rn.mu.Unlock()
+	switch {
+	case opened > 0:
+		v.Measured = fmt.Sprintf("opened %g times", opened)
+	case other != "":
+		v.Measured = "seen " + other
+	default:
+		v.Measured, v.Pass = "closed throughout", true
 	}
 }
 

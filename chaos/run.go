@@ -443,7 +443,7 @@ func (rn *run) sampleDuring(ctx context.Context, f func()) {
 	needAlerts := false
 	for _, c := range rn.sc.Hypothesis {
 		switch c.Kind {
-		case CheckBreakerOpens, CheckBreakerCloses, CheckBreakerHalfOpen:
+		case CheckBreakerOpens, CheckBreakerCloses, CheckBreakerHalfOpen, CheckBreakerStaysClosed:
 			if !slices.Contains(breakers[c.Service], c.Upstream) {
 				breakers[c.Service] = append(breakers[c.Service], c.Upstream)
 			}
@@ -541,7 +541,7 @@ func (rn *run) snapshot(ctx context.Context) map[string]MetricFamilies {
 	out := map[string]MetricFamilies{}
 	for _, c := range rn.sc.Hypothesis {
 		switch c.Kind {
-		case CheckRetryAmplification, CheckMetricIncrease, CheckBreakerHalfOpen:
+		case CheckRetryAmplification, CheckMetricIncrease, CheckBreakerHalfOpen, CheckBreakerStaysClosed:
 			if _, ok := out[c.Service]; ok {
 				continue
 			}

@@ -87,6 +87,9 @@ func Catalogue() []Scenario {
 				Check{Kind: CheckLatency, Phase: PhaseDuring, Call: CallCreateOrder, Quantile: 0.5, MaxLatency: 250 * time.Millisecond, Description: "orders fail fast once the breaker is open: p50 of create_order"},
 				Check{Kind: CheckBreakerOpens, Service: "order", Upstream: "payment", Within: 3 * s},
 				Check{Kind: CheckBreakerCloses, Service: "order", Upstream: "payment", Within: 4 * s},
+				// order answers for payment (503 + X-Dependency-Unavailable):
+				// the gateway must not take a healthy order for a dead one.
+				Check{Kind: CheckBreakerStaysClosed, Service: "gateway", Upstream: "order"},
 				Check{Kind: CheckLogEvent, Action: "breaker.state_change", Service: "order"},
 				dataIntact(), steadyAfter()),
 		},

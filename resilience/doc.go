@@ -46,6 +46,8 @@
 //	attempt result                 breaker    retried   caller gets
 //	2xx 3xx                        success    no        the response
 //	4xx (not 429)                  excluded   no        the response (pass it through)
+//	503 + X-Dependency-Unavailable excluded   no        the response: the callee is up and
+//	                                                    answered for its own upstream
 //	500, 501, 505...               failure    no        the response
 //	502 503 504 429                failure    yes*      *UpstreamError (ErrUpstream, Status,
 //	                                                    the last problem+json body)

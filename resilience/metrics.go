@@ -75,10 +75,11 @@ const (
 	attemptTimeout // the attempt's own timeout fired
 	attemptError   // connection error
 	attemptCanceled
+	attemptDependency // 503 with DependencyHeader: the callee's upstream is down
 	numAttemptOutcomes
 )
 
-var attemptOutcomeNames = [numAttemptOutcomes]string{"success", "status_4xx", "status_429", "status_5xx", "timeout", "error", "canceled"}
+var attemptOutcomeNames = [numAttemptOutcomes]string{"success", "status_4xx", "status_429", "status_5xx", "timeout", "error", "canceled", "dependency_unavailable"}
 
 // Logical call outcomes (faultlab_client_requests_total).
 const (

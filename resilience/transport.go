@@ -15,12 +15,20 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/faultlab/faultlab/internal/problem"
 	"github.com/faultlab/faultlab/observability"
 )
 
 // BudgetHeader carries the caller's remaining deadline in milliseconds; the
 // callee's Deadline middleware turns it back into a context deadline.
 const BudgetHeader = "X-Request-Budget-Ms"
+
+// DependencyHeader on a 503 says the callee is up and answered for itself:
+// one of its own upstreams is unavailable. Such an answer is final: it is
+// not retried (the callee's own client already retried its upstream) and
+// does not count against the callee's breaker (which would trip on a
+// healthy service, and keep its traffic away after its upstream is back).
+const DependencyHeader = problem.DependencyHeader
 
 // Config configures New. Only Name is required.
 type Config struct {
@@ -377,6 +385,9 @@ func (t *Transport) attempt(parent context.Context, now, deadline time.Time, req
 	}
 	code := resp.StatusCode
 	switch {
+	case code == http.StatusServiceUnavailable && resp.Header.Get(DependencyHeader) != "":
+		done(errAttemptExcluded)
+		t.m.attempts[attemptDependency].Inc()
 	case retryableStatus(code):
 		done(errAttemptFailed)
 		if code == http.StatusTooManyRequests {

@@ -378,6 +378,49 @@ func TestClientErrorsNeitherRetriedNorBreakerFailures(t *testing.T) {
 	}
 }
 
+// TestDependencyUnavailableIsFinal: a 503 that names the callee's own
+// unavailable upstream is passed on at once, never retried, and never
+// trips the breaker on the (healthy) callee.
+func TestDependencyUnavailableIsFinal(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set(DependencyHeader, "payment")
+		w.Header().Set("Retry-After", "0")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	r := newRig(t, Config{Name: "order", Policy: Policy{BreakerMinRequests: 2, BreakerFailureRatio: 0.1}, Clock: clocktest.New(clocktest.Epoch)})
+	for range 10 {
+		resp, err := r.get(t, up.URL)
+		if err != nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get(DependencyHeader) != "payment" {
+			t.Fatalf("resp %v err %v: want the 503 passed on", resp, err)
+		}
+		resp.Body.Close()
+	}
+	if got := up.hits.Load(); got != 10 {
+		t.Fatalf("%d hits for 10 calls: a dependency 503 was retried", got)
+	}
+	if c := r.t.br.cb.Counts(); r.t.State() != "closed" || c.TotalFailures != 0 || c.TotalExclusions != 10 {
+		t.Fatalf("breaker %s, counts %+v: want closed, 10 exclusions", r.t.State(), c)
+	}
+	if got := r.counter(t, r.m.clientAttempts, "order", "dependency_unavailable"); got != 10 {
+		t.Fatalf("client_attempts_total{dependency_unavailable} = %v, want 10", got)
+	}
+	// The same 503 without the header is the callee's own failure (a POST
+	// without a key: one attempt, no backoff to wait for).
+	plain := newUpstream(t, status(http.StatusServiceUnavailable))
+	for range 3 {
+		req, err := http.NewRequest(http.MethodPost, plain.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.do(req); !errors.Is(err, ErrUpstream) && !errors.Is(err, ErrOpen) {
+			t.Fatalf("plain 503: err %v, want the upstream counted unavailable", err)
+		}
+	}
+	if c := r.t.br.cb.Counts(); c.TotalFailures == 0 && r.t.State() == "closed" {
+		t.Fatalf("a plain 503 did not count against the breaker: %+v", c)
+	}
+}
+
 func TestServerErrorOtherThan502to504IsReturned(t *testing.T) {
 	up := newUpstream(t, status(http.StatusInternalServerError))
 	r := newRig(t, Config{})

@@ -177,6 +177,7 @@ func ValidationProblem(err error) *problem.Error {
 		return problem.Wrap(http.StatusUnauthorized, "invalid or expired token", err)
 	default:
 		u := problem.Unavailable("token validation is temporarily unavailable", 5*time.Second)
+		u.Dependency = "user"
 		return u
 	}
 }

@@ -201,6 +201,7 @@ func Unavailable(err error) (time.Duration, bool) {
 func UpstreamProblem(name string, err error) *problem.Error {
 	if d, ok := Unavailable(err); ok {
 		p := problem.Unavailable(name+" is temporarily unavailable", d)
+		p.Dependency = name
 		return p
 	}
 	var se *StatusError

@@ -15,6 +15,13 @@ import (
 // ContentType is the media type of every error body.
 const ContentType = "application/problem+json"
 
+// DependencyHeader names, on a 503, the upstream whose unavailability the
+// answering service is reporting: the service itself is up and answered
+// for itself. A resilience client neither retries such an answer nor
+// counts it against the service's breaker, so one dead service does not
+// trip every breaker on the way to the client (resilience/doc.go).
+const DependencyHeader = "X-Dependency-Unavailable"
+
 // Error is an RFC 9457 problem. It is an error, so domain code can return it
 // and handlers can pass it straight to Write.
 type Error struct {
@@ -32,6 +39,9 @@ type Error struct {
 	TraceID string `json:"trace_id,omitempty"`
 	// RetryAfter, when positive, is sent as a Retry-After header in seconds.
 	RetryAfter time.Duration `json:"-"`
+	// Dependency, on a 503, is the upstream that is unavailable, sent as
+	// the DependencyHeader.
+	Dependency string `json:"-"`
 	// Errors lists field-level problems, when there are several.
 	Errors []FieldError `json:"errors,omitempty"`
 
@@ -130,6 +140,9 @@ func Write(w http.ResponseWriter, r *http.Request, err error) {
 	if p.RetryAfter > 0 {
 		secs := int((p.RetryAfter + time.Second - 1) / time.Second)
 		h.Set("Retry-After", strconv.Itoa(secs))
+	}
+	if p.Dependency != "" && p.Status == http.StatusServiceUnavailable {
+		h.Set(DependencyHeader, p.Dependency)
 	}
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)

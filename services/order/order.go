@@ -282,7 +282,9 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 func (s *Service) writeAnswer(w http.ResponseWriter, r *http.Request, rec *Record) {
 	if rec.RespStatus == 0 {
 		// Still pending (a lost commit): Reconcile or a replay will finish it.
-		problem.Write(w, r, problem.Unavailable("the order's payment is not settled yet; retry with the same Idempotency-Key", 2*time.Second))
+		p := problem.Unavailable("the order's payment is not settled yet; retry with the same Idempotency-Key", 2*time.Second)
+		p.Dependency = "payment"
+		problem.Write(w, r, p)
 		return
 	}
 	ct := "application/json"
@@ -292,6 +294,9 @@ func (s *Service) writeAnswer(w http.ResponseWriter, r *http.Request, rec *Recor
 			secs := int((rec.retryAfter + time.Second - 1) / time.Second)
 			w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 		}
+		if dep := dependencyOf(rec.Reason); dep != "" && rec.RespStatus == http.StatusServiceUnavailable {
+			w.Header().Set(problem.DependencyHeader, dep)
+		}
 	}
 	if rec.RespStatus == http.StatusCreated {
 		w.Header().Set("Location", s.cfg.PublicURL+PublicPrefix+"/"+rec.ID)
@@ -299,6 +304,18 @@ func (s *Service) writeAnswer(w http.ResponseWriter, r *http.Request, rec *Recor
 	w.Header().Set("Content-Type", ct)
 	w.WriteHeader(rec.RespStatus)
 	_, _ = w.Write(rec.RespBody)
+}
+
+// dependencyOf is the upstream a failure reason blames, or "" when the
+// order service itself failed.
+func dependencyOf(reason string) string {
+	switch reason {
+	case ReasonPaymentUnavailable:
+		return "payment"
+	case ReasonProductUnavailable:
+		return "product"
+	}
+	return ""
 }
 
 // run reserves, charges, commits and confirms rec, leaving it confirmed,

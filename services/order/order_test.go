@@ -345,6 +345,11 @@ func TestPaymentUnavailableThenRetry(t *testing.T) {
 	if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("payment down: %d %s", r.Status, r.Body)
 	}
+	// order is up and says whose fault it is, so its callers neither retry
+	// it nor count it against order's breaker.
+	if dep := r.Header.Get(problem.DependencyHeader); dep != "payment" {
+		t.Fatalf("%s = %q, want payment", problem.DependencyHeader, dep)
+	}
 	if l := f.level(t, "prd_002"); l.Available != 50 || l.Reserved != 0 {
 		t.Fatalf("stock held while payment is down: %+v", l)
 	}

@@ -1,0 +1,32 @@
+package problem
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestWriteDependency: the dependency header goes out on a 503 only, with
+// Retry-After, and never in the JSON body.
+func TestWriteDependency(t *testing.T) {
+	for _, tt := range []struct {
+		status int
+		want   string
+	}{{http.StatusServiceUnavailable, "payment"}, {http.StatusBadGateway, ""}, {http.StatusConflict, ""}} {
+		p := New(tt.status, "x")
+		p.Dependency, p.RetryAfter = "payment", 1500*time.Millisecond
+		rec := httptest.NewRecorder()
+		Write(rec, httptest.NewRequest(http.MethodGet, "/orders", nil), p)
+		if got := rec.Header().Get(DependencyHeader); got != tt.want {
+			t.Errorf("%d: %s = %q, want %q", tt.status, DependencyHeader, got, tt.want)
+		}
+		if rec.Header().Get("Retry-After") != "2" {
+			t.Errorf("%d: Retry-After %q, want 2", tt.status, rec.Header().Get("Retry-After"))
+		}
+		if body := rec.Body.String(); len(body) == 0 || strings.Contains(body, "payment") {
+			t.Errorf("%d: body %q names the dependency", tt.status, body)
+		}
+	}
+}
