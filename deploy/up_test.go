@@ -38,7 +38,8 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	s := &stack{t: t, cli: compose(t), root: root, project: fmt.Sprintf("faultlabtest%d", os.Getpid())}
-	gw, tp := freePort(t), freePort(t)
+	ports := freePorts(t, 2)
+	gw, tp := ports[0], ports[1]
 	s.gateway, s.toxi = "http://127.0.0.1:"+gw, "http://127.0.0.1:"+tp
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "FAULTLAB_") && !strings.HasPrefix(kv, "TOXIPROXY_IMAGE=") && !strings.HasPrefix(kv, "COMPOSE_") {
@@ -74,16 +75,22 @@ func (s *stack) up(files ...string) {
 	}
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) string {
+// freePorts returns n distinct loopback ports that were free a moment ago.
+// It holds every listener until all n are chosen: closing each before
+// opening the next lets the kernel hand out the same port twice.
+func freePorts(t *testing.T, n int) []string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	ports := make([]string, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		ports = append(ports, port)
 	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
+	return ports
 }
 
 // waitOK polls url until it answers 200, or fails the test at the deadline.

@@ -429,13 +429,11 @@ func (t *Transport) header(actx context.Context, in http.Header, deadline time.T
 	return h
 }
 
-// finish drains and closes a response the caller will not see, then frees
-// its attempt's resources.
 // readProblem returns resp's body if it is a problem+json document of at
 // most MaxProblemBytes, else nil; finish drains what is left.
 func readProblem(resp *http.Response) []byte {
 	ct := resp.Header.Get("Content-Type")
-	if !strings.HasPrefix(ct, "application/problem+json") {
+	if !strings.HasPrefix(ct, problem.ContentType) {
 		return nil
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxProblemBytes+1))
@@ -445,6 +443,8 @@ func readProblem(resp *http.Response) []byte {
 	return b
 }
 
+// finish drains and closes a response the caller will not see, then frees
+// its attempt's resources.
 func (t *Transport) finish(res attemptResult) {
 	_, _ = io.CopyN(io.Discard, res.resp.Body, 4<<10) // lets the connection be reused
 	res.resp.Body.Close()

@@ -41,7 +41,7 @@ func ParseCursor(s string) (Cursor, bool) {
 	if s == "" || len(s) > 128 {
 		return Cursor{}, false
 	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return Cursor{}, false
 	}
@@ -50,12 +50,14 @@ func ParseCursor(s string) (Cursor, bool) {
 		return Cursor{}, false
 	}
 	n, err := strconv.ParseInt(ms, 10, 64)
-	if err != nil || n < 0 || strconv.FormatInt(n, 10) != ms {
+	if err != nil || n < 0 {
 		return Cursor{}, false
 	}
+	// Only the spelling String gives: the decoder tolerates \r, \n and
+	// stray trailing bits, ParseInt a leading + or zeros.
 	c := Cursor{CreatedAt: n, ID: id}
 	if c.String() != s {
-		return Cursor{}, false // the decoder skips \r and \n: only the one spelling
+		return Cursor{}, false
 	}
 	return c, true
 }

@@ -183,14 +183,14 @@ func (s *Service) charge(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.unclaim(key)
 	got, created, err := s.store.Begin(ctx, rec)
-	// Begun, a charge is finished and stored even if the caller goes away
-	// (or its deadline passes) meanwhile: otherwise the log would say
-	// charged while the row stays processing.
-	bg := context.WithoutCancel(ctx)
 	if err != nil {
 		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
 		return
 	}
+	// Begun, a charge is finished and stored even if the caller goes away
+	// (or its deadline passes) meanwhile: otherwise the log would say
+	// charged while the row stays processing.
+	bg := context.WithoutCancel(ctx)
 	if !created {
 		switch {
 		case got.Fingerprint != rec.Fingerprint:
