@@ -16,7 +16,7 @@
 //	  ▼
 //	(2) retries    idempotent methods (GET HEAD OPTIONS PUT DELETE) or an
 //	  │            Idempotency-Key; on connection errors, attempt timeouts,
-//	  │            502 503 504 429; full-jitter exponential backoff
+//	  │            502 503 504 (never 429); full-jitter exponential backoff
 //	  │            (cenkalti/backoff/v4) or the upstream's Retry-After
 //	  │            (≤ MaxRetryAfter, else give up); waits on Clock
 //	  ▼
@@ -46,16 +46,30 @@
 //	attempt result                 breaker    retried   caller gets
 //	2xx 3xx                        success    no        the response
 //	4xx (not 429)                  excluded   no        the response (pass it through)
+//	429                            excluded   no        the response, Retry-After and problem
+//	                                                    body intact (pass it through)
 //	503 + X-Dependency-Unavailable excluded   no        the response: the callee is up and
 //	                                                    answered for its own upstream
+//	503 + X-Load-Shed              excluded   no        the response: the callee is up and
+//	                                                    shed the request to protect itself
 //	500, 501, 505...               failure    no        the response
-//	502 503 504 429                failure    yes*      *UpstreamError (ErrUpstream, Status,
+//	502 503 504                    failure    yes*      *UpstreamError (ErrUpstream, Status,
 //	                                                    the last problem+json body)
 //	connection error, timeout      failure    yes*      *UpstreamError (ErrUpstream)
 //	caller's ctx cancelled/expired excluded   never     ErrDeadline / context.Canceled
 //	bulkhead full                  excluded   no        ErrBulkheadFull
 //	  * if the request is retryable, attempts and budget remain, and a
 //	    Retry-After is no longer than MaxRetryAfter.
+//
+// A 429 is the caller's own rate limit (for the gateway: the client's), not
+// the upstream failing. It never counts against the breaker (a client that
+// hammers a login would otherwise open the breaker for everyone) and is
+// never retried, even within MaxRetryAfter: the upstream has said this
+// caller must wait, a retry would spend the caller's allowance faster, and
+// a limit's Retry-After is usually far longer than any call's deadline. It
+// takes no retry budget, since no retry is made. The caller passes it on.
+// A shed 503 (X-Load-Shed) is final for the same reasons: a retry adds the
+// very load that was shed.
 //
 // So a caller maps errors simply: resilience.RetryAfter(err) reports true
 // (and a wait) for everything that means "upstream unavailable" → 503 with

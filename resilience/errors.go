@@ -19,8 +19,8 @@ var (
 	ErrBudgetExhausted = errors.New("retry budget exhausted")
 	// ErrDeadline means the caller's deadline left no time for the call.
 	ErrDeadline = errors.New("deadline exceeded")
-	// ErrUpstream means the upstream kept failing (connection error, 5xx or
-	// 429) until attempts ran out.
+	// ErrUpstream means the upstream kept failing (connection error, 502,
+	// 503 or 504) until attempts ran out.
 	ErrUpstream = errors.New("upstream unavailable")
 )
 
@@ -51,8 +51,8 @@ func RetryAfter(err error) (time.Duration, bool) {
 }
 
 // UpstreamError is returned when the client gave up on an upstream: attempts
-// or the retry budget ran out on connection errors, timeouts, 502, 503, 504
-// or 429, the upstream asked for a Retry-After longer than the policy
+// or the retry budget ran out on connection errors, timeouts, 502, 503 or
+// 504, the upstream asked for a Retry-After longer than the policy
 // allows, or Policy.Timeout ended the call. It matches ErrUpstream and Err
 // with errors.Is (Err is ErrBudgetExhausted- or ErrDeadline-wrapped when one
 // of those stopped the retries).

@@ -70,16 +70,17 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 const (
 	attemptSuccess = iota // 1xx-3xx
 	attempt4xx            // 4xx other than 429
-	attempt429
+	attempt429            // the caller's own rate limit: final, excluded
 	attempt5xx
 	attemptTimeout // the attempt's own timeout fired
 	attemptError   // connection error
 	attemptCanceled
 	attemptDependency // 503 with DependencyHeader: the callee's upstream is down
+	attemptShed       // 503 with LoadShedHeader: the callee protects itself
 	numAttemptOutcomes
 )
 
-var attemptOutcomeNames = [numAttemptOutcomes]string{"success", "status_4xx", "status_429", "status_5xx", "timeout", "error", "canceled", "dependency_unavailable"}
+var attemptOutcomeNames = [numAttemptOutcomes]string{"success", "status_4xx", "status_429", "status_5xx", "timeout", "error", "canceled", "dependency_unavailable", "shed"}
 
 // Logical call outcomes (faultlab_client_requests_total).
 const (

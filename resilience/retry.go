@@ -23,10 +23,12 @@ func retryable(req *http.Request) bool {
 	return req.Header.Get(IdempotencyKeyHeader) != ""
 }
 
-// retryableStatus lists the answers that mean "not now" rather than "no".
+// retryableStatus lists the answers that mean "the upstream could not
+// answer now". 429 is not one of them: it is the caller's own rate limit,
+// which a retry would only spend faster (doc.go, "What counts as what").
 func retryableStatus(code int) bool {
 	switch code {
-	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout, http.StatusTooManyRequests:
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return true
 	}
 	return false

@@ -15,13 +15,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/faultlab/faultlab/internal/contract"
 	"github.com/faultlab/faultlab/internal/problem"
 	"github.com/faultlab/faultlab/observability"
 )
 
 // BudgetHeader carries the caller's remaining deadline in milliseconds; the
 // callee's Deadline middleware turns it back into a context deadline.
-const BudgetHeader = "X-Request-Budget-Ms"
+const BudgetHeader = contract.RequestBudget
 
 // DependencyHeader on a 503 says the callee is up and answered for itself:
 // one of its own upstreams is unavailable. Such an answer is final: it is
@@ -29,6 +30,12 @@ const BudgetHeader = "X-Request-Budget-Ms"
 // does not count against the callee's breaker (which would trip on a
 // healthy service, and keep its traffic away after its upstream is back).
 const DependencyHeader = problem.DependencyHeader
+
+// LoadShedHeader on a 503 says the callee shed the request to protect
+// itself (it is busy, not failing). Like DependencyHeader, such an answer
+// is final: retrying it would add the very load that was shed, and
+// counting it against the breaker would cut a healthy service off.
+const LoadShedHeader = contract.LoadShed
 
 // Config configures New. Only Name is required.
 type Config struct {
@@ -137,11 +144,12 @@ func (t *Transport) State() string {
 func (t *Transport) Policy() Policy { return t.p }
 
 // RoundTrip sends req through the stack. Its result is one of:
-//   - a response with any status except 502, 503, 504 and 429 (4xx and
-//     500 included: those are answers, not unavailability). The caller must
-//     close the body; that releases the bulkhead slot and the deadlines;
+//   - a response with any status except 502, 503 and 504 (4xx, 429 and
+//     500 included: those are answers, not unavailability), or a 503 that
+//     carries DependencyHeader or LoadShedHeader. The caller must close the
+//     body; that releases the bulkhead slot and the deadlines;
 //   - an error wrapping ErrUpstream (*UpstreamError) when the upstream kept
-//     failing with connection errors, timeouts, 502/503/504/429;
+//     failing with connection errors, timeouts, 502/503/504;
 //   - an error wrapping ErrOpen (*OpenError), ErrBulkheadFull or ErrDeadline
 //     when the call was refused without (another) network attempt;
 //   - an error wrapping context.Canceled when the caller gave up.
@@ -255,7 +263,7 @@ func (t *Transport) call(req *http.Request) (*http.Response, int, int, error) {
 			return nil, n, callFailure, res.err
 		}
 
-		// kindRetry: a connection error, an attempt timeout, or 502/503/504/429.
+		// kindRetry: a connection error, an attempt timeout, or 502/503/504.
 		var wait time.Duration
 		hasWait := false
 		last, lastStatus, lastProblem = res.err, 0, nil
@@ -388,13 +396,17 @@ func (t *Transport) attempt(parent context.Context, now, deadline time.Time, req
 	case code == http.StatusServiceUnavailable && resp.Header.Get(DependencyHeader) != "":
 		done(errAttemptExcluded)
 		t.m.attempts[attemptDependency].Inc()
+	case code == http.StatusServiceUnavailable && resp.Header.Get(LoadShedHeader) != "":
+		done(errAttemptExcluded)
+		t.m.attempts[attemptShed].Inc()
+	case code == http.StatusTooManyRequests:
+		// The caller's own rate limit, not the upstream failing: final,
+		// passed on with its Retry-After, and no concern of the breaker.
+		done(errAttemptExcluded)
+		t.m.attempts[attempt429].Inc()
 	case retryableStatus(code):
 		done(errAttemptFailed)
-		if code == http.StatusTooManyRequests {
-			t.m.attempts[attempt429].Inc()
-		} else {
-			t.m.attempts[attempt5xx].Inc()
-		}
+		t.m.attempts[attempt5xx].Inc()
 		return attemptResult{kind: kindRetry, resp: resp, cancel: acancel, err: fmt.Errorf("attempt %d: status %d", n, code)}
 	case code >= 500:
 		done(errAttemptFailed)

@@ -240,7 +240,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 func TestRetryAfterTooLongGivesUp(t *testing.T) {
 	up := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Retry-After", "30")
-		w.WriteHeader(http.StatusTooManyRequests)
+		w.WriteHeader(http.StatusServiceUnavailable)
 	})
 	clock := clocktest.New(clocktest.Epoch)
 	r := newRig(t, Config{Clock: clock})
@@ -418,6 +418,71 @@ func TestDependencyUnavailableIsFinal(t *testing.T) {
 	}
 	if c := r.t.br.cb.Counts(); c.TotalFailures == 0 && r.t.State() == "closed" {
 		t.Fatalf("a plain 503 did not count against the breaker: %+v", c)
+	}
+}
+
+// TestCallerLimitedOrShedIsFinal (issue 17): a 429 is the caller's own
+// rate limit and a 503 with X-Load-Shed is a healthy callee protecting
+// itself. Both are passed on at once with their Retry-After and problem
+// body, never retried (not even a Retry-After within MaxRetryAfter), take
+// no retry budget, and never count against the breaker: before, one client
+// hammering a login opened the gateway's breaker on user for everyone.
+func TestCallerLimitedOrShedIsFinal(t *testing.T) {
+	const doc = `{"title":"Too Many Requests","status":429,"detail":"too many failed logins; try again later"}`
+	tests := []struct {
+		name    string
+		code    int
+		header  string
+		outcome string
+	}{
+		{"429", http.StatusTooManyRequests, "", "status_429"},
+		{"503 shed", http.StatusServiceUnavailable, LoadShedHeader, "shed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) {
+				if tt.header != "" {
+					w.Header().Set(tt.header, "login")
+				}
+				w.Header().Set("Retry-After", "0") // within any MaxRetryAfter: still not retried
+				w.Header().Set("Content-Type", "application/problem+json")
+				w.WriteHeader(tt.code)
+				_, _ = io.WriteString(w, doc)
+			})
+			clock := clocktest.New(clocktest.Epoch)
+			r := newRig(t, Config{Name: "user", Policy: Policy{BreakerMinRequests: 2, BreakerFailureRatio: 0.1, BudgetMinRetries: 100}, Clock: clock})
+			for range 20 {
+				req, err := http.NewRequest(http.MethodPost, up.URL, strings.NewReader(`{}`))
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set(IdempotencyKeyHeader, "k") // retryable, were it a failure
+				resp, err := r.t.Client().Do(req)
+				if err != nil {
+					t.Fatalf("err %v: want the %d passed on", err, tt.code)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != tt.code || resp.Header.Get("Retry-After") != "0" || string(b) != doc {
+					t.Fatalf("got %d, Retry-After %q, body %s", resp.StatusCode, resp.Header.Get("Retry-After"), b)
+				}
+			}
+			if got := up.hits.Load(); got != 20 {
+				t.Fatalf("%d hits for 20 calls: retried", got)
+			}
+			if len(clock.Waits()) != 0 {
+				t.Fatalf("waited %v", clock.Waits())
+			}
+			if c := r.t.br.cb.Counts(); r.t.State() != "closed" || c.TotalFailures != 0 || c.TotalExclusions != 20 {
+				t.Fatalf("breaker %s, counts %+v: want closed, 20 exclusions", r.t.State(), c)
+			}
+			if got := r.counter(t, r.m.clientAttempts, "user", tt.outcome); got != 20 {
+				t.Fatalf("client_attempts_total{%s} = %v, want 20", tt.outcome, got)
+			}
+			if got := r.counter(t, r.m.clientRetries, "user"); got != 0 {
+				t.Fatalf("client_retries_total = %v", got)
+			}
+		})
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/faultlab/faultlab/chaos/fault"
 	"github.com/faultlab/faultlab/internal/auth"
+	"github.com/faultlab/faultlab/internal/hop"
 	"github.com/faultlab/faultlab/internal/kit"
 	"github.com/faultlab/faultlab/internal/router"
 	"github.com/faultlab/faultlab/observability"
@@ -120,53 +121,19 @@ func (o Options) url(name string) string {
 }
 
 // policyFor returns the policy caller uses for up: Options.Policies[up] if
-// set, else Options.Default, with the lab's layered timeouts (Layered)
-// filled into whatever it leaves at zero.
-func policyFor(caller, up string, o Options) resilience.Policy {
+// set, else Options.Default (hop.New fills in the per-hop timeouts).
+func policyFor(_, up string, o Options) resilience.Policy {
 	p, ok := o.Policies[up]
 	if !ok {
 		p = o.Default
 	}
-	return Layered(caller, up, p)
+	return p
 }
 
-// Layered fills the fields p leaves at zero with the lab's per-hop values.
-// The gateway waits longer for order than order waits for payment, so that
-// a slow payment times out inside order (and counts against order's payment
-// breaker) before the gateway gives up on order (which would make order's
-// attempt a cancelled call that counts for nothing).
+// Layered fills the fields p leaves at zero with the lab's per-hop values
+// (hop.Layered).
 func Layered(caller, up string, p resilience.Policy) resilience.Policy {
-	fill := func(attempt, total time.Duration) {
-		if p.AttemptTimeout == 0 {
-			p.AttemptTimeout = attempt
-		}
-		if p.Timeout == 0 {
-			p.Timeout = total
-		}
-	}
-	switch {
-	case caller == "gateway" && up == "order":
-		// order may spend up to 2 × 2 s on payment (charge, then the
-		// lookup of a charge that may have landed) plus stock calls.
-		fill(6*time.Second, 10*time.Second)
-		// A 503 from order carries order's own Retry-After (say, payment's
-		// breaker is open for 2 s more): waiting inside the client's
-		// request helps nobody, so the gateway passes such answers on.
-		if p.MaxRetryAfter == 0 {
-			p.MaxRetryAfter = 250 * time.Millisecond
-		}
-		// Orders are the slow, heavy route: cap them so a slow order
-		// service cannot take every gateway worker.
-		if p.MaxConcurrent == 0 {
-			p.MaxConcurrent = 32
-		}
-	case caller == "gateway" && up == "product":
-		// The catalogue has a stale copy to fall back on: give up early.
-		fill(500*time.Millisecond, 1200*time.Millisecond)
-	case caller == "order" && up == "payment":
-		fill(800*time.Millisecond, 2*time.Second)
-	}
-	return p
+	return hop.Layered(caller, up, p)
 }
 
 // Build assembles the named service.
@@ -182,15 +149,9 @@ func Build(name string, o Options) (*Unit, error) {
 	u := &Unit{Name: name, Registry: reg, Transports: map[string]*resilience.Transport{}}
 	clients := map[string]*http.Client{}
 	for _, up := range Upstreams[name] {
-		p := policyFor(name, up, o)
-		t, err := resilience.New(resilience.Config{
-			Name:    up,
-			Policy:  p,
-			Logger:  o.Logger,
-			Metrics: metrics,
-		})
+		t, err := hop.New(name, up, policyFor(name, up, o), o.Logger, metrics)
 		if err != nil {
-			return nil, fmt.Errorf("%s: upstream %s: %w", name, up, err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		u.Transports[up] = t
 		clients[up] = t.Client()

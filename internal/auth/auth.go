@@ -9,15 +9,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/faultlab/faultlab/internal/contract"
 	"github.com/faultlab/faultlab/internal/problem"
 )
 
 // Header names.
 const (
 	// GatewayKeyHeader carries the gateway's secret on every call it forwards.
-	GatewayKeyHeader = "X-Gateway-Key"
+	GatewayKeyHeader = contract.GatewayKey
 	// ServiceKeyHeader carries the shared service secret on calls between services.
-	ServiceKeyHeader = "X-Service-Key"
+	ServiceKeyHeader = contract.ServiceKey
 )
 
 // Roles.

@@ -96,7 +96,7 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("%s %s: %d", e.Method, e.URL, e.Status)
 }
 
-// RetryAfter makes a 5xx or 429 answer a resilience.Unavailable.
+// RetryAfter is the upstream's Retry-After, or one second.
 func (e *StatusError) RetryAfter() time.Duration {
 	if e.Retry > 0 {
 		return e.Retry
@@ -104,9 +104,11 @@ func (e *StatusError) RetryAfter() time.Duration {
 	return time.Second
 }
 
-// Temporary reports whether the status means "try again later".
+// Temporary reports whether the status means the upstream could not answer
+// (5xx). A 429 is not: it is the caller's own rate limit, an answer to pass
+// on with its Retry-After (UpstreamProblem), not an outage of the upstream.
 func (e *StatusError) Temporary() bool {
-	return e.Status >= 500 || e.Status == http.StatusTooManyRequests
+	return e.Status >= 500
 }
 
 // Do sends req with c. A 2xx answer is decoded into out (if non-nil);
@@ -159,8 +161,8 @@ func StatusOf(err error) int {
 
 // Unavailable reports whether err means the upstream could not answer
 // (rather than answered no), and how long a client should wait. It covers
-// the resilience sentinels, auth.ErrUnavailable, 5xx and 429 answers,
-// connection errors and timeouts.
+// the resilience sentinels, auth.ErrUnavailable, 5xx answers, connection
+// errors and timeouts; not 429 (the caller's own limit: an answer).
 func Unavailable(err error) (time.Duration, bool) {
 	if err == nil {
 		return 0, false
@@ -197,7 +199,8 @@ func Unavailable(err error) (time.Duration, bool) {
 
 // UpstreamProblem maps an upstream failure to the problem a handler answers:
 // unavailable ──► 503 + Retry-After; a 4xx answer passes through with the
-// upstream's status and detail; anything else is a 502.
+// upstream's status and detail (a 429 with its Retry-After); anything else
+// is a 502.
 func UpstreamProblem(name string, err error) *problem.Error {
 	if d, ok := Unavailable(err); ok {
 		p := problem.Unavailable(name+" is temporarily unavailable", d)
@@ -208,6 +211,9 @@ func UpstreamProblem(name string, err error) *problem.Error {
 	if errors.As(err, &se) && se.Status >= 400 && se.Status < 500 {
 		p := problem.New(se.Status, se.Problem.Detail)
 		p.Errors = se.Problem.Errors
+		if se.Status == http.StatusTooManyRequests {
+			p.RetryAfter = se.RetryAfter()
+		}
 		return p
 	}
 	var pe *problem.Error

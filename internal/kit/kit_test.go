@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/internal/problem"
@@ -30,7 +31,9 @@ func TestUnavailable(t *testing.T) {
 		{"token service down", fmt.Errorf("%w: x", auth.ErrUnavailable), true, 503},
 		{"connection refused", connErr, true, 503},
 		{"503 answer", &StatusError{Status: 503}, true, 503},
-		{"429 answer", &StatusError{Status: 429}, true, 503},
+		// issue 17: a 429 is the caller's own limit, passed on as 429 with
+		// its Retry-After, never "x is temporarily unavailable".
+		{"429 answer", &StatusError{Status: 429, Retry: 42 * time.Second, Problem: problem.Error{Detail: "too many failed logins"}}, false, 429},
 		{"404 answer", &StatusError{Status: 404, Problem: problem.Error{Detail: "gone"}}, false, 404},
 		{"plain bug", errors.New("boom"), false, 502},
 	} {
@@ -41,6 +44,9 @@ func TestUnavailable(t *testing.T) {
 			p := UpstreamProblem("x", tc.err)
 			if p.Status != tc.code || (tc.code == 503 && p.RetryAfter <= 0) {
 				t.Fatalf("problem %+v", p)
+			}
+			if tc.code == 429 && (p.RetryAfter != 42*time.Second || p.Detail == "" || p.Dependency != "") {
+				t.Fatalf("429 problem %+v: want its Retry-After and detail, no dependency", p)
 			}
 		})
 	}

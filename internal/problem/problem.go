@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/faultlab/faultlab/internal/contract"
 )
 
 // ContentType is the media type of every error body.
@@ -20,7 +22,7 @@ const ContentType = "application/problem+json"
 // for itself. A resilience client neither retries such an answer nor
 // counts it against the service's breaker, so one dead service does not
 // trip every breaker on the way to the client (resilience/doc.go).
-const DependencyHeader = "X-Dependency-Unavailable"
+const DependencyHeader = contract.DependencyUnavailable
 
 // Error is an RFC 9457 problem. It is an error, so domain code can return it
 // and handlers can pass it straight to Write.

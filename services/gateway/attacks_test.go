@@ -18,9 +18,11 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/faultlab/faultlab/internal/auth"
+	"github.com/faultlab/faultlab/internal/hop"
 	"github.com/faultlab/faultlab/internal/kit"
 	"github.com/faultlab/faultlab/internal/kit/kittest"
 	"github.com/faultlab/faultlab/internal/server"
+	"github.com/faultlab/faultlab/resilience"
 	"github.com/faultlab/faultlab/services/order"
 	"github.com/faultlab/faultlab/services/payment"
 	"github.com/faultlab/faultlab/services/product"
@@ -35,6 +37,8 @@ type attackLab struct {
 	key     ed25519.PrivateKey
 	srv     *http.Server
 	reached atomic.Int64 // requests that reached the gateway's handler
+	// transports are the gateway's resilience clients, by upstream.
+	transports map[string]*resilience.Transport
 }
 
 func newAttackLab(t *testing.T) *attackLab {
@@ -83,7 +87,25 @@ func newAttackLab(t *testing.T) *attackLab {
 	}
 	closeOnCleanup(t, os)
 	orderURL := kittest.Serve(t, os).URL
-	l.gw, err = New(Config{Base: kit.Base{Keys: auth.Keys{Gateway: keys.Gateway}, Now: l.clock.Now}, UserURL: l.userURL, ProductURL: l.prodURL, OrderURL: orderURL, PaymentURL: l.payURL})
+	// The gateway as `faultlab up` builds it: a real resilience client per
+	// upstream with the lab's policy (hop.New), and the deadline middleware
+	// in Wrap. Before issue 17 this lab used plain clients, and so missed
+	// that the resilience client turned user's 429 into "user is
+	// temporarily unavailable" and counted it against its breaker.
+	metrics := resilience.NewMetrics(nil)
+	clients := map[string]*http.Client{}
+	a.transports = map[string]*resilience.Transport{}
+	for _, up := range []string{"user", "product", "order", "payment"} {
+		tr, err := hop.New("gateway", up, hop.ScenarioPolicy, nil, metrics)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.transports[up] = tr
+		clients[up] = tr.Client()
+	}
+	l.gw, err = New(Config{Base: kit.Base{Keys: auth.Keys{Gateway: keys.Gateway}, Now: l.clock.Now, Wrap: resilience.Deadline(30 * time.Second)},
+		UserURL: l.userURL, ProductURL: l.prodURL, OrderURL: orderURL, PaymentURL: l.payURL,
+		UserClient: clients["user"], ProductClient: clients["product"], OrderClient: clients["order"], PaymentClient: clients["payment"]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,6 +371,22 @@ func TestAttacks(t *testing.T) {
 			}
 		})
 	}
+
+	// Dozens of refused logins must not make user look unavailable.
+	t.Run("brute/breaker on user stays closed", func(t *testing.T) {
+		for i := range 20 {
+			r := brute("127.0.2.1", fmt.Sprintf("spray%d@example.com", i))(t, a)
+			if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+				t.Fatalf("attempt %d: %d %s, want 429 with Retry-After", i, r.Status, r.Body)
+			}
+		}
+		if st := a.transports["user"].State(); st != "closed" {
+			t.Fatalf("gateway's breaker on user is %s", st)
+		}
+		if r := post("/api/v1/login", "127.0.4.1", user.LoginRequest{Email: user.DemoAdminEmail, Password: user.DemoAdminPassword})(t, a); r.Status != http.StatusOK {
+			t.Fatalf("admin from another address: %d %s", r.Status, r.Body)
+		}
+	})
 
 	t.Run("role/another user's order looks missing", func(t *testing.T) {
 		theirs := kittest.Call(t, http.MethodGet, a.gwURL+"/api/v1/orders/"+aliceOrder.ID, nil, bearer(bob)...)
