@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/faultlab/faultlab/internal/auth"
+	"github.com/faultlab/faultlab/internal/contract"
 	"github.com/faultlab/faultlab/internal/kit"
 	"github.com/faultlab/faultlab/internal/problem"
 	"github.com/faultlab/faultlab/internal/router"
@@ -55,7 +57,15 @@ type Config struct {
 	MaxBody int64
 	// CacheEntries bounds the last-known-good catalogue; default 256.
 	CacheEntries int
+	// MinRequestTimeout is the shortest deadline a client may ask for with
+	// Request-Timeout; shorter values are raised to it. Default 100 ms.
+	MinRequestTimeout time.Duration
 }
+
+// DefaultMinRequestTimeout is Config.MinRequestTimeout's default: below
+// it, a request could not reach any upstream and answer, and a client
+// could only make healthy services look unavailable.
+const DefaultMinRequestTimeout = 100 * time.Millisecond
 
 type upstream struct {
 	name string
@@ -82,6 +92,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.CacheEntries <= 0 {
 		cfg.CacheEntries = DefaultCacheEntries
 	}
+	if cfg.MinRequestTimeout <= 0 {
+		cfg.MinRequestTimeout = DefaultMinRequestTimeout
+	}
 	mk := func(name string, c **http.Client, u *string, def string) upstream {
 		if *c == nil {
 			*c = kit.DefaultClient()
@@ -100,6 +113,15 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, cache: newLRU(cfg.CacheEntries)}
 	o := &kit.Options{
 		Name: "gateway", Base: cfg.Base, Guard: guard,
+	}
+	// The trust boundary runs first, before Wrap (the deadline and fault
+	// middleware) can read anything a client set.
+	inner := cfg.Wrap
+	o.Wrap = func(next http.Handler) http.Handler {
+		if inner != nil {
+			next = inner(next)
+		}
+		return s.edge(next)
 	}
 	for _, u := range []upstream{users, products, orders, payments} {
 		o.Ready = append(o.Ready, kit.UpstreamCheck(u.name, u.hc, u.base))
@@ -159,6 +181,57 @@ func guard(next http.Handler) http.Handler {
 	})
 }
 
+// edge is the trust boundary: it deletes every internal header
+// (contract.Internal) from the client's request, so that only the gateway
+// sets them, and turns the client's Request-Timeout, if any, into the
+// request's deadline, no shorter than MinRequestTimeout. The budget sent
+// upstream is then computed from that deadline by the resilience client.
+func (s *Service) edge(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		contract.StripInternal(r.Header)
+		v := r.Header.Get(contract.RequestTimeout)
+		if v == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		d, ok := parseRequestTimeout(v)
+		if !ok {
+			problem.Write(w, r, problem.BadRequest(contract.RequestTimeout+" must be a number of seconds, e.g. 2 or 0.5"))
+			return
+		}
+		d = max(d, s.cfg.MinRequestTimeout)
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, clientTimeoutKey{}, d)))
+	})
+}
+
+type clientTimeoutKey struct{}
+
+// maxRequestTimeout caps a parsed Request-Timeout (the deadline middleware
+// caps the request anyway); it keeps the arithmetic from overflowing.
+const maxRequestTimeout = time.Hour
+
+// parseRequestTimeout reads a non-negative number of seconds with at most
+// three decimals ("2", "0.5", "1.25").
+func parseRequestTimeout(v string) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	whole, frac, dot := strings.Cut(v, ".")
+	if whole == "" || len(whole) > 6 || (dot && frac == "") || len(frac) > 3 || strings.Trim(whole+frac, "0123456789") != "" {
+		return 0, false
+	}
+	secs, err := strconv.Atoi(whole)
+	if err != nil {
+		return 0, false
+	}
+	d := time.Duration(secs) * time.Second
+	if frac != "" {
+		ms, _ := strconv.Atoi((frac + "00")[:3])
+		d += time.Duration(ms) * time.Millisecond
+	}
+	return min(d, maxRequestTimeout), true
+}
+
 // Headers copied from the client to the upstream, and back.
 var (
 	requestHeaders  = []string{"Authorization", kit.IdempotencyKeyHeader, "Content-Type", "Accept"}
@@ -211,7 +284,7 @@ func (s *Service) forward(up upstream, target func(*http.Request) (string, bool)
 			}
 		}
 		req.Header.Set(auth.GatewayKeyHeader, s.cfg.Keys.Gateway)
-		req.Header.Set("X-Forwarded-For", kit.RemoteIP(r))
+		req.Header.Set(contract.ForwardedFor, kit.RemoteIP(r))
 		cacheKey := r.URL.Path + "?" + r.URL.RawQuery
 
 		resp, err := up.hc.Do(req)
@@ -222,6 +295,12 @@ func (s *Service) forward(up upstream, target func(*http.Request) (string, bool)
 			// The upstream explained itself (order: "payment is
 			// temporarily unavailable"): pass its problem on, with the
 			// Retry-After it asked for.
+			if d, ok := r.Context().Value(clientTimeoutKey{}).(time.Duration); ok && errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+				// The client's own Request-Timeout ran out: say so, and
+				// do not blame a healthy upstream.
+				problem.Write(w, r, problem.Newf(http.StatusGatewayTimeout, "the request's %s of %v passed before %s answered", contract.RequestTimeout, d, up.name))
+				return
+			}
 			var ue *resilience.UpstreamError
 			if errors.As(err, &ue) && ue.Problem != nil && ue.Status >= 500 {
 				w.Header().Set("Content-Type", problem.ContentType)
@@ -233,7 +312,7 @@ func (s *Service) forward(up upstream, target func(*http.Request) (string, bool)
 			return
 		}
 		defer resp.Body.Close()
-		if catalogue && (resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests) {
+		if catalogue && resp.StatusCode >= 500 {
 			if s.serveStale(w, r, cacheKey, errors.New(resp.Status)) {
 				return
 			}
