@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 )
 
 // Contracts are the names docs/CONTRACTS.md fixes for the deployment.
@@ -17,6 +18,9 @@ type Contracts struct {
 	Ports map[string]int
 	// Hops are the Toxiproxy proxies, one per caller → callee hop.
 	Hops []Hop
+	// InternalHeaders are the names of the "Internal headers" table, in
+	// order: the headers only the lab sets.
+	InternalHeaders []string
 }
 
 // Hop is one caller → callee edge with its own Toxiproxy proxy.
@@ -33,6 +37,7 @@ var Services = []string{"user", "product", "payment", "order", "gateway"}
 var (
 	portRowRE = regexp.MustCompile(`^\|\s*(user|product|order|payment|gateway)\s*\|\s*[0-9.]+:(\d+)\b`)
 	hopRowRE  = regexp.MustCompile(`^\|\s*(([a-z]+)-to-([a-z]+))\s*\|\s*[0-9.]+:(\d+)\s*\|\s*([a-z]+)\b`)
+	headerRE  = regexp.MustCompile("^\\|\\s*`([A-Za-z0-9-]+)`\\s*\\|")
 )
 
 // ParseContracts reads the port and hop tables of docs/CONTRACTS.md.
@@ -43,8 +48,15 @@ func ParseContracts(path string) (Contracts, error) {
 	}
 	c := Contracts{Ports: map[string]int{}}
 	sc := bufio.NewScanner(bytes.NewReader(b))
+	section := ""
 	for sc.Scan() {
 		line := sc.Text()
+		if h, ok := strings.CutPrefix(line, "## "); ok {
+			section = h
+		}
+		if m := headerRE.FindStringSubmatch(line); m != nil && section == "Internal headers" {
+			c.InternalHeaders = append(c.InternalHeaders, m[1])
+		}
 		if m := portRowRE.FindStringSubmatch(line); m != nil {
 			c.Ports[m[1]], _ = strconv.Atoi(m[2])
 		}
