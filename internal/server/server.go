@@ -20,10 +20,11 @@ const (
 	DefaultShutdownTimeout   = 10 * time.Second
 )
 
-// New returns an http.Server with the lab's timeouts and header limit.
+// New returns an http.Server with the lab's timeouts and header limit,
+// serving h behind Framing.
 func New(h http.Handler, logger *slog.Logger) *http.Server {
 	s := &http.Server{
-		Handler:           h,
+		Handler:           Framing(h),
 		ReadHeaderTimeout: DefaultReadHeaderTimeout,
 		ReadTimeout:       DefaultReadTimeout,
 		WriteTimeout:      DefaultWriteTimeout,
@@ -66,4 +67,23 @@ func Listen(addr string) (net.Listener, error) {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	return ln, nil
+}
+
+// Framing closes the connection after any request that carries a
+// Transfer-Encoding. RFC 9112 §6.1: a request with both Content-Length and
+// Transfer-Encoding "might indicate an attempt to perform request
+// smuggling", and the server MUST close the connection after responding to
+// it, so that nothing pipelined behind it (which a front proxy may have
+// framed differently) is served. net/http has already deleted the
+// Content-Length by the time a handler runs, so the two cannot be told
+// apart here: every Transfer-Encoding request closes its connection. No
+// service of the lab sends one (their clients always know the length);
+// a public client that streams a chunked body pays one reconnection.
+func Framing(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TransferEncoding) > 0 {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
 }

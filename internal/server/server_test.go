@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -156,6 +157,84 @@ func TestOversizedHeaders(t *testing.T) {
 			}
 			if got := reached.Load(); got != wantReached {
 				t.Fatalf("handler reached %d times, want %d", got-n, wantReached-n)
+			}
+		})
+	}
+}
+
+// TestSmugglingClosesTheConnection (issue 17): a request with both
+// Content-Length and Transfer-Encoding is answered, then the connection is
+// closed; the request pipelined behind it is never served.
+func TestSmugglingClosesTheConnection(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		paths []string
+	)
+	srv := server.New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		paths = append(paths, r.URL.Path)
+		mu.Unlock()
+		_, _ = io.WriteString(w, "ok")
+	}), nil)
+	ln, err := server.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- server.Serve(ctx, srv, ln) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	tests := []struct {
+		name, first string
+		closed      bool
+	}{
+		{"content-length and chunked", "POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", true},
+		{"chunked and content-length", "POST /first HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 44\r\n\r\n0\r\n\r\n", true},
+		// Control: the same pipelining with honest framing is served.
+		{"content-length only", "POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mu.Lock()
+			paths = nil
+			mu.Unlock()
+			c := dial(t, ln.Addr().String())
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.WriteString(c, tt.first+"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			second, err := http.ReadResponse(br, nil)
+			if tt.closed {
+				if err == nil {
+					t.Fatalf("a second answer (%s) came on the same connection", second.Status)
+				}
+				if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+					t.Fatalf("want the connection closed, got %v", err)
+				}
+				if !resp.Close {
+					t.Error("the answer does not say Connection: close")
+				}
+			} else if err != nil {
+				t.Fatalf("control: %v", err)
+			}
+			mu.Lock()
+			got := strings.Join(paths, " ")
+			mu.Unlock()
+			want := "/first"
+			if !tt.closed {
+				want = "/first /smuggled"
+			}
+			if got != want {
+				t.Fatalf("served %q, want %q", got, want)
 			}
 		})
 	}
