@@ -1,8 +1,13 @@
 // Package user is the identity service: it logs users in, issues short-lived
 // Ed25519-signed JWTs, and validates them for the other services.
 //
-//	gateway ──► POST /users/api/login ──► limiter (per account, per client IP)
+//	gateway ──► POST /users/api/login ──► limiter (per account, per client IP):
+//	                                      locked ──► 429 + Retry-After, no hash
+//	                                  ──► gate (MaxConcurrentHashes slots,
+//	                                      HashQueue waiting): full ──► 503 +
+//	                                      Retry-After + X-Load-Shed, no hash
 //	                                  ──► Store.UserByEmail ──► argon2id verify
+//	                                      (unknown email: a dummy hash, same cost)
 //	                                  ──► tokens.issue (EdDSA, kid, 15 min)
 //	service ──► POST /internal/tokens/validate (X-Service-Key only)
 //	                                  ──► tokens.validate ──► auth.Principal
@@ -11,6 +16,10 @@
 // DataDir/user-signing.key (0600); with an empty DataDir it lives in memory.
 // Two demo users are seeded into an empty store: alice@example.com
 // (customer) and admin@example.com (admin).
+//
+// The client address of the per-client limit is X-Forwarded-For, which
+// the gateway sets from the peer address after deleting any client's copy;
+// it is trusted only on a request with the valid gateway key.
 //
 // Other services never check signatures: they call ValidateToken through
 // Client (usually behind a resilience token cache).

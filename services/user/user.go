@@ -10,12 +10,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/faultlab/faultlab/internal/auth"
+	"github.com/faultlab/faultlab/internal/contract"
 	"github.com/faultlab/faultlab/internal/kit"
 	"github.com/faultlab/faultlab/internal/problem"
 	"github.com/faultlab/faultlab/internal/router"
@@ -67,9 +69,22 @@ type Config struct {
 	// lock it for the rest of LoginWindow; defaults 5 and one minute.
 	LoginLimit  int
 	LoginWindow time.Duration
+	// MaxConcurrentHashes bounds the password hashes computed at once, so
+	// that a flood of logins takes at most that many cores from the rest
+	// of the shop; default runtime.NumCPU().
+	MaxConcurrentHashes int
+	// HashQueue is how many logins may wait for a hashing slot (while
+	// their request's deadline allows); past it a login is shed at once
+	// with 503, Retry-After and X-Load-Shed. Default MaxConcurrentHashes;
+	// negative means no queue.
+	HashQueue int
 	// NoSeed skips seeding the demo users into an empty store.
 	NoSeed bool
 }
+
+// ShedRetryAfter is the Retry-After of a login shed by the hashing bound:
+// a slot frees within a few hash times.
+const ShedRetryAfter = time.Second
 
 // Service is the user service. It is an http.Handler, safe for concurrent use.
 type Service struct {
@@ -80,7 +95,10 @@ type Service struct {
 	tokens  *tokens
 	limiter *limiter
 	dummy   string // hash verified for unknown emails, so timing does not tell
+	gate    *gate  // bounds concurrent password hashes
+	verify  func(password, encoded string) (bool, error)
 	valid   *prometheus.CounterVec
+	refused *prometheus.CounterVec // logins refused before hashing, by reason
 	h       http.Handler
 }
 
@@ -95,6 +113,15 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.LoginWindow <= 0 {
 		cfg.LoginWindow = DefaultLoginWindow
+	}
+	if cfg.MaxConcurrentHashes <= 0 {
+		cfg.MaxConcurrentHashes = runtime.NumCPU()
+	}
+	switch {
+	case cfg.HashQueue == 0:
+		cfg.HashQueue = cfg.MaxConcurrentHashes
+	case cfg.HashQueue < 0:
+		cfg.HashQueue = 0
 	}
 	cfg.Argon2 = cfg.Argon2.withDefaults()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -126,6 +153,8 @@ func New(cfg Config) (*Service, error) {
 		tokens:  newTokens(key, cfg.TokenTTL, cfg.Now),
 		limiter: newLimiter(cfg.LoginLimit, cfg.LoginWindow, cfg.Now),
 		dummy:   dummy,
+		gate:    newGate(cfg.MaxConcurrentHashes, cfg.HashQueue),
+		verify:  verifyPassword,
 	}
 	if !cfg.NoSeed {
 		if err := s.seed(ctx); err != nil {
@@ -147,6 +176,10 @@ func New(cfg Config) (*Service, error) {
 		Namespace: observability.Namespace, Name: "token_validations_total",
 		Help: "Token validations answered to callers, by outcome.",
 	}, "outcome")
+	s.refused = kit.CounterVec(s.reg, prometheus.CounterOpts{
+		Namespace: observability.Namespace, Name: "login_refused_total",
+		Help: "Logins refused before any password hashing, by reason (account_limit, client_limit, shed).",
+	}, "reason")
 	return s, nil
 }
 
@@ -219,15 +252,36 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	ip := s.clientIP(r)
 	acct, byIP := "acct:"+email, "ip:"+ip
-	if d := max(s.limiter.locked(acct), s.limiter.locked(byIP)); d > 0 {
+	// The limits answer at once, before any hashing: a locked account or
+	// client costs a map lookup, not a core.
+	da, dc := s.limiter.locked(acct), s.limiter.locked(byIP)
+	if d := max(da, dc); d > 0 {
+		reason := "account_limit"
+		if dc > 0 {
+			reason = "client_limit"
+		}
+		s.refused.WithLabelValues(reason).Inc()
 		s.log.LogAttrs(ctx, slog.LevelWarn, "login refused: too many failures",
 			slog.String(observability.FieldEventAction, "login.locked"),
+			slog.String("labels.reason", reason),
 			slog.String("labels.email_hash", emailHash(email)), slog.String("source.ip", ip))
 		p := problem.New(http.StatusTooManyRequests, "too many failed logins; try again later")
 		p.RetryAfter = d
 		problem.Write(w, r, p)
 		return
 	}
+	// The global bound on hashing: past the slots and the short queue, shed
+	// at once, marked so that callers' breakers do not count it.
+	if !s.gate.acquire(ctx) {
+		s.refused.WithLabelValues("shed").Inc()
+		s.log.LogAttrs(ctx, slog.LevelWarn, "login shed: password hashing is at its bound",
+			slog.String(observability.FieldEventAction, "login.shed"),
+			slog.String("source.ip", ip))
+		w.Header().Set(contract.LoadShed, "login")
+		problem.Write(w, r, problem.Unavailable("login is busy; try again shortly", ShedRetryAfter))
+		return
+	}
+	defer s.gate.release()
 	u, err := s.store.UserByEmail(ctx, email)
 	hash := u.PasswordHash
 	switch {
@@ -237,7 +291,8 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, problem.Unavailable("user store unavailable", time.Second))
 		return
 	}
-	ok, verr := verifyPassword(req.Password, hash)
+	// Unknown emails verify the dummy hash: they cost what known ones do.
+	ok, verr := s.verify(req.Password, hash)
 	if err != nil || verr != nil || !ok {
 		locked := s.limiter.fail(acct)
 		locked = s.limiter.fail(byIP) || locked
@@ -273,7 +328,7 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) {
 // on a request that carries the valid gateway key; otherwise the peer.
 func (s *Service) clientIP(r *http.Request) string {
 	if auth.Equal(r.Header.Get(auth.GatewayKeyHeader), s.cfg.Keys.Gateway) {
-		xff := r.Header.Get("X-Forwarded-For")
+		xff := r.Header.Get(contract.ForwardedFor)
 		if i := strings.LastIndexByte(xff, ','); i >= 0 {
 			xff = xff[i+1:]
 		}
