@@ -12,7 +12,9 @@ const (
 	// (all calls when Call is empty) is at least Min.
 	CheckSuccessRate = "success_rate"
 	// CheckLatency: in Phase, the Quantile (0.5, 0.9 or 0.99; default 0.99)
-	// of Call's latency is at most MaxLatency.
+	// of Call's latency is at most MaxLatency; or, with Max > 0, at most Max
+	// times the same quantile of Call in the before phase (MaxLatency is
+	// then a floor, for timer noise on an idle loopback).
 	CheckLatency = "latency"
 	// CheckStatusSeen: in Phase, the share of Call results with Status is at
 	// least Min (Min 0: at least one).
@@ -172,8 +174,11 @@ func (c Check) Validate() error {
 			return bad("min must be in (0, 1]")
 		}
 	case CheckLatency:
-		if c.MaxLatency <= 0 {
-			return bad("max_latency must be positive")
+		if c.MaxLatency <= 0 && c.Max <= 0 {
+			return bad("max_latency or max (a ratio to the before phase) must be positive")
+		}
+		if c.MaxLatency < 0 || c.Max < 0 {
+			return bad("max_latency and max must not be negative")
 		}
 		if q := c.quantile(); q != 0.5 && q != 0.9 && q != 0.99 {
 			return bad("quantile must be 0.5, 0.9 or 0.99")

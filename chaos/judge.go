@@ -179,7 +179,13 @@ func (rn *run) delta(service, metric string, labels map[string]string) float64 {
 
 func (rn *run) judgeRequests(c Check, v *Verdict) {
 	var sel []record
-	for _, r := range rn.records(c.phase()) {
+	recs := rn.records(c.phase())
+	if isAbuseCall(c.Call) { // abuse runs only in its window: any phase sees all of it
+		rn.mu.Lock()
+		recs = rn.phases[phaseAbuse]
+		rn.mu.Unlock()
+	}
+	for _, r := range recs {
 		if c.Call == "" || r.r.Call == c.Call {
 			sel = append(sel, r)
 		}
@@ -212,9 +218,29 @@ func (rn *run) judgeRequests(c Check, v *Verdict) {
 		}
 		q := load.Summarize(ds)
 		got := map[float64]time.Duration{0.5: q.P50, 0.9: q.P90, 0.99: q.P99}[c.quantile()]
+		limit := c.MaxLatency
 		v.Want = "≤ " + c.MaxLatency.String()
-		v.Measured = fmt.Sprintf("%s (n=%d)", got.Round(time.Millisecond), n)
-		v.Pass = got <= c.MaxLatency
+		if c.Max > 0 { // relative to the same call's quantile before the faults
+			var base []time.Duration
+			for _, r := range rn.records(PhaseBefore) {
+				if c.Call == "" || r.r.Call == c.Call {
+					base = append(base, r.r.Latency)
+				}
+			}
+			if len(base) == 0 {
+				v.Skipped, v.Measured, v.Want, v.Note = true, "no baseline", "-", "no "+c.target()+" requests before the faults"
+				return
+			}
+			bq := load.Summarize(base)
+			b := map[float64]time.Duration{0.5: bq.P50, 0.9: bq.P90, 0.99: bq.P99}[c.quantile()]
+			limit = max(time.Duration(c.Max*float64(b)), c.MaxLatency)
+			v.Want = fmt.Sprintf("≤ %g × %s before = %s", c.Max, b.Round(100*time.Microsecond), limit.Round(100*time.Microsecond))
+			if c.MaxLatency > 0 {
+				v.Want += fmt.Sprintf(" (floor %s)", c.MaxLatency)
+			}
+		}
+		v.Measured = fmt.Sprintf("%s (n=%d)", got.Round(100*time.Microsecond), n)
+		v.Pass = got <= limit
 	case CheckStatusSeen:
 		k := count(func(r record) bool { return r.r.Status == c.Status })
 		v.Measured = fmt.Sprintf("%d of %d (%s)", k, n, pct(float64(k)/float64(n)))

@@ -186,6 +186,7 @@ type run struct {
 	alertErr error
 	startM   map[string]MetricFamilies
 	endM     map[string]MetricFamilies
+	abusers  map[int]func() // step → stop, for FaultAbuse steps running
 }
 
 // Run executes sc against env: it resets the faults, probes the steady
@@ -393,7 +394,7 @@ func (rn *run) schedule(ctx context.Context, done <-chan struct{}) {
 			}
 			continue
 		}
-		err := rn.env.ApplyFault(ctx, spec)
+		err := rn.apply(ctx, ev.step, spec)
 		rn.mu.Lock()
 		if _, ok := win[ev.step]; !ok {
 			w := Window{Step: st.Name, Fault: st.Fault.String(), Start: off, End: -1}
@@ -424,8 +425,28 @@ func (rn *run) revertAll(ctx context.Context, applied map[int]bool, win map[int]
 	}
 }
 
+// apply injects a step's fault through the Env, or starts its abuse load.
+func (rn *run) apply(ctx context.Context, step int, spec FaultSpec) error {
+	if spec.Kind != FaultAbuse {
+		return rn.env.ApplyFault(ctx, spec)
+	}
+	if rn.abusers == nil {
+		rn.abusers = map[int]func(){}
+	}
+	if _, running := rn.abusers[step]; !running {
+		rn.abusers[step] = rn.startAbuse(ctx, spec.Abuse)
+	}
+	return nil
+}
+
 func (rn *run) revert(ctx context.Context, step, w int, off time.Duration) {
-	err := rn.env.RevertFault(context.WithoutCancel(ctx), rn.sc.Faults[step].Fault)
+	var err error
+	if stop, ok := rn.abusers[step]; ok {
+		stop()
+		delete(rn.abusers, step)
+	} else {
+		err = rn.env.RevertFault(context.WithoutCancel(ctx), rn.sc.Faults[step].Fault)
+	}
 	rn.mu.Lock()
 	rn.windows[w].End = off
 	if err != nil {

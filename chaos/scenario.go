@@ -65,6 +65,8 @@ type FaultSpec struct {
 	Toxic toxi.Toxic `json:"toxic,omitzero"`
 	// HTTP is the HTTP fault, for FaultHTTP.
 	HTTP fault.Fault `json:"http,omitzero"`
+	// Abuse is the hostile load, for FaultAbuse.
+	Abuse Abuse `json:"abuse,omitzero"`
 }
 
 // ToxicFault returns the toxic with its hop filled in from Hop.
@@ -89,14 +91,19 @@ func (f FaultSpec) Validate() error {
 			return fmt.Errorf("%w: an http fault needs a service", ErrScenario)
 		}
 		return f.HTTP.Validate()
+	case FaultAbuse:
+		return f.Abuse.Validate()
 	}
-	return fmt.Errorf("%w: fault kind must be %q or %q, got %q", ErrScenario, FaultToxic, FaultHTTP, f.Kind)
+	return fmt.Errorf("%w: fault kind must be %q, %q or %q, got %q", ErrScenario, FaultToxic, FaultHTTP, FaultAbuse, f.Kind)
 }
 
 // String describes f for reports.
 func (f FaultSpec) String() string {
 	if f.Kind == FaultHTTP {
 		return "http " + f.HTTP.String() + " on " + f.Service
+	}
+	if f.Kind == FaultAbuse {
+		return "abuse: " + f.Abuse.String()
 	}
 	return f.ToxicFault().String()
 }

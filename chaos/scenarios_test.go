@@ -44,8 +44,8 @@ func TestCatalogue(t *testing.T) {
 			short += sc.Load.Duration + probes
 		}
 	}
-	if len(seen) != 10 {
-		t.Errorf("%d scenarios, want 10", len(seen))
+	if len(seen) != 11 {
+		t.Errorf("%d scenarios, want 11", len(seen))
 	}
 	// The budget leaves room for lab start-up and the race detector: -short
 	// must stay under 45 s.
