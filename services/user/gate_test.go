@@ -82,6 +82,38 @@ func TestHashingIsBounded(t *testing.T) {
 	if r := f.login(t, DemoAdminEmail, DemoAdminPassword, contract.ForwardedFor, "10.1.0.9"); r.Status != http.StatusOK {
 		t.Fatalf("after the flood: %d %s", r.Status, r.Body)
 	}
+
+	// 10.1.0.9 has just logged in: in the next flood it has the trusted
+	// lane (one slot by default), where an address that never succeeded
+	// is shed.
+	release = make(chan struct{})
+	peak.Store(0)
+	running.Store(0)
+	var wg2 sync.WaitGroup
+	for i := range 3 {
+		wg2.Add(1)
+		go func() {
+			defer wg2.Done()
+			f.login(t, fmt.Sprintf("v%d@example.com", i), "pw", contract.ForwardedFor, "10.3.0."+strconv.Itoa(i+1))
+		}()
+		if i < 2 {
+			waitFor(t, "a hash to start", func() bool { return running.Load() == int64(i+1) })
+		}
+	}
+	waitFor(t, "a login to queue", func() bool { return f.svc.gate.waiting.Load() == 1 })
+	if r := f.login(t, "x@example.com", "pw", contract.ForwardedFor, "10.3.0.9"); r.Status != http.StatusServiceUnavailable {
+		t.Fatalf("untrusted address: %d, want shed", r.Status)
+	}
+	trusted := make(chan int, 1)
+	go func() {
+		trusted <- f.login(t, DemoAdminEmail, DemoAdminPassword, contract.ForwardedFor, "10.1.0.9").Status
+	}()
+	waitFor(t, "the trusted login to hash", func() bool { return running.Load() == 3 })
+	close(release)
+	wg2.Wait()
+	if st := <-trusted; st != http.StatusOK {
+		t.Fatalf("trusted address: %d", st)
+	}
 }
 
 // TestLoginCostIsTheSameForUnknownEmails: an unknown email, a known one
@@ -130,4 +162,3 @@ func TestLoginCostIsTheSameForUnknownEmails(t *testing.T) {
 		}
 	})
 }
-
