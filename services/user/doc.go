@@ -3,9 +3,11 @@
 //
 //	gateway ──► POST /users/api/login ──► limiter (per account, per client IP):
 //	                                      locked ──► 429 + Retry-After, no hash
-//	                                  ──► gate (MaxConcurrentHashes slots,
-//	                                      HashQueue waiting): full ──► 503 +
-//	                                      Retry-After + X-Load-Shed, no hash
+//	                                  ──► gate (MaxConcurrentHashes slots, a
+//	                                      TrustedHashes lane for addresses that
+//	                                      logged in within TrustWindow, HashQueue
+//	                                      waiting): full ──► 503 + Retry-After +
+//	                                      X-Load-Shed, no hash
 //	                                  ──► Store.UserByEmail ──► argon2id verify
 //	                                      (unknown email: a dummy hash, same cost)
 //	                                  ──► tokens.issue (EdDSA, kid, 15 min)
