@@ -167,6 +167,12 @@ func TestScenario_login_abuse(t *testing.T) {
 	res := runScenario(t, sharedLab(t), sc)
 	logVerdicts(t, res)
 	if !res.Passed() {
+		for _, f := range res.Failures {
+			t.Logf("failed: %+v", f)
+		}
+		for _, p := range res.Timeline {
+			t.Logf("second %d: %d requests, p99 %v", p.Offset, p.Requests, p.P99)
+		}
 		t.Errorf("scenario %s: hypothesis failed (aborted=%v, errors=%v)", sc.Name, res.Aborted, res.Errors)
 	}
 }

@@ -12,9 +12,9 @@ import (
 // further login is refused at once, so that a flood of logins costs at
 // most Slots cores and never grows a queue of work nobody will wait for.
 // A client that logged in successfully a short while ago may also use the
-// trusted lane, a few slots of its own, so that a spray of logins from
-// addresses that never succeed cannot shed every returning user. It is
-// safe for concurrent use.
+// trusted lane, a few slots of its own, and is never shed (it waits while
+// its deadline allows), so that a spray of logins from addresses that
+// never succeed cannot shed a returning user. It is safe for concurrent use.
 type gate struct {
 	slots   chan struct{}
 	trusted chan struct{}
@@ -37,10 +37,16 @@ func (g *gate) acquire(ctx context.Context, trusted bool) func() {
 	default:
 	}
 	if trusted {
+		// A client that proved a password lately is never shed: it waits
+		// for either lane while its deadline allows (it is still bound
+		// by the slots, so it cannot add hashing of its own).
 		select {
 		case g.trusted <- struct{}{}:
 			return func() { <-g.trusted }
-		default:
+		case g.slots <- struct{}{}:
+			return g.release
+		case <-ctx.Done():
+			return nil
 		}
 	}
 	if g.waiting.Add(1) > g.queue {

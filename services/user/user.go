@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -105,10 +106,12 @@ type Service struct {
 	dummy   string  // hash verified for unknown emails, so timing does not tell
 	gate    *gate   // bounds concurrent password hashes
 	good    *recent // client addresses that logged in successfully
-	verify  func(password, encoded string) (bool, error)
-	valid   *prometheus.CounterVec
-	refused *prometheus.CounterVec // logins refused before hashing, by reason
-	h       http.Handler
+	// shedLogged is when a shed was last logged at warn (UnixNano).
+	shedLogged atomic.Int64
+	verify     func(password, encoded string) (bool, error)
+	valid      *prometheus.CounterVec
+	refused    *prometheus.CounterVec // logins refused before hashing, by reason
+	h          http.Handler
 }
 
 // New builds the service, opening its store and seeding it if empty.
@@ -280,8 +283,11 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) {
 			reason = "client_limit"
 		}
 		s.refused.WithLabelValues(reason).Inc()
-		s.log.LogAttrs(ctx, slog.LevelWarn, "login refused: too many failures",
-			slog.String(observability.FieldEventAction, "login.locked"),
+		// Debug: the lock itself was logged at warn when it happened; a
+		// line per refused attempt would let an attacker fill the disk
+		// (faultlab_login_refused_total counts them).
+		s.log.LogAttrs(ctx, slog.LevelDebug, "login refused: too many failures",
+			slog.String(observability.FieldEventAction, "login.refused"),
 			slog.String("labels.reason", reason),
 			slog.String("labels.email_hash", emailHash(email)), slog.String("source.ip", ip))
 		p := problem.New(http.StatusTooManyRequests, "too many failed logins; try again later")
@@ -294,7 +300,13 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) {
 	release := s.gate.acquire(ctx, s.good.has(byIP))
 	if release == nil {
 		s.refused.WithLabelValues("shed").Inc()
-		s.log.LogAttrs(ctx, slog.LevelWarn, "login shed: password hashing is at its bound",
+		// At most one warn line a second (the metric counts every shed).
+		level := slog.LevelDebug
+		if now := s.cfg.Now().UnixNano(); now-s.shedLogged.Load() >= int64(time.Second) {
+			s.shedLogged.Store(now)
+			level = slog.LevelWarn
+		}
+		s.log.LogAttrs(ctx, level, "login shed: password hashing is at its bound",
 			slog.String(observability.FieldEventAction, "login.shed"),
 			slog.String("source.ip", ip))
 		w.Header().Set(contract.LoadShed, "login")
