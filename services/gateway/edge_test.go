@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -152,4 +153,59 @@ func TestRequestTimeout(t *testing.T) {
 			t.Fatalf("got %d: %s", r.Status, r.Body)
 		}
 	})
+}
+
+// TestLimitAndShedPassThrough (issue 17): user's 429 and its shed 503
+// reach the client as they were sent (status, Retry-After, problem detail
+// on the public path), and twenty of them leave the gateway's breaker on
+// user closed. The internal X-Load-Shed stays inside.
+func TestLimitAndShedPassThrough(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		shed   bool
+		detail string
+	}{
+		{"429", http.StatusTooManyRequests, false, "too many failed logins; try again later"},
+		{"shed 503", http.StatusServiceUnavailable, true, "login is busy; try again shortly"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			userStub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				if tt.shed {
+					w.Header().Set(contract.LoadShed, "login")
+				}
+				w.Header().Set("Retry-After", "7")
+				w.Header().Set("Content-Type", problem.ContentType)
+				w.WriteHeader(tt.status)
+				_, _ = io.WriteString(w, `{"title":"x","status":`+strconv.Itoa(tt.status)+`,"detail":"`+tt.detail+`","instance":"/users/api/login"}`)
+			}))
+			t.Cleanup(userStub.Close)
+			tr, err := hop.New("gateway", "user", hop.ScenarioPolicy, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gw, err := New(Config{Base: kit.Base{Keys: auth.Keys{Gateway: kittest.Keys.Gateway}}, UserURL: userStub.URL, UserClient: tr.Client()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			url := kittest.Serve(t, gw).URL
+			for range 20 {
+				r := kittest.Call(t, http.MethodPost, url+"/api/v1/login", map[string]string{"email": "a@example.com", "password": "x"})
+				if r.Status != tt.status || r.Header.Get("Retry-After") != "7" || r.Header.Get("Content-Type") != problem.ContentType {
+					t.Fatalf("got %d, Retry-After %q: %s", r.Status, r.Header.Get("Retry-After"), r.Body)
+				}
+				if !strings.Contains(string(r.Body), tt.detail) || !strings.Contains(string(r.Body), `"instance":"/api/v1/login"`) {
+					t.Fatalf("body %s", r.Body)
+				}
+				if r.Header.Get(contract.LoadShed) != "" {
+					t.Fatal("X-Load-Shed leaked to the client")
+				}
+			}
+			if st := tr.State(); st != "closed" {
+				t.Fatalf("breaker on user %s", st)
+			}
+		})
+	}
 }
