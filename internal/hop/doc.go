@@ -6,6 +6,6 @@
 //	policy (flags, ScenarioPolicy or zero) ─► Layered(caller, up) ─► resilience.New
 //	                                          per-hop timeouts         one Transport per hop
 //
-// It imports only resilience and observability, so services' tests may use
+// It imports only resilience, so services' tests may use
 // it without an import cycle through internal/app.
 package hop
