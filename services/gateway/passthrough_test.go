@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/faultlab/faultlab/api/apitest"
 	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/internal/kit"
 	"github.com/faultlab/faultlab/internal/kit/kittest"
@@ -36,7 +37,7 @@ func TestUnavailableUpstreamExplainsItself(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := kittest.Serve(t, gw)
+	srv := kittest.Serve(t, apitest.Wrap(t, gw))
 	r := kittest.Call(t, http.MethodPost, srv.URL+"/api/v1/orders", map[string]any{"items": []any{}},
 		"Authorization", "Bearer a.b.c", kit.IdempotencyKeyHeader, "explain-1")
 	if r.Status != http.StatusServiceUnavailable || r.Header.Get("Content-Type") != problem.ContentType || r.Header.Get("Retry-After") != "5" {
