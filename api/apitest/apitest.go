@@ -106,6 +106,9 @@ func (v *Validator) Doc() *openapi3.T { return v.doc }
 // Violations, and forgets them.
 func (v *Validator) Report(tb testing.TB) {
 	tb.Helper()
+	if testing.Verbose() {
+		tb.Logf("api/openapi.yaml checked: %s", v.SeenSummary())
+	}
 	for _, s := range v.Violations() {
 		tb.Errorf("answer not described by api/openapi.yaml: %s", s)
 	}
