@@ -103,12 +103,15 @@ func Wrap(tb testing.TB, h http.Handler) http.Handler {
 func (v *Validator) Doc() *openapi3.T { return v.doc }
 
 // Report fails tb with every violation seen since the last Report or
-// Violations, and forgets them.
+// Violations, and forgets them and the counts of Seen.
 func (v *Validator) Report(tb testing.TB) {
 	tb.Helper()
 	if testing.Verbose() {
 		tb.Logf("api/openapi.yaml checked: %s", v.SeenSummary())
 	}
+	v.mu.Lock()
+	clear(v.seen)
+	v.mu.Unlock()
 	for _, s := range v.Violations() {
 		tb.Errorf("answer not described by api/openapi.yaml: %s", s)
 	}
@@ -124,8 +127,9 @@ func (v *Validator) Violations() []string {
 	return out
 }
 
-// Seen returns how many answers were checked per "operationId status"
-// ("unrouted 404" for paths the document does not have).
+// Seen returns how many answers were checked per "operationId status",
+// with the X-Cache-Status when there is one ("listProducts 200 stale"),
+// or "unrouted 404" for paths the document does not have.
 func (v *Validator) Seen() map[string]int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -224,7 +228,11 @@ func (v *Validator) Check(r *http.Request, reqBody []byte, a Answer) error {
 		}
 		return v.checkProblem(a, want, fail)
 	}
-	v.count(fmt.Sprintf("%s %d", route.Operation.OperationID, a.Status))
+	key := fmt.Sprintf("%s %d", route.Operation.OperationID, a.Status)
+	if cs := a.Header.Get("X-Cache-Status"); cs != "" {
+		key += " " + cs
+	}
+	v.count(key)
 
 	in := &openapi3filter.RequestValidationInput{
 		Request: req, PathParams: params, Route: route,

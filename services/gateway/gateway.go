@@ -262,10 +262,12 @@ func (s *Service) forward(up upstream, target func(*http.Request) (string, bool)
 				return
 			}
 			// The upstream explained itself (order: "payment is
-			// temporarily unavailable"): pass its problem on, with the
-			// Retry-After it asked for.
+			// temporarily unavailable"; user: "too many failed logins"):
+			// pass its problem on, with the Retry-After it asked for. A
+			// 429 stays a 429: the client is being limited, not told that
+			// the service is down.
 			var ue *resilience.UpstreamError
-			if errors.As(err, &ue) && ue.Problem != nil && ue.Status >= 500 {
+			if errors.As(err, &ue) && ue.Problem != nil && (ue.Status >= 500 || ue.Status == http.StatusTooManyRequests) {
 				w.Header().Set("Content-Type", problem.ContentType)
 				w.Header().Set("Retry-After", strconv.Itoa(int(ue.RetryAfter()/time.Second)))
 				writePublicProblem(w, r, ue.Status, ue.Problem)
