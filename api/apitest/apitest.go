@@ -43,6 +43,8 @@ type Validator struct {
 	problem *openapi3.Schema
 
 	mu         sync.Mutex
+	idle       *sync.Cond // signalled when pending drops to 0
+	pending    int        // checks still running
 	violations []string
 	seen       map[string]int // "operationId status" → answers
 }
@@ -63,7 +65,9 @@ func Load() (*Validator, error) {
 	if ref == nil || ref.Value == nil {
 		return nil, errors.New("apitest: the document has no Problem schema")
 	}
-	return &Validator{doc: doc, router: r, problem: ref.Value, seen: map[string]int{}}, nil
+	v := &Validator{doc: doc, router: r, problem: ref.Value, seen: map[string]int{}}
+	v.idle = sync.NewCond(&v.mu)
+	return v, nil
 }
 
 // LoadDoc parses the embedded document and validates it (kin-openapi's
@@ -106,8 +110,9 @@ func (v *Validator) Doc() *openapi3.T { return v.doc }
 // Violations, and forgets them and the counts of Seen.
 func (v *Validator) Report(tb testing.TB) {
 	tb.Helper()
+	summary := v.SeenSummary() // waits for pending checks
 	if testing.Verbose() {
-		tb.Logf("api/openapi.yaml checked: %s", v.SeenSummary())
+		tb.Logf("api/openapi.yaml checked: %s", summary)
 	}
 	v.mu.Lock()
 	clear(v.seen)
@@ -117,11 +122,12 @@ func (v *Validator) Report(tb testing.TB) {
 	}
 }
 
-// Violations returns the violations seen since the last call, and forgets
-// them.
+// Violations waits for the checks still running, then returns the
+// violations seen since the last call, and forgets them.
 func (v *Validator) Violations() []string {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	v.wait()
 	out := v.violations
 	v.violations = nil
 	return out
@@ -133,6 +139,7 @@ func (v *Validator) Violations() []string {
 func (v *Validator) Seen() map[string]int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	v.wait()
 	out := make(map[string]int, len(v.seen))
 	for k, n := range v.seen {
 		out[k] = n
@@ -176,10 +183,41 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 			rec.status = http.StatusOK
 			rec.header = w.Header().Clone()
 		}
-		if err := v.Check(orig, reqBody.Bytes(), Answer{Status: rec.status, Header: rec.header, Body: rec.body.Bytes()}); err != nil {
-			v.record(err.Error())
-		}
+		ans := Answer{Status: rec.status, Header: rec.header, Body: rec.body.Bytes()}
+		body := reqBody.Bytes()
+		// Check off the request's path, so that the client's latency (which
+		// chaos scenarios measure) does not include it; Violations, Seen and
+		// Report wait for pending checks.
+		v.begin()
+		go func() {
+			defer v.done()
+			if err := v.Check(orig, body, ans); err != nil {
+				v.record(err.Error())
+			}
+		}()
 	})
+}
+
+func (v *Validator) begin() {
+	v.mu.Lock()
+	v.pending++
+	v.mu.Unlock()
+}
+
+func (v *Validator) done() {
+	v.mu.Lock()
+	v.pending--
+	if v.pending == 0 {
+		v.idle.Broadcast()
+	}
+	v.mu.Unlock()
+}
+
+// wait blocks until no check is pending; v.mu must be held.
+func (v *Validator) wait() {
+	for v.pending > 0 {
+		v.idle.Wait()
+	}
 }
 
 func (v *Validator) record(s string) {

@@ -6,7 +6,11 @@
 //
 //	client ──► Validator.Middleware ──► gateway
 //	              │ tee the request body, copy the answer as it is written
-//	              └─► Check(request, answer) ──► violations ──► tb.Errorf (Report)
+//	              └─► go Check(request, answer) ──► violations ──► tb.Errorf (Report)
+//
+// Checks run after the answer is written, off the request's path, so the
+// latency a chaos scenario measures does not include them; Report,
+// Violations and Seen wait for the pending ones.
 //
 // An answer is a violation when
 //   - its route and method are in the document, and its status, headers
