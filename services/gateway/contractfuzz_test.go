@@ -37,7 +37,8 @@ type fuzzCase struct {
 
 // TestContractFuzz generates requests from api/openapi.yaml's schemas,
 // valid and deliberately invalid (wrong types, missing members, values at
-// and past every limit, bad headers and query parameters, broken JSON),
+// and past every limit, bad headers and query parameters, broken JSON,
+// methods and paths the document does not have),
 // sends them through the real gateway to the real services, and checks
 // that every one gets an answer the document describes and never a 5xx.
 // Seeded and bounded: the deterministic mutations of each operation, then
@@ -66,6 +67,17 @@ func TestContractFuzz(t *testing.T) {
 	var cases []fuzzCase
 	for _, o := range ops {
 		cases = append(cases, g.deterministic(o)...)
+	}
+	// Methods and paths the document does not have: 405 and 404 problems.
+	for _, o := range ops {
+		for _, m := range []string{http.MethodDelete, http.MethodPatch, http.MethodPut} {
+			c := g.valid(o)
+			c.method, c.name = m, o.op.OperationID+" as "+m
+			cases = append(cases, c)
+		}
+	}
+	for _, p := range []string{"/", "/api", "/api/v2/orders", "/api/v1/orders/x/y", "/internal/stock", "/api/v1/users"} {
+		cases = append(cases, fuzzCase{name: "unknown path " + p, method: http.MethodGet, path: p, header: http.Header{}})
 	}
 	for i := range contractRandom {
 		o := ops[rng.IntN(len(ops))]
