@@ -2,9 +2,11 @@ package gateway
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/faultlab/faultlab/api"
@@ -58,6 +60,27 @@ func TestRoutesMatchTheDocument(t *testing.T) {
 	}
 	if len(served) < 14 {
 		t.Errorf("only %d routes served: %q", len(served), gw.Routes())
+	}
+
+	// And the list is what the router does: every documented operation
+	// reaches a handler (here, upstreams that refuse connections: 503),
+	// never the router's 404 or 405.
+	down := "http://127.0.0.1:1"
+	probe, err := New(Config{UserURL: down, ProductURL: down, OrderURL: down, PaymentURL: down})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := range documented {
+		method, path, _ := strings.Cut(r, " ")
+		t.Run(r, func(t *testing.T) {
+			req := httptest.NewRequest(method, strings.ReplaceAll(path, "{id}", "x1"), strings.NewReader(`{}`))
+			req.Header.Set("Content-Type", "application/json")
+			rec := httptest.NewRecorder()
+			probe.ServeHTTP(rec, req)
+			if rec.Code == http.StatusNotFound || rec.Code == http.StatusMethodNotAllowed {
+				t.Fatalf("documented, but the router answers %d: %s", rec.Code, rec.Body)
+			}
+		})
 	}
 }
 
