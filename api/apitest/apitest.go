@@ -3,6 +3,8 @@ package apitest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -47,6 +50,7 @@ type Validator struct {
 	pending    int        // checks still running
 	violations []string
 	seen       map[string]int // "operationId status" → answers
+	memo       map[[sha256.Size]byte]memoResult
 }
 
 // Load parses and validates the embedded document and builds its router.
@@ -65,7 +69,7 @@ func Load() (*Validator, error) {
 	if ref == nil || ref.Value == nil {
 		return nil, errors.New("apitest: the document has no Problem schema")
 	}
-	v := &Validator{doc: doc, router: r, problem: ref.Value, seen: map[string]int{}}
+	v := &Validator{doc: doc, router: r, problem: ref.Value, seen: map[string]int{}, memo: map[[sha256.Size]byte]memoResult{}}
 	v.idle = sync.NewCond(&v.mu)
 	return v, nil
 }
@@ -235,6 +239,66 @@ func (v *Validator) count(key string) {
 // Check validates one request (with the body the gateway read) and the
 // answer it got. It returns nil when the document describes the answer.
 func (v *Validator) Check(r *http.Request, reqBody []byte, a Answer) error {
+	key := memoKey(r, reqBody, a)
+	v.mu.Lock()
+	m, hit := v.memo[key]
+	v.mu.Unlock()
+	if !hit {
+		m.seen, m.err = v.check(r, reqBody, a)
+		v.mu.Lock()
+		if len(v.memo) >= maxMemo {
+			clear(v.memo)
+		}
+		v.memo[key] = m
+		v.mu.Unlock()
+	}
+	v.count(m.seen)
+	return m.err
+}
+
+// maxMemo bounds the memo of checked answers.
+const maxMemo = 4096
+
+// memoResult is the outcome of checking one distinct request and answer.
+type memoResult struct {
+	seen string
+	err  error
+}
+
+// memoKey identifies everything Check looks at: the same request and
+// answer again (a catalogue page under load) is not checked twice, since
+// kin-openapi compiles the JSON Schema of a 3.1 body on every validation.
+func memoKey(r *http.Request, reqBody []byte, a Answer) [sha256.Size]byte {
+	h := sha256.New()
+	field := func(s string) {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	field(r.Method)
+	field(r.URL.EscapedPath())
+	field(r.URL.RawQuery)
+	// The headers the document speaks of; the rest (traceparent, Date …)
+	// would only defeat the memo.
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	field(strconv.FormatBool(ok && strings.TrimSpace(tok) != ""))
+	for _, k := range []string{"Content-Type", "Idempotency-Key", "Request-Timeout"} {
+		field(strings.Join(r.Header.Values(k), "\x00"))
+	}
+	field(string(reqBody))
+	field(strconv.Itoa(a.Status))
+	for _, k := range []string{"Content-Type", "Retry-After", "Location", "Link", "X-Cache-Status", "WWW-Authenticate", "X-Dependency-Unavailable"} {
+		field(strings.Join(a.Header.Values(k), "\x00"))
+	}
+	field(string(a.Body))
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// check is Check without the memo; it also returns the Seen key.
+func (v *Validator) check(r *http.Request, reqBody []byte, a Answer) (string, error) {
 	name := r.Method + " " + r.URL.RequestURI()
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("%s → %d: %s; body %s", name, a.Status, fmt.Sprintf(format, args...), snippet(a.Body))
@@ -243,7 +307,7 @@ func (v *Validator) Check(r *http.Request, reqBody []byte, a Answer) error {
 	u := &url.URL{Scheme: "http", Host: "gateway", Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
 	req, err := http.NewRequestWithContext(context.Background(), r.Method, u.String(), bytes.NewReader(reqBody))
 	if err != nil {
-		return fail("unparseable request: %v", err)
+		return "unparseable", fail("unparseable request: %v", err)
 	}
 	req.Header = r.Header.Clone()
 	route, params, err := v.router.FindRoute(req)
@@ -254,23 +318,22 @@ func (v *Validator) Check(r *http.Request, reqBody []byte, a Answer) error {
 		} else if !errors.Is(err, routers.ErrPathNotFound) {
 			var re *routers.RouteError
 			if !errors.As(err, &re) {
-				return fail("routing: %v", err)
+				return "unroutable", fail("routing: %v", err)
 			}
 		}
-		v.count(fmt.Sprintf("unrouted %d", a.Status))
+		seen := fmt.Sprintf("unrouted %d", a.Status)
 		if want == http.StatusMethodNotAllowed && a.Status == http.StatusNotFound && !canonical(r.URL) {
 			want = http.StatusNotFound // the gateway's path guard answers first
 		}
 		if a.Status != want {
-			return fail("the document has no such route (%v): want %d", err, want)
+			return seen, fail("the document has no such route (%v): want %d", err, want)
 		}
-		return v.checkProblem(a, want, fail)
+		return seen, v.checkProblem(a, want, fail)
 	}
-	key := fmt.Sprintf("%s %d", route.Operation.OperationID, a.Status)
+	seen := fmt.Sprintf("%s %d", route.Operation.OperationID, a.Status)
 	if cs := a.Header.Get("X-Cache-Status"); cs != "" {
-		key += " " + cs
+		seen += " " + cs
 	}
-	v.count(key)
 
 	in := &openapi3filter.RequestValidationInput{
 		Request: req, PathParams: params, Route: route,
@@ -285,12 +348,12 @@ func (v *Validator) Check(r *http.Request, reqBody []byte, a Answer) error {
 		Options:                &openapi3filter.Options{MultiError: true, IncludeResponseStatus: true},
 	}
 	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
-		return fail("%s", oneLine(err))
+		return seen, fail("%s", oneLine(err))
 	}
 	if reqErr != nil && a.Status >= 200 && a.Status < 300 {
-		return fail("the document refuses this request (%s) but the gateway accepted it", oneLine(reqErr))
+		return seen, fail("the document refuses this request (%s) but the gateway accepted it", oneLine(reqErr))
 	}
-	return nil
+	return seen, nil
 }
 
 // checkProblem checks a 404 or 405 to a route the document does not have.

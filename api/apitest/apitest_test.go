@@ -119,3 +119,25 @@ func TestMiddlewareReports(t *testing.T) {
 		t.Fatalf("Violations did not forget: %q", again)
 	}
 }
+
+// TestMemoKeepsVerdicts: an answer checked again (from the memo) gets the
+// same verdict and is counted again; a different trace header does not
+// matter, a different body does.
+func TestMemoKeepsVerdicts(t *testing.T) {
+	v := apitest.New(t)
+	bad := apitest.Answer{Status: 503, Header: hdr("Content-Type", "application/problem+json"), Body: []byte(problemBody(503, ""))}
+	good := apitest.Answer{Status: 503, Header: hdr("Content-Type", "application/problem+json", "Retry-After", "1"), Body: []byte(problemBody(503, ""))}
+	for i := range 3 {
+		r := httptest.NewRequest(http.MethodGet, "/api/v1/products", nil)
+		r.Header.Set("traceparent", "00-"+strings.Repeat(strconv.Itoa(i), 32)+"-00f067aa0ba902b7-01")
+		if err := v.Check(r, nil, bad); err == nil {
+			t.Fatalf("check %d: the undocumented answer passed", i)
+		}
+		if err := v.Check(r, nil, good); err != nil {
+			t.Fatalf("check %d: %v", i, err)
+		}
+	}
+	if n := v.Seen()["listProducts 503"]; n != 6 {
+		t.Fatalf("seen %d, want 6", n)
+	}
+}
