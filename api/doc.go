@@ -25,6 +25,7 @@
 // (a check against the 3.1 meta-schema) let through; its errors name the
 // failing member and value. Its cost: kin-openapi compiles a 3.1 body
 // schema on every validation (about 2 ms for a 20-product page here), so
-// apitest checks off the request's path and memoises verdicts (16 µs for
+// apitest queues the checks until a test asks for the verdicts (never
+// during the load a chaos scenario measures) and memoises them (16 µs for
 // an answer seen before).
 package api
