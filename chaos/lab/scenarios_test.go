@@ -181,6 +181,9 @@ func TestBreakerMatters(t *testing.T) {
 // answers 503, so the gateway serves the catalogue stale or, for a page it
 // has no copy of, a 503 of its own.
 func TestContractUnderHTTPFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 9 s run: part of the full suite, not of -short")
+	}
 	l := sharedLab(t)
 	defer contract.Report(t)
 	sc := chaos.Scenario{
