@@ -71,8 +71,7 @@ func Load() (*Validator, error) {
 	if ref == nil || ref.Value == nil {
 		return nil, errors.New("apitest: the document has no Problem schema")
 	}
-	v := &Validator{doc: doc, router: r, problem: ref.Value, seen: map[string]int{}, memo: map[[sha256.Size]byte]memoResult{}}
-	return v, nil
+	return &Validator{doc: doc, router: r, problem: ref.Value, seen: map[string]int{}, memo: map[[sha256.Size]byte]memoResult{}}, nil
 }
 
 // LoadDoc parses the embedded document and validates it (kin-openapi's
@@ -170,9 +169,9 @@ func (v *Validator) SeenSummary() string {
 	return b.String()
 }
 
-// Middleware checks every request that passes through it and the answer
-// next gives, recording violations. The answer reaches the client
-// unchanged and as it is written.
+// Middleware records every request that passes through it and the answer
+// next gives, for checking when Report, Violations or Seen is called. The
+// answer reaches the client unchanged and as it is written.
 func (v *Validator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var reqBody capture
