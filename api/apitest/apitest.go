@@ -324,6 +324,11 @@ func (v *Validator) check(r *http.Request, reqBody []byte, a Answer) (string, er
 		return "unparseable", fail("unparseable request: %v", err)
 	}
 	req.Header = r.Header.Clone()
+	if r.Method == http.MethodOptions {
+		if seen, ok, err := v.checkOptions(req, a, fail); ok {
+			return seen, err
+		}
+	}
 	route, params, err := v.router.FindRoute(req)
 	if err != nil {
 		want := http.StatusNotFound
@@ -368,6 +373,39 @@ func (v *Validator) check(r *http.Request, reqBody []byte, a Answer) (string, er
 		return seen, fail("the document refuses this request (%s) but the gateway accepted it", oneLine(reqErr))
 	}
 	return seen, nil
+}
+
+// checkOptions checks an OPTIONS request to a documented path: the router
+// answers it 200, with no body and an Allow header naming the path's
+// documented methods and OPTIONS. ok is false when the path is not
+// documented (the caller then wants a 404 problem).
+func (v *Validator) checkOptions(req *http.Request, a Answer, fail func(string, ...any) error) (_ string, ok bool, _ error) {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := req.Clone(context.Background())
+		probe.Method = m
+		route, _, err := v.router.FindRoute(probe)
+		if err != nil {
+			continue
+		}
+		seen := fmt.Sprintf("options %d", a.Status)
+		want := []string{http.MethodOptions}
+		for method := range route.PathItem.Operations() {
+			want = append(want, method)
+		}
+		sort.Strings(want)
+		got := strings.Split(a.Header.Get("Allow"), ", ")
+		sort.Strings(got)
+		switch {
+		case a.Status != http.StatusOK:
+			return seen, true, fail("OPTIONS on a documented path: want 200")
+		case len(a.Body) != 0:
+			return seen, true, fail("OPTIONS answered with a body")
+		case strings.Join(got, ", ") != strings.Join(want, ", "):
+			return seen, true, fail("Allow %q, want the documented methods %q", a.Header.Get("Allow"), strings.Join(want, ", "))
+		}
+		return seen, true, nil
+	}
+	return "", false, nil
 }
 
 // checkProblem checks a 404 or 405 to a route the document does not have.

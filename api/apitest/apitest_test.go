@@ -79,6 +79,10 @@ func TestCheck(t *testing.T) {
 			apitest.Answer{404, hdr("Content-Type", problemCT), []byte(problemBody(404, ""))}, ""},
 		{"unknown path answered 200", httptest.NewRequest(http.MethodGet, "/internal/stock", nil), "",
 			apitest.Answer{200, hdr("Content-Type", "application/json"), []byte(`{}`)}, "no such route"},
+		{"OPTIONS with the documented methods", httptest.NewRequest(http.MethodOptions, "/api/v1/orders", nil), "",
+			apitest.Answer{200, hdr("Allow", "GET, OPTIONS, POST"), nil}, ""},
+		{"OPTIONS naming an undocumented method", httptest.NewRequest(http.MethodOptions, "/api/v1/orders", nil), "",
+			apitest.Answer{200, hdr("Allow", "DELETE, GET, OPTIONS, POST"), nil}, "Allow"},
 		{"unknown method answered 405 problem", httptest.NewRequest(http.MethodDelete, "/api/v1/orders", nil), "",
 			apitest.Answer{405, hdr("Content-Type", problemCT), []byte(problemBody(405, ""))}, ""},
 	}

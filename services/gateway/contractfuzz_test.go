@@ -70,7 +70,7 @@ func TestContractFuzz(t *testing.T) {
 	}
 	// Methods and paths the document does not have: 405 and 404 problems.
 	for _, o := range ops {
-		for _, m := range []string{http.MethodDelete, http.MethodPatch, http.MethodPut} {
+		for _, m := range []string{http.MethodDelete, http.MethodPatch, http.MethodPut, http.MethodOptions, http.MethodHead} {
 			c := g.valid(o)
 			c.method, c.name = m, o.op.OperationID+" as "+m
 			cases = append(cases, c)
