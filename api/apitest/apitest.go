@@ -302,7 +302,7 @@ func memoKey(r *http.Request, reqBody []byte, a Answer) [sha256.Size]byte {
 	}
 	field(string(reqBody))
 	field(strconv.Itoa(a.Status))
-	for _, k := range []string{"Content-Type", "Retry-After", "Location", "Link", "X-Cache-Status", "WWW-Authenticate", "X-Dependency-Unavailable"} {
+	for _, k := range []string{"Content-Type", "Retry-After", "Location", "Link", "X-Cache-Status", "WWW-Authenticate", "X-Dependency-Unavailable", "Allow"} {
 		field(strings.Join(a.Header.Values(k), "\x00"))
 	}
 	field(string(a.Body))
