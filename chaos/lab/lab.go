@@ -69,6 +69,9 @@ type Config struct {
 	ConsoleLevel slog.Level
 	// Argon2 overrides the password hashing cost (tests).
 	Argon2 *user.Argon2Params
+	// Wrap, if set, wraps each service's handler where the lab serves it
+	// (tests check the gateway's answers against api/openapi.yaml).
+	Wrap func(service string, h http.Handler) http.Handler
 }
 
 // Default secrets of a local lab. They protect nothing on loopback; any
@@ -204,7 +207,11 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		l.Units[name] = u
 	}
 	for _, name := range app.Services {
-		srv := server.New(l.Units[name].Handler, nil)
+		h := l.Units[name].Handler
+		if cfg.Wrap != nil {
+			h = cfg.Wrap(name, h)
+		}
+		srv := server.New(h, nil)
 		ln := lns[name]
 		l.wg.Add(1)
 		go func() {

@@ -2,13 +2,17 @@ package lab_test
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/faultlab/faultlab/api/apitest"
 	"github.com/faultlab/faultlab/chaos"
+	"github.com/faultlab/faultlab/chaos/fault"
 	"github.com/faultlab/faultlab/chaos/lab"
 	"github.com/faultlab/faultlab/chaos/load"
 	"github.com/faultlab/faultlab/resilience"
@@ -19,7 +23,22 @@ var (
 	shared     *lab.Lab
 	sharedErr  error
 	sharedOnce sync.Once
+	// contract checks every request and answer through the shared lab's
+	// gateway against api/openapi.yaml: the 503s, 429s and stale answers
+	// under faults included. Scenarios run one after another, so each
+	// reports what was seen during its run.
+	contract *apitest.Validator
 )
+
+// checkGateway wraps the gateway's handler with the contract check.
+func checkGateway(v *apitest.Validator) func(string, http.Handler) http.Handler {
+	return func(name string, h http.Handler) http.Handler {
+		if name != "gateway" {
+			return h
+		}
+		return v.Middleware(h)
+	}
+}
 
 var testPolicy = lab.ScenarioPolicy
 
@@ -46,6 +65,9 @@ func startLab(tb testing.TB, cfg lab.Config) *lab.Lab {
 func sharedLab(t *testing.T) *lab.Lab {
 	t.Helper()
 	sharedOnce.Do(func() {
+		if contract, sharedErr = apitest.Load(); sharedErr != nil {
+			return
+		}
 		dir, err := os.MkdirTemp("", "faultlab-chaos-")
 		if err != nil {
 			sharedErr = err
@@ -54,6 +76,7 @@ func sharedLab(t *testing.T) *lab.Lab {
 		shared, sharedErr = lab.Start(context.Background(), lab.Config{
 			Ephemeral: true, DataDir: dir, Default: testPolicy,
 			Argon2: &user.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1},
+			Wrap:   checkGateway(contract),
 		})
 	})
 	if sharedErr != nil {
@@ -113,6 +136,7 @@ func TestScenarios(t *testing.T) {
 			continue
 		}
 		t.Run(sc.Name, func(t *testing.T) {
+			defer contract.Report(t)
 			res := runScenario(t, l, sc)
 			logVerdicts(t, res)
 			if !res.Passed() {
@@ -174,5 +198,45 @@ func TestScenario_login_abuse(t *testing.T) {
 			t.Logf("second %d: %d requests, p99 %v", p.Offset, p.Requests, p.P99)
 		}
 		t.Errorf("scenario %s: hypothesis failed (aborted=%v, errors=%v)", sc.Name, res.Aborted, res.Errors)
+	}
+}
+
+// TestContractUnderHTTPFaults: answers to faults the catalogue does not
+// make are in the API document too. User answers logins with 429 and
+// Retry-After, as its per-account and per-client limits do; then product
+// answers 503, so the gateway serves the catalogue stale or, for a page it
+// has no copy of, a 503 of its own.
+func TestContractUnderHTTPFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 9 s run: part of the full suite, not of -short")
+	}
+	l := sharedLab(t)
+	defer contract.Report(t)
+	sc := chaos.Scenario{
+		Name:        "contract-http-faults",
+		Description: "user answers logins 429 + Retry-After, then product answers 503 + Retry-After",
+		Faults: []chaos.Step{
+			{Name: "login 429", At: time.Second, Until: 3 * time.Second, Fault: chaos.FaultSpec{Kind: chaos.FaultHTTP, Service: "user",
+				HTTP: fault.Fault{Name: "login-429", Kind: fault.KindStatus, Status: http.StatusTooManyRequests, RetryAfter: 1, PathPrefix: user.RouteLogin}}},
+			{Name: "product 503", At: 3 * time.Second, Until: 5 * time.Second, Fault: chaos.FaultSpec{Kind: chaos.FaultHTTP, Service: "product",
+				HTTP: fault.Fault{Name: "product-503", Kind: fault.KindStatus, Status: http.StatusServiceUnavailable, RetryAfter: 1}}},
+		},
+		Load: chaos.LoadProfile{Rate: 20, Duration: 6 * time.Second, Concurrency: 8,
+			Mix: []chaos.MixEntry{{Call: chaos.CallLogin, Weight: 2}, {Call: chaos.CallListProducts, Weight: 2}, {Call: chaos.CallGetProduct, Weight: 1}}},
+		Hypothesis: []chaos.Check{
+			{Kind: chaos.CheckStatusSeen, Phase: chaos.PhaseDuring, Call: chaos.CallLogin, Status: http.StatusTooManyRequests},
+			{Kind: chaos.CheckHeader, Phase: chaos.PhaseDuring, Call: chaos.CallListProducts, Header: "X-Cache-Status", Value: "stale"},
+		},
+	}
+	res := runScenario(t, l, sc)
+	logVerdicts(t, res)
+	if !res.Passed() {
+		t.Errorf("scenario %s: hypothesis failed (aborted=%v, errors=%v)", sc.Name, res.Aborted, res.Errors)
+	}
+	seen := contract.Seen()
+	for _, want := range []string{"login 429", "listProducts 200 stale"} {
+		if seen[want]+seen[strings.Replace(want, "login", "loginLegacy", 1)] == 0 {
+			t.Errorf("the contract check saw no %q: %s", want, contract.SeenSummary())
+		}
 	}
 }

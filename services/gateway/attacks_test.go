@@ -17,6 +17,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/faultlab/faultlab/api/apitest"
 	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/internal/hop"
 	"github.com/faultlab/faultlab/internal/kit"
@@ -109,9 +110,10 @@ func newAttackLab(t *testing.T) *attackLab {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checked := apitest.Wrap(t, l.gw) // every answer against api/openapi.yaml
 	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.reached.Add(1)
-		l.gw.ServeHTTP(w, r)
+		checked.ServeHTTP(w, r)
 	})
 	a.srv = server.New(counted, nil)
 	// Short enough for a test; the default (5s) is checked in internal/server.

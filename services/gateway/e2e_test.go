@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultlab/faultlab/api/apitest"
 	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/internal/kit"
 	"github.com/faultlab/faultlab/internal/kit/kittest"
@@ -91,7 +92,9 @@ func newLab(t testing.TB) *lab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.gwURL = kittest.Serve(t, l.gw).URL
+	// Every request and answer through the gateway is checked against
+	// api/openapi.yaml; an undocumented one fails the test.
+	l.gwURL = kittest.Serve(t, apitest.Wrap(t, l.gw)).URL
 	l.payments = payment.NewClient(l.payURL, nil, keys.Service)
 	l.products = product.NewClient(l.prodURL, nil, keys.Service)
 	return l

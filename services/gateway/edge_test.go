@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultlab/faultlab/api/apitest"
 	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/internal/contract"
 	"github.com/faultlab/faultlab/internal/hop"
@@ -28,6 +29,7 @@ type edgeLab struct {
 	mu   sync.Mutex
 	seen http.Header
 	hold bool // the stub waits for its request's context to end
+	api  *apitest.Validator
 }
 
 func newEdgeLab(t *testing.T, hold bool) *edgeLab {
@@ -43,7 +45,7 @@ func newEdgeLab(t *testing.T, hold bool) *edgeLab {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"items":[]}`)
+		_, _ = io.WriteString(w, `{"items":[],"limit":20,"total":0}`)
 	}))
 	t.Cleanup(order.Close)
 	tr, err := hop.New("gateway", "order", hop.ScenarioPolicy, nil, nil)
@@ -55,7 +57,8 @@ func newEdgeLab(t *testing.T, hold bool) *edgeLab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.url = kittest.Serve(t, gw).URL
+	l.api = apitest.New(t)
+	l.url = kittest.Serve(t, l.api.Middleware(gw)).URL
 	return l
 }
 
@@ -127,9 +130,13 @@ func TestRequestTimeout(t *testing.T) {
 		{"0", 20 * time.Millisecond, DefaultMinRequestTimeout},
 	}
 	l := newEdgeLab(t, false)
+	// Every answer, the 400s and the 504 included, is checked against the
+	// API document.
+	defer l.api.Report(t)
+	const bearer = "Bearer not-checked-by-the-stub"
 	for _, tt := range tests {
 		t.Run(tt.value, func(t *testing.T) {
-			r := kittest.Call(t, http.MethodGet, l.url+"/api/v1/orders", nil, contract.RequestTimeout, tt.value)
+			r := kittest.Call(t, http.MethodGet, l.url+"/api/v1/orders", nil, contract.RequestTimeout, tt.value, "Authorization", bearer)
 			if r.Status != http.StatusOK {
 				t.Fatalf("status %d: %s", r.Status, r.Body)
 			}
@@ -140,7 +147,7 @@ func TestRequestTimeout(t *testing.T) {
 	}
 	for _, bad := range []string{"abc", "-1", "1e3", "1.2345", "0x10", ".5", "1."} {
 		t.Run("bad "+bad, func(t *testing.T) {
-			r := kittest.Call(t, http.MethodGet, l.url+"/api/v1/orders", nil, contract.RequestTimeout, bad)
+			r := kittest.Call(t, http.MethodGet, l.url+"/api/v1/orders", nil, contract.RequestTimeout, bad, "Authorization", bearer)
 			if r.Status != http.StatusBadRequest || r.Header.Get("Content-Type") != problem.ContentType {
 				t.Fatalf("got %d %q: %s", r.Status, r.Header.Get("Content-Type"), r.Body)
 			}
@@ -148,7 +155,8 @@ func TestRequestTimeout(t *testing.T) {
 	}
 	t.Run("runs out", func(t *testing.T) {
 		slow := newEdgeLab(t, true)
-		r := kittest.Call(t, http.MethodGet, slow.url+"/api/v1/orders", nil, contract.RequestTimeout, "0.1")
+		defer slow.api.Report(t)
+		r := kittest.Call(t, http.MethodGet, slow.url+"/api/v1/orders", nil, contract.RequestTimeout, "0.1", "Authorization", bearer)
 		if r.Status != http.StatusGatewayTimeout || r.Header.Get("Content-Type") != problem.ContentType {
 			t.Fatalf("got %d: %s", r.Status, r.Body)
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/faultlab/faultlab/api"
 	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/internal/contract"
 	"github.com/faultlab/faultlab/internal/kit"
@@ -80,7 +82,14 @@ type Service struct {
 	reg      *prometheus.Registry
 	cache    *lru
 	fallback *prometheus.CounterVec
+	routes   []Route
 	h        http.Handler
+}
+
+// Route is one route the gateway serves; Path is in httprouter syntax
+// (/api/v1/orders/:id).
+type Route struct {
+	Method, Path string
 }
 
 // New builds the gateway.
@@ -135,16 +144,34 @@ func New(cfg Config) (*Service, error) {
 			return prefix + url.PathEscape(id), kit.ValidID(id)
 		}
 	}
+	spec, err := api.JSON()
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	routes := []struct {
+		method, path string
+		h            http.Handler
+	}{
+		{http.MethodPost, "/api/v1/login", s.forward(users, fixed("/users/api/login"), false)},
+		{http.MethodPost, "/users/api/login", s.forward(users, fixed("/users/api/login"), false)},
+		{http.MethodGet, "/api/v1/products", s.forward(products, fixed("/products"), true)},
+		{http.MethodGet, "/api/v1/products/:id", s.forward(products, withID("/products/"), true)},
+		{http.MethodPost, "/api/v1/products", s.forward(products, fixed("/products"), false)},
+		{http.MethodPost, "/api/v1/orders", s.forward(orders, fixed("/orders"), false)},
+		{http.MethodGet, "/api/v1/orders", s.forward(orders, fixed("/orders"), false)},
+		{http.MethodGet, "/api/v1/orders/:id", s.forward(orders, withID("/orders/"), false)},
+		{http.MethodGet, "/api/v1/payments/:id", s.forward(payments, withID("/payments/"), false)},
+		{http.MethodGet, api.PathJSON, document("application/json", spec)},
+		{http.MethodGet, api.PathYAML, document(api.YAMLContentType, api.YAML())},
+	}
 	r := router.New(cfg.Logger)
-	r.Handle(http.MethodPost, "/api/v1/login", s.forward(users, fixed("/users/api/login"), false))
-	r.Handle(http.MethodPost, "/users/api/login", s.forward(users, fixed("/users/api/login"), false))
-	r.Handle(http.MethodGet, "/api/v1/products", s.forward(products, fixed("/products"), true))
-	r.Handle(http.MethodGet, "/api/v1/products/:id", s.forward(products, withID("/products/"), true))
-	r.Handle(http.MethodPost, "/api/v1/products", s.forward(products, fixed("/products"), false))
-	r.Handle(http.MethodPost, "/api/v1/orders", s.forward(orders, fixed("/orders"), false))
-	r.Handle(http.MethodGet, "/api/v1/orders", s.forward(orders, fixed("/orders"), false))
-	r.Handle(http.MethodGet, "/api/v1/orders/:id", s.forward(orders, withID("/orders/"), false))
-	r.Handle(http.MethodGet, "/api/v1/payments/:id", s.forward(payments, withID("/payments/"), false))
+	for _, rt := range routes {
+		r.Handle(rt.method, rt.path, rt.h)
+		s.routes = append(s.routes, Route{Method: rt.method, Path: rt.path})
+	}
+	for _, p := range []string{kit.RouteHealthz, kit.RouteReadyz, kit.RouteMetrics} {
+		s.routes = append(s.routes, Route{Method: http.MethodGet, Path: p}) // registered by kit.Handler
+	}
 	s.h = kit.Handler(o, r)
 	s.log, s.reg = o.Logger, o.Registry
 	s.fallback = kit.CounterVec(s.reg, prometheus.CounterOpts{
@@ -156,6 +183,21 @@ func New(cfg Config) (*Service, error) {
 
 // ServeHTTP serves the public API.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.ServeHTTP(w, r) }
+
+// Routes lists every route the gateway serves, the health routes
+// included. api/openapi.yaml documents each of them, and nothing else (a
+// test checks both ways).
+func (s *Service) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+// document serves the API document b as contentType.
+func document(contentType string, b []byte) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		_, _ = w.Write(b)
+	})
+}
 
 // Registry is the gateway's metrics registry.
 func (s *Service) Registry() *prometheus.Registry { return s.reg }
@@ -293,8 +335,10 @@ func (s *Service) forward(up upstream, target func(*http.Request) (string, bool)
 				return
 			}
 			// The upstream explained itself (order: "payment is
-			// temporarily unavailable"): pass its problem on, with the
-			// Retry-After it asked for.
+			// temporarily unavailable"; user: "too many failed logins"):
+			// pass its problem on, with the Retry-After it asked for. A
+			// 429 stays a 429: the client is being limited, not told that
+			// the service is down.
 			if d, ok := r.Context().Value(clientTimeoutKey{}).(time.Duration); ok && errors.Is(r.Context().Err(), context.DeadlineExceeded) {
 				// The client's own Request-Timeout ran out: say so, and
 				// do not blame a healthy upstream.
@@ -302,7 +346,7 @@ func (s *Service) forward(up upstream, target func(*http.Request) (string, bool)
 				return
 			}
 			var ue *resilience.UpstreamError
-			if errors.As(err, &ue) && ue.Problem != nil && ue.Status >= 500 {
+			if errors.As(err, &ue) && ue.Problem != nil && (ue.Status >= 500 || ue.Status == http.StatusTooManyRequests) {
 				w.Header().Set("Content-Type", problem.ContentType)
 				w.Header().Set("Retry-After", strconv.Itoa(int(ue.RetryAfter()/time.Second)))
 				writePublicProblem(w, r, ue.Status, ue.Problem)

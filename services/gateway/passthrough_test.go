@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/faultlab/faultlab/api/apitest"
 	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/internal/kit"
 	"github.com/faultlab/faultlab/internal/kit/kittest"
@@ -36,7 +37,7 @@ func TestUnavailableUpstreamExplainsItself(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := kittest.Serve(t, gw)
+	srv := kittest.Serve(t, apitest.Wrap(t, gw))
 	r := kittest.Call(t, http.MethodPost, srv.URL+"/api/v1/orders", map[string]any{"items": []any{}},
 		"Authorization", "Bearer a.b.c", kit.IdempotencyKeyHeader, "explain-1")
 	if r.Status != http.StatusServiceUnavailable || r.Header.Get("Content-Type") != problem.ContentType || r.Header.Get("Retry-After") != "5" {
@@ -72,5 +73,42 @@ func TestWithMember(t *testing.T) {
 		if ok != tt.ok || string(got) != tt.want {
 			t.Errorf("withMember(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+// TestLoginLimitPassesThrough: user's 429 (too many failed logins) reaches
+// the client as a 429 with its Retry-After and explanation, through the
+// resilience client the real gateway uses. Before, the client got a 503
+// "user is temporarily unavailable", which tells it to retry soon rather
+// than that it is being limited.
+func TestLoginLimitPassesThrough(t *testing.T) {
+	users := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", problem.ContentType)
+		w.Header().Set("Retry-After", "42")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = io.WriteString(w, `{"type":"about:blank","title":"Too Many Requests","status":429,`+
+			`"detail":"too many failed logins; try again later","instance":"/users/api/login","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}`)
+	}))
+	t.Cleanup(users.Close)
+	tr, err := resilience.New(resilience.Config{Name: "user"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := New(Config{Base: kit.Base{Keys: auth.Keys{Gateway: kittest.Keys.Gateway}},
+		UserURL: users.URL, UserClient: &http.Client{Transport: tr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := kittest.Serve(t, apitest.Wrap(t, gw))
+	r := kittest.Call(t, http.MethodPost, srv.URL+"/api/v1/login", map[string]string{"email": "bob@example.com", "password": "guess"})
+	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "42" {
+		t.Fatalf("got %d Retry-After %q: %s", r.Status, r.Header.Get("Retry-After"), r.Body)
+	}
+	var p map[string]any
+	if err := json.Unmarshal(r.Body, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p["detail"] != "too many failed logins; try again later" || p["instance"] != "/api/v1/login" {
+		t.Errorf("detail %q, instance %q: want user's explanation on the public path", p["detail"], p["instance"])
 	}
 }
