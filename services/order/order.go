@@ -571,7 +571,7 @@ func (s *Service) end(ctx context.Context, rn *run, rec *Record, reason, detail 
 		return
 	}
 	s.event(ctx, slog.LevelWarn, "order.failed", rec, slog.String("labels.reason", reason))
-	s.release(ctx, release...)
+	s.releaseNow(ctx, release...)
 }
 
 // interrupt ends the attempt because dep is unavailable: the order holds
@@ -596,7 +596,7 @@ func (s *Service) interrupt(ctx context.Context, rn *run, rec *Record, reason, d
 	}
 	s.event(ctx, slog.LevelWarn, "order.interrupted", rec, slog.String("labels.reason", reason),
 		slog.String(observability.FieldErrorMessage, cause.Error()))
-	s.release(ctx, release...)
+	s.releaseNow(ctx, release...)
 }
 
 func (s *Service) problemBody(ctx context.Context, id, reason, detail string, status int) []byte {
@@ -616,14 +616,22 @@ func statusWord(status int) string {
 
 // release releases reservations whose release is queued in the outbox,
 // removing each queued call once it has landed. One that does not land
-// stays queued for the reconciler.
-func (s *Service) release(ctx context.Context, ids ...string) error {
+// stays queued for the reconciler. "No such reservation" is final only
+// after a lease term: a reserve call whose answer was lost may still
+// land until then, and its stock must go back too.
+func (s *Service) release(ctx context.Context, queued map[string]time.Time) error {
 	var errs []error
-	for _, id := range ids {
+	for id, at := range queued {
 		_, err := s.products.Release(ctx, id)
 		switch {
-		case err == nil, errors.Is(err, product.ErrNotFound):
+		case err == nil:
 			err = s.store.Done(ctx, id, OpRelease)
+		case errors.Is(err, product.ErrNotFound):
+			if s.now().Sub(at) >= s.cfg.LeaseTTL {
+				err = s.store.Done(ctx, id, OpRelease)
+			} else {
+				err = s.store.Tried(ctx, id, OpRelease, "no such reservation yet")
+			}
 		case errors.Is(err, product.ErrState):
 			// Committed: only a paid order commits, and a paid order is
 			// never released; log it loudly rather than retry forever.
@@ -639,6 +647,14 @@ func (s *Service) release(ctx context.Context, ids ...string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (s *Service) releaseNow(ctx context.Context, ids ...string) {
+	queued := map[string]time.Time{}
+	for _, id := range ids {
+		queued[id] = s.now()
+	}
+	_ = s.release(ctx, queued)
 }
 
 // chargeOf asks payment for the order's charge: a succeeded one first,
@@ -777,11 +793,11 @@ func (s *Service) drainOutbox(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
-	ids := make([]string, 0, len(items))
+	queued := make(map[string]time.Time, len(items))
 	for _, it := range items {
-		ids = append(ids, it.ReservationID)
+		queued[it.ReservationID] = it.CreatedAt
 	}
-	return s.release(ctx, ids...)
+	return s.release(ctx, queued)
 }
 
 // HistoryPage is the answer of GET /internal/orders.
