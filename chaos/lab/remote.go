@@ -18,6 +18,7 @@ import (
 
 	"github.com/faultlab/faultlab/chaos"
 	"github.com/faultlab/faultlab/chaos/fault"
+	"github.com/faultlab/faultlab/chaos/history"
 	"github.com/faultlab/faultlab/chaos/toxi"
 	"github.com/faultlab/faultlab/internal/httpclient"
 	"github.com/faultlab/faultlab/services/payment"
@@ -55,6 +56,7 @@ type Remote struct {
 
 var _ chaos.Env = (*Remote)(nil)
 var _ chaos.Credentials = (*Remote)(nil)
+var _ chaos.Historian = (*Remote)(nil)
 
 // NewRemote returns the Env for a running lab.
 func NewRemote(cfg RemoteConfig) *Remote {
@@ -201,6 +203,15 @@ func (r *Remote) ResetFaults(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// Snapshot implements chaos.Historian over the services' internal read
+// endpoints (history.Fetch).
+func (r *Remote) Snapshot(ctx context.Context) (history.Snapshot, error) {
+	return history.Fetch(ctx, history.Source{
+		OrderURL: r.cfg.URLs["order"], PaymentURL: r.cfg.URLs["payment"], ProductURL: r.cfg.URLs["product"],
+		ServiceKey: r.cfg.ServiceKey, HTTP: r.hc,
+	})
 }
 
 // Metrics implements chaos.Env.
