@@ -221,3 +221,33 @@ func TestSettle(t *testing.T) {
 		})
 	}
 }
+
+func TestScaleToOrders(t *testing.T) {
+	sc := chaos.CompoundFaults()
+	big, err := chaos.ScaleToOrders(sc, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orders := big.Load.Rate * big.Load.Duration.Seconds() * big.Load.OrderShare()
+	if orders < 990 || orders > 1010 {
+		t.Errorf("scaled load sends %.0f orders, want about 1000", orders)
+	}
+	f := float64(big.Load.Duration) / float64(sc.Load.Duration)
+	for i, st := range big.Faults {
+		if want := time.Duration(float64(sc.Faults[i].Until) * f); st.Until < want-time.Millisecond || st.Until > want+time.Millisecond {
+			t.Errorf("step %s until %s, want %s", st.Name, st.Until, want)
+		}
+	}
+	if sc.Load.Duration != chaos.CompoundFaults().Load.Duration {
+		t.Error("ScaleToOrders changed its argument")
+	}
+	closed := sc
+	closed.Load.Rate = 0
+	if _, err := chaos.ScaleToOrders(closed, 1000); err == nil {
+		t.Error("a closed-loop scenario scaled")
+	}
+	browse, _ := chaos.Lookup("product-slow")
+	if _, err := chaos.ScaleToOrders(browse, 10); err == nil { // it orders nothing
+		t.Error("a scenario without orders scaled")
+	}
+}

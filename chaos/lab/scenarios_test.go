@@ -94,6 +94,9 @@ func logVerdicts(t *testing.T, res *chaos.Result) {
 		}
 		t.Logf("%s %-8s %-60s measured %-28s want %s %s", mark, v.Phase, v.Check, v.Measured, v.Want, v.Note)
 	}
+	if h := res.History; h != nil && !h.OK() {
+		t.Log(h.String())
+	}
 	for _, rep := range []*load.Report{res.Before, res.After} {
 		if rep == nil {
 			continue
