@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/faultlab/faultlab/chaos"
-	"github.com/faultlab/faultlab/chaos/history"
 	"github.com/faultlab/faultlab/chaos/toxi"
 	"github.com/faultlab/faultlab/internal/app"
 	"github.com/faultlab/faultlab/internal/auth"
@@ -231,7 +230,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	for name, a := range l.Addrs {
 		urls[name] = "http://" + a
 	}
-	l.Remote = NewRemote(RemoteConfig{URLs: urls, ToxiproxyURL: l.Toxi.URL(), ServiceKey: cfg.Keys.Service, LogDir: l.LogDir})
+	l.Remote = NewRemote(RemoteConfig{URLs: urls, ToxiproxyURL: l.Toxi.URL(), ServiceKey: cfg.Keys.Service, LogDir: l.LogDir, DataDir: cfg.DataDir})
 	return l, nil
 }
 
@@ -265,18 +264,6 @@ var (
 func (l *Lab) Reconcile(ctx context.Context) error {
 	_, err := l.Units["order"].Reconcile(ctx)
 	return err
-}
-
-// Snapshot implements chaos.Historian: through the services' internal read
-// endpoints (Remote.Snapshot); where those are missing (a 404) and the
-// stores are files, straight from the stores (StoreSnapshot).
-func (l *Lab) Snapshot(ctx context.Context) (history.Snapshot, error) {
-	snap, err := l.Remote.Snapshot(ctx)
-	var se *history.StatusError
-	if errors.As(err, &se) && se.Status == http.StatusNotFound && l.DataDir != "" {
-		return StoreSnapshot(ctx, l.DataDir)
-	}
-	return snap, err
 }
 
 // Err returns a channel that receives a server's fatal error.

@@ -42,6 +42,9 @@ type RemoteConfig struct {
 	Email, Password string
 	// HTTP is the client for every call; nil is a plain client.
 	HTTP *http.Client
+	// DataDir, when the stores are local files, lets Snapshot read them
+	// straight (StoreSnapshot) if the services lack the read endpoints.
+	DataDir string
 }
 
 // Remote is a chaos.Env over a running lab.
@@ -206,12 +209,18 @@ func (r *Remote) ResetFaults(ctx context.Context) error {
 }
 
 // Snapshot implements chaos.Historian over the services' internal read
-// endpoints (history.Fetch).
+// endpoints (history.Fetch); where those are missing (404) and DataDir is
+// set, straight from the stores (StoreSnapshot).
 func (r *Remote) Snapshot(ctx context.Context) (history.Snapshot, error) {
-	return history.Fetch(ctx, history.Source{
+	snap, err := history.Fetch(ctx, history.Source{
 		OrderURL: r.cfg.URLs["order"], PaymentURL: r.cfg.URLs["payment"], ProductURL: r.cfg.URLs["product"],
 		ServiceKey: r.cfg.ServiceKey, HTTP: r.hc,
 	})
+	var se *history.StatusError
+	if errors.As(err, &se) && se.Status == http.StatusNotFound && r.cfg.DataDir != "" {
+		return StoreSnapshot(ctx, r.cfg.DataDir)
+	}
+	return snap, err
 }
 
 // Metrics implements chaos.Env.
