@@ -57,7 +57,7 @@ func WriteMarkdown(w io.Writer, r *Result) error {
 		}
 	}
 	if h := r.History; h != nil {
-		fmt.Fprintf(&b, "\n## History\n\n%s (%d orders in the stores).\n", h.Summary(), h.Orders)
+		fmt.Fprintf(&b, "\n## History\n\n%s (%d orders tried, %d in the stores).\n", h.Summary(), h.Keys, h.Orders)
 		if len(h.Anomalies) > 0 {
 			b.WriteString("\n| order | kind | key | detail |\n|---|---|---|---|\n")
 			for _, a := range h.Anomalies {
@@ -263,7 +263,7 @@ tr.pass td.result{color:#1b7f3b;font-weight:bold}tr.fail td.result{color:#c1121f
 {{if .R.Detections}}<h2>Alerts</h2><table class="alerts"><tr><th>alert</th><th>first fault</th><th>seen firing</th><th>Prometheus active</th><th>time to detect</th></tr>
 {{range .R.Detections}}<tr><td>{{.Alert}}</td><td>{{rd .Fault}}</td><td>{{rd .Firing}}</td><td>{{rdActive .ActiveAt}}</td><td>{{detect .}}</td></tr>
 {{end}}</table>{{end}}
-{{with .R.History}}<h2>History</h2><p>{{.Summary}} ({{.Orders}} orders in the stores).</p>
+{{with .R.History}}<h2>History</h2><p>{{.Summary}} ({{.Keys}} orders tried, {{.Orders}} in the stores).</p>
 {{if .Anomalies}}<table class="history"><tr><th>order</th><th>kind</th><th>key</th><th>detail</th></tr>
 {{range .Anomalies}}<tr><td>{{if .OrderID}}{{.OrderID}}{{else}}product {{.ProductID}}{{end}}</td><td>{{.Kind}}</td><td>{{.Key}}</td><td>{{.Detail}}</td></tr>
 {{end}}</table>{{end}}{{end}}

@@ -468,7 +468,7 @@ func startLoad(ctx context.Context, hc *http.Client, gw, tok, pid string, client
 				case <-tick.C:
 				}
 				key := "crash-" + strconv.Itoa(c) + "-" + strconv.FormatInt(seq.Add(1), 10)
-				id, err := createOrder(ctx, hc, gw, tok, key, body, &l.rec)
+				id, _, err := createOrder(ctx, hc, gw, tok, key, body, &l.rec)
 				if err != nil {
 					l.others.Add(1)
 					continue
@@ -498,8 +498,9 @@ func (l *load) ids() []string {
 
 var errNotCreated = errors.New("order not created")
 
-// createOrder sends one order and records it in rec.
-func createOrder(ctx context.Context, hc *http.Client, gw, tok, key string, body []byte, rec *history.Recorder) (string, error) {
+// createOrder sends one order and records it in rec. It returns the order
+// id of a 201 and the status (0: no answer).
+func createOrder(ctx context.Context, hc *http.Client, gw, tok, key string, body []byte, rec *history.Recorder) (string, int, error) {
 	var cr order.CreateRequest
 	_ = json.Unmarshal(body, &cr)
 	op := history.Op{Key: key, Attempt: 1, Start: time.Now()}
@@ -508,7 +509,7 @@ func createOrder(ctx context.Context, hc *http.Client, gw, tok, key string, body
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, gw+"/api/v1/orders", bytes.NewReader(body))
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+tok)
@@ -517,7 +518,7 @@ func createOrder(ctx context.Context, hc *http.Client, gw, tok, key string, body
 	if err != nil {
 		op.End, op.Err = time.Now(), err.Error()
 		rec.Record(op)
-		return "", err
+		return "", 0, err
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
@@ -528,18 +529,19 @@ func createOrder(ctx context.Context, hc *http.Client, gw, tok, key string, body
 	}
 	rec.Record(op)
 	if resp.StatusCode != http.StatusCreated {
-		return "", fmt.Errorf("%w: status %d", errNotCreated, resp.StatusCode)
+		return "", op.Status, fmt.Errorf("%w: status %d", errNotCreated, resp.StatusCode)
 	}
 	if err != nil || op.OrderID == "" {
-		return "", fmt.Errorf("%w: undecodable 201: %v", errNotCreated, err)
+		return "", op.Status, fmt.Errorf("%w: undecodable 201: %v", errNotCreated, err)
 	}
-	return op.OrderID, nil
+	return op.OrderID, op.Status, nil
 }
 
 // TestCrashMidReconcile kills order with SIGKILL twice: first with orders
 // in flight, so that they are left pending, then again while the
 // reconciler of the restarted order is in the middle of its pass over
-// them. Payment sits behind a Toxiproxy hop with 500 ms of latency, so a
+// them and the clients replay their keys (a request may settle an order
+// the pass loaded before: the pass must not save its stale copy). Payment sits behind a Toxiproxy hop with 500 ms of latency, so a
 // pass takes about that long per order; the test polls order's log for
 // the first order the pass settled (order.reconciled) and kills then. After
 // a last restart without the latency, the history check must find 0
@@ -593,7 +595,7 @@ func TestCrashMidReconcile(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _ = createOrder(ctx, hc, s.urls["gateway"], tok, fmt.Sprintf("midrec-%d", i), body, &rec)
+			_, _, _ = createOrder(ctx, hc, s.urls["gateway"], tok, fmt.Sprintf("midrec-%d", i), body, &rec)
 		}()
 	}
 	if !poll(ctx, 20*time.Second, func() bool { return count("order.created")-created >= n }) {
@@ -616,10 +618,30 @@ func TestCrashMidReconcile(t *testing.T) {
 		t.Fatalf("only %d orders left pending: too few for a pass to be interrupted", pending)
 	}
 
-	// 2. Restart: the reconciler's first pass starts at once; kill order as
-	// soon as it has settled one order and before it settles the rest.
+	// 2. Restart: the reconciler's first pass starts at once, and the
+	// clients replay their keys while it runs, until each has a final
+	// answer (through the kill below and the last restart). Kill order as
+	// soon as the pass has settled one order and before it settles the rest.
 	base := count("order.reconciled")
 	s.start(t, "order")
+	replays := make([]chan struct{}, n)
+	for i := range n {
+		replays[i] = make(chan struct{})
+		go func() {
+			defer close(replays[i])
+			op := history.Op{Status: 0}
+			for ctx.Err() == nil {
+				_, op.Status, _ = createOrder(ctx, hc, s.urls["gateway"], tok, fmt.Sprintf("midrec-%d", i), body, &rec)
+				if op.Acked() || op.Refused() {
+					return
+				}
+				select { // a client's back-off between replays
+				case <-ctx.Done():
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		}()
+	}
 	if !poll(ctx, 30*time.Second, func() bool { return count("order.reconciled") > base }) {
 		t.Fatal("the restarted order's reconciler settled nothing in 30 s")
 	}
@@ -637,5 +659,13 @@ func TestCrashMidReconcile(t *testing.T) {
 	}
 	s.start(t, "order")
 	step("order restarted without latency")
+	for i, c := range replays {
+		select {
+		case <-c:
+		case <-time.After(60 * time.Second):
+			t.Fatalf("key midrec-%d got no final answer in 60 s of replays", i)
+		}
+	}
+	step("every key has its final answer")
 	checkHistory(t, ctx, env, rec.Ops())
 }

@@ -58,7 +58,8 @@ func (a Anomaly) String() string {
 // Report is the verdict of Check.
 type Report struct {
 	Ops       int       `json:"ops"`
-	Orders    int       `json:"orders"`
+	Keys      int       `json:"keys"`   // distinct Idempotency-Keys in the ops: the orders clients tried
+	Orders    int       `json:"orders"` // orders in the stores
 	Anomalies []Anomaly `json:"anomalies"`
 }
 
@@ -133,6 +134,11 @@ func (c *checker) add(kind, orderID, key, productID, format string, args ...any)
 // its arguments.
 func Check(ops []Op, snap Snapshot) Report {
 	c := &checker{rep: Report{Ops: len(ops), Orders: len(snap.Orders)}, seen: map[string]bool{}}
+	keys := map[string]bool{}
+	for _, op := range ops {
+		keys[op.Key] = true
+	}
+	c.rep.Keys = len(keys)
 
 	byID := make(map[string]*Order, len(snap.Orders))
 	byKey := map[string][]*Order{}

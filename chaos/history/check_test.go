@@ -254,7 +254,11 @@ func TestCheck(t *testing.T) {
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("anomalies = %q, want %q\n%s", got, want, rep)
 			}
-			if rep.Ops != len(ops) || rep.OK() != (len(want) == 0) {
+			keys := map[string]bool{}
+			for _, op := range ops {
+				keys[op.Key] = true
+			}
+			if rep.Ops != len(ops) || rep.Keys != len(keys) || rep.OK() != (len(want) == 0) {
 				t.Errorf("Ops = %d OK = %v, want %d %v", rep.Ops, rep.OK(), len(ops), len(want) == 0)
 			}
 		})
