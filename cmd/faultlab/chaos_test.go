@@ -80,6 +80,8 @@ func TestChaosUsageErrors(t *testing.T) {
 		{"no scenario", []string{"chaos", "run"}, "which scenario"},
 		{"bad flag", []string{"chaos", "run", "payment-down", "--steady", "soon"}, "invalid value"},
 		{"soak zero rps", []string{"chaos", "soak", "--rps", "0"}, "must be positive"},
+		{"negative orders", []string{"chaos", "run", "compound-faults", "--orders", "-1"}, "--orders must not be negative"},
+		{"orders without order calls", []string{"chaos", "run", "product-slow", "--orders", "1000"}, "create_order calls"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,6 +112,9 @@ func TestChaosRun(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "payment-503-burst: ") || !strings.Contains(stdout, "PASS") {
 		t.Errorf("no verdict summary on stdout")
+	}
+	if !strings.Contains(stdout, "\nhistory: ") || !strings.Contains(stdout, " operations") {
+		t.Errorf("no history verdict on stdout")
 	}
 	mds, _ := filepath.Glob(filepath.Join(outDir, "payment-503-burst-*.md"))
 	htmls, _ := filepath.Glob(filepath.Join(outDir, "payment-503-burst-*.html"))
