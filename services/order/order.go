@@ -403,7 +403,14 @@ func dependencyOf(reason string) string {
 func (s *Service) drive(ctx context.Context, rn *run, rec *Record) {
 	bg := context.WithoutCancel(ctx)
 	resID := reservationID(rec)
+	items := make([]product.Item, len(rec.Items))
+	for i, l := range rec.Items {
+		items[i] = product.Item{ProductID: l.ProductID, Quantity: l.Quantity}
+	}
 	if rec.PaymentID != "" {
+		// Paid, not committed yet (product was unavailable): renew the
+		// reservation first, so that a long outage does not let it expire.
+		_, _ = s.products.Reserve(ctx, resID, items)
 		s.commitAndConfirm(ctx, rn, rec)
 		return
 	}
@@ -427,10 +434,6 @@ func (s *Service) drive(ctx context.Context, rn *run, rec *Record) {
 				return
 			}
 		}
-	}
-	items := make([]product.Item, len(rec.Items))
-	for i, l := range rec.Items {
-		items[i] = product.Item{ProductID: l.ProductID, Quantity: l.Quantity}
 	}
 	res, err := s.products.Reserve(ctx, resID, items)
 	if err != nil {
@@ -469,7 +472,7 @@ func (s *Service) drive(ctx context.Context, rn *run, rec *Record) {
 	// The charge must not outlive the lease: extend it first. A run that
 	// cannot has lost the order to another and stops here.
 	now := s.now()
-	if got, err := s.store.Claim(bg, rec.ID, rn.owner, now, now.Add(s.cfg.LeaseTTL)); err != nil {
+	if got, err := s.store.Extend(bg, rec.ID, rn.owner, now.Add(s.cfg.LeaseTTL)); err != nil {
 		if errors.Is(err, ErrLeased) {
 			*rec = got
 		} else {

@@ -144,6 +144,11 @@ type Store interface {
 	// unexpired lease (at now), and returns the order as it is now, read
 	// in the same transaction. ErrLeased if another run holds it.
 	Claim(ctx context.Context, id, owner string, now, until time.Time) (Record, error)
+	// Extend moves owner's lease on id to until, even if it ran out, as
+	// long as no other run has claimed the order since; else ErrLeased
+	// (with the order as it is now). A run that lost its order never gets
+	// it back.
+	Extend(ctx context.Context, id, owner string, until time.Time) (Record, error)
 	// Unlease gives up owner's lease on id (a no-op if it has none).
 	Unlease(ctx context.Context, id, owner string) error
 	// Transition writes rec (status, reason, items, totals, payment id,
@@ -350,6 +355,24 @@ func (s *sqliteStore) Claim(ctx context.Context, id, owner string, now, until ti
 	return out, err
 }
 
+func (s *sqliteStore) Extend(ctx context.Context, id, owner string, until time.Time) (Record, error) {
+	var out Record
+	err := store.Tx(ctx, s.db, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE orders SET lease_until = ? WHERE id = ? AND lease_owner = ?`, until.UnixMilli(), id, owner)
+		if err != nil {
+			return fmt.Errorf("extend lease: %w", err)
+		}
+		if out, err = scan(tx.QueryRowContext(ctx, `SELECT `+cols+` FROM orders WHERE id = ?`, id)); err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrLeased
+		}
+		return nil
+	})
+	return out, err
+}
+
 func (s *sqliteStore) Unlease(ctx context.Context, id, owner string) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE orders SET lease_owner = '', lease_until = 0 WHERE id = ? AND lease_owner = ?`, id, owner)
 	if err != nil {
@@ -517,6 +540,9 @@ func (s *sqliteStore) History(ctx context.Context, after string, limit int) ([]H
 			}
 			e.At = time.UnixMilli(at).UTC()
 			if i, ok := byID[id]; ok {
+				// seq numbers an order's own events 1..n, in the order
+				// the log appended them.
+				e.Seq = int64(len(out[i].Events) + 1)
 				out[i].Events = append(out[i].Events, e)
 			}
 		}
