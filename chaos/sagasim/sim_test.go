@@ -105,6 +105,10 @@ const (
 	dropRequest            // lost on the way: the caller cannot tell
 	dropResponse           // done, but the answer is lost
 	refuse400              // payment refuses the charge outright
+	// landedRefused: an attempt lands and its answer is lost, then the
+	// client's retry finds the connection refused, as a resilience client
+	// retrying into an outage sees it.
+	landedRefused
 )
 
 type rngKey struct{}
@@ -199,8 +203,11 @@ func (l *link) RoundTrip(req *http.Request) (*http.Response, error) {
 	rr := httptest.NewRecorder()
 	l.h.ServeHTTP(rr, in)
 	l.w.clock.mu.RUnlock()
-	if f == dropResponse {
+	switch f {
+	case dropResponse:
 		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, io.ErrUnexpectedEOF)
+	case landedRefused:
+		return nil, refused()
 	}
 	resp := rr.Result()
 	resp.Request = req
@@ -230,8 +237,10 @@ func (l *link) fault(req *http.Request) faultKind {
 		return dropResponse
 	case n < 10:
 		return fail503
-	case n < 14 && l.name == "payment" && req.Method == http.MethodPost:
+	case n < 11 && l.name == "payment" && req.Method == http.MethodPost:
 		return refuse400
+	case n < 13 && l.name == "payment" && req.Method == http.MethodPost:
+		return landedRefused
 	}
 	return pass
 }

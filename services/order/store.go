@@ -30,7 +30,12 @@ const (
 
 // Outbox operations.
 const (
+	// OpRelease releases a reservation.
 	OpRelease = "release"
+	// OpVerifyCharge asks payment, a lease term after an order was
+	// interrupted while a charge was under way, whether a charge landed
+	// after all; one that did is adopted (the order runs again).
+	OpVerifyCharge = "verify_charge"
 )
 
 // Store errors.
@@ -120,6 +125,8 @@ type Change struct {
 	// Release lists reservations to release, queued in the outbox in the
 	// same transaction.
 	Release []string
+	// VerifyCharge queues an OpVerifyCharge of the order's attempt.
+	VerifyCharge bool
 }
 
 // OutboxItem is an upstream call that must land: queued in the
@@ -293,11 +300,20 @@ func appendEvent(ctx context.Context, tx *sql.Tx, r Record, from string, at time
 	if err != nil {
 		return fmt.Errorf("append order event: %w", err)
 	}
-	for _, res := range ch.Release {
+	queue := func(res, op string) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO order_outbox (reservation_id, op, order_id, created_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (reservation_id, op) DO NOTHING`, res, OpRelease, r.ID, at.UnixMilli()); err != nil {
-			return fmt.Errorf("queue release: %w", err)
+			ON CONFLICT (reservation_id, op) DO NOTHING`, res, op, r.ID, at.UnixMilli()); err != nil {
+			return fmt.Errorf("queue %s: %w", op, err)
 		}
+		return nil
+	}
+	for _, res := range ch.Release {
+		if err := queue(res, OpRelease); err != nil {
+			return err
+		}
+	}
+	if ch.VerifyCharge {
+		return queue(ReservationID(r.ID, r.Attempt), OpVerifyCharge)
 	}
 	return nil
 }
