@@ -820,15 +820,13 @@ func (s *Service) drainOutbox(ctx context.Context) error {
 	return errors.Join(append(errs, s.release(ctx, queued))...)
 }
 
-// verifyCharge asks payment, once every call of the interrupted attempt is
-// over (a lease term later), whether its charge landed after all. None
-// ──► done. One that succeeded ──► the order runs again as a new attempt
+// verifyCharge asks payment whether the interrupted attempt's charge
+// landed after all, every pass until a lease term has passed (by then
+// every call of the attempt is over). None ──► done. One that succeeded
+// ──► the order runs again as a new attempt
 // (it reserves anew, payment replays the charge, commit, confirm), so that
 // no money is kept without goods.
 func (s *Service) verifyCharge(ctx context.Context, it OutboxItem) error {
-	if s.now().Sub(it.CreatedAt) < s.cfg.LeaseTTL {
-		return nil
-	}
 	found, ok, err := s.chargeOf(ctx, it.OrderID)
 	if err != nil {
 		_ = s.store.Tried(ctx, it.ReservationID, OpVerifyCharge, err.Error())
@@ -838,6 +836,9 @@ func (s *Service) verifyCharge(ctx context.Context, it OutboxItem) error {
 		return nil // payment finishes it; ask again next pass
 	}
 	if !ok || found.Status != payment.StatusSucceeded {
+		if s.now().Sub(it.CreatedAt) < s.cfg.LeaseTTL {
+			return nil // an attempt may still be on its way: ask again
+		}
 		return s.store.Done(ctx, it.ReservationID, OpVerifyCharge)
 	}
 	rn := s.newRun(ctx, ActorReconciler)
