@@ -411,10 +411,13 @@ func (s *Service) drive(ctx context.Context, rn *run, rec *Record) {
 	for i, l := range rec.Items {
 		items[i] = product.Item{ProductID: l.ProductID, Quantity: l.Quantity}
 	}
-	if rec.PaymentID != "" {
-		// Paid, not committed yet (product was unavailable): renew the
+	if rec.Currency != "" {
+		// An earlier run reserved and priced it, and the order has waited
+		// since (for payment's answer, or product's commit): renew the
 		// reservation first, so that a long outage does not let it expire.
 		_, _ = s.products.Reserve(ctx, resID, items)
+	}
+	if rec.PaymentID != "" {
 		s.commitAndConfirm(ctx, rn, rec)
 		return
 	}
