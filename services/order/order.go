@@ -855,7 +855,13 @@ func (s *Service) verifyCharge(ctx context.Context, it OutboxItem) error {
 	}
 	defer func() { _ = s.store.Unlease(context.WithoutCancel(ctx), it.OrderID, rn.owner) }()
 	if rec.Status != StatusInterrupted || ReservationID(rec.ID, rec.Attempt) != it.ReservationID {
-		// A replay ran it again since: that run met the charge.
+		// A replay ran it again since: that run met the charge under the
+		// same key, unless it was refused before charging (the products
+		// sold out or vanished meanwhile). Then the money is kept without
+		// goods until refunds exist: say so loudly.
+		if rec.Status == StatusFailed {
+			s.event(ctx, slog.LevelError, "order.charge_stranded", &rec, slog.String("labels.payment_id", found.ID))
+		}
 		return s.store.Done(ctx, it.ReservationID, OpVerifyCharge)
 	}
 	s.event(ctx, slog.LevelWarn, "order.charge_adopted", &rec, slog.String("labels.payment_id", found.ID))
