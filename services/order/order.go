@@ -282,6 +282,12 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, problem.Unprocessable("Idempotency-Key was already used with a different request body"))
 		return
 	}
+	if !created && Final(got.Status) {
+		// Final never changes: answer it without taking the lease, so
+		// that replays of a finished order never wait for each other.
+		s.writeAnswer(w, r, &got, rn)
+		return
+	}
 	if created {
 		rn.fresh = true
 		s.event(ctx, slog.LevelInfo, "order.created", &got)
