@@ -196,6 +196,16 @@ func TestCheck(t *testing.T) {
 			o := order(s, "ord_3")
 			o.Events = append(o.Events[:1:1], o.Events[2:]...)
 		}, []string{"version-gap ord_3"}},
+		{"seq is the log's, not the order's", func(_ *[]Op, s *Snapshot) {
+			for i := range s.Orders {
+				for j := range s.Orders[i].Events {
+					s.Orders[i].Events[j].Seq = 100*i + 7*j + 3
+				}
+			}
+		}, nil},
+		{"version gap: two events with one seq", func(_ *[]Op, s *Snapshot) {
+			order(s, "ord_1").Events[1].Seq = 1
+		}, []string{"version-gap ord_1"}},
 		{"version gap: an overwritten transition", func(_ *[]Op, s *Snapshot) {
 			order(s, "ord_1").Version = 3
 		}, []string{"version-gap ord_1"}},
