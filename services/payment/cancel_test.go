@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/internal/kit"
@@ -20,8 +21,8 @@ type cancelAfterBegin struct {
 	cancel context.CancelFunc
 }
 
-func (s cancelAfterBegin) Begin(ctx context.Context, rec Record) (Record, bool, error) {
-	got, created, err := s.Store.Begin(ctx, rec)
+func (s cancelAfterBegin) Begin(ctx context.Context, rec Record, leaseUntil time.Time) (Record, bool, error) {
+	got, created, err := s.Store.Begin(ctx, rec, leaseUntil)
 	s.cancel()
 	return got, created, err
 }
