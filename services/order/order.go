@@ -331,8 +331,12 @@ func unpriced(lines []Line) []Line {
 // (the order moved on, or the lease passed to another run) re-reads cur
 // and returns the error: it never overwrites.
 func (s *Service) transition(ctx context.Context, rn *run, cur *Record, next Record, release ...string) error {
+	return s.transitionCh(ctx, rn, cur, next, rn.change(release...))
+}
+
+func (s *Service) transitionCh(ctx context.Context, rn *run, cur *Record, next Record, ch Change) error {
 	next.Version = cur.Version
-	out, err := s.store.Transition(ctx, next, cur.Status, rn.owner, s.now(), rn.change(release...))
+	out, err := s.store.Transition(ctx, next, cur.Status, rn.owner, s.now(), ch)
 	if err != nil {
 		if fresh, gerr := s.store.Get(ctx, cur.ID); gerr == nil {
 			*cur = fresh
@@ -403,7 +407,14 @@ func dependencyOf(reason string) string {
 func (s *Service) drive(ctx context.Context, rn *run, rec *Record) {
 	bg := context.WithoutCancel(ctx)
 	resID := reservationID(rec)
+	items := make([]product.Item, len(rec.Items))
+	for i, l := range rec.Items {
+		items[i] = product.Item{ProductID: l.ProductID, Quantity: l.Quantity}
+	}
 	if rec.PaymentID != "" {
+		// Paid, not committed yet (product was unavailable): renew the
+		// reservation first, so that a long outage does not let it expire.
+		_, _ = s.products.Reserve(ctx, resID, items)
 		s.commitAndConfirm(ctx, rn, rec)
 		return
 	}
@@ -427,10 +438,6 @@ func (s *Service) drive(ctx context.Context, rn *run, rec *Record) {
 				return
 			}
 		}
-	}
-	items := make([]product.Item, len(rec.Items))
-	for i, l := range rec.Items {
-		items[i] = product.Item{ProductID: l.ProductID, Quantity: l.Quantity}
 	}
 	res, err := s.products.Reserve(ctx, resID, items)
 	if err != nil {
@@ -469,7 +476,7 @@ func (s *Service) drive(ctx context.Context, rn *run, rec *Record) {
 	// The charge must not outlive the lease: extend it first. A run that
 	// cannot has lost the order to another and stops here.
 	now := s.now()
-	if got, err := s.store.Claim(bg, rec.ID, rn.owner, now, now.Add(s.cfg.LeaseTTL)); err != nil {
+	if got, err := s.store.Extend(bg, rec.ID, rn.owner, now.Add(s.cfg.LeaseTTL)); err != nil {
 		if errors.Is(err, ErrLeased) {
 			*rec = got
 		} else {
@@ -591,7 +598,12 @@ func (s *Service) interrupt(ctx context.Context, rn *run, rec *Record, reason, d
 	next.Status, next.Reason, next.UpdatedAt, next.RetryAfter = StatusInterrupted, reason, s.now(), ra
 	next.RespStatus = http.StatusServiceUnavailable
 	next.RespBody = s.problemBody(ctx, rec.ID, reason, "the "+dep+" service is unavailable; retry with the same Idempotency-Key", next.RespStatus)
-	if s.transition(ctx, rn, rec, next, release...) != nil {
+	ch := rn.change(release...)
+	// A charge was under way: an earlier attempt of the call (the
+	// resilience client retries) may have landed although the last one
+	// was refused. The reconciler asks payment once they are all over.
+	ch.VerifyCharge = dep == "payment"
+	if s.transitionCh(ctx, rn, rec, next, ch) != nil {
 		return
 	}
 	s.event(ctx, slog.LevelWarn, "order.interrupted", rec, slog.String("labels.reason", reason),
@@ -794,10 +806,71 @@ func (s *Service) drainOutbox(ctx context.Context) error {
 		return fmt.Errorf("reconcile: %w", err)
 	}
 	queued := make(map[string]time.Time, len(items))
+	var errs []error
 	for _, it := range items {
-		queued[it.ReservationID] = it.CreatedAt
+		switch it.Op {
+		case OpRelease:
+			queued[it.ReservationID] = it.CreatedAt
+		case OpVerifyCharge:
+			if err := s.verifyCharge(ctx, it); err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
-	return s.release(ctx, queued)
+	return errors.Join(append(errs, s.release(ctx, queued))...)
+}
+
+// verifyCharge asks payment, once every call of the interrupted attempt is
+// over (a lease term later), whether its charge landed after all. None
+// ──► done. One that succeeded ──► the order runs again as a new attempt
+// (it reserves anew, payment replays the charge, commit, confirm), so that
+// no money is kept without goods.
+func (s *Service) verifyCharge(ctx context.Context, it OutboxItem) error {
+	if s.now().Sub(it.CreatedAt) < s.cfg.LeaseTTL {
+		return nil
+	}
+	found, ok, err := s.chargeOf(ctx, it.OrderID)
+	if err != nil {
+		_ = s.store.Tried(ctx, it.ReservationID, OpVerifyCharge, err.Error())
+		return fmt.Errorf("verify charge of %s: %w", it.OrderID, err)
+	}
+	if ok && found.Status == payment.StatusProcessing {
+		return nil // payment finishes it; ask again next pass
+	}
+	if !ok || found.Status != payment.StatusSucceeded {
+		return s.store.Done(ctx, it.ReservationID, OpVerifyCharge)
+	}
+	rn := s.newRun(ctx, ActorReconciler)
+	now := s.now()
+	rec, err := s.store.Claim(ctx, it.OrderID, rn.owner, now, now.Add(s.cfg.LeaseTTL))
+	if errors.Is(err, ErrLeased) {
+		return nil // a live run has it; it meets the charge under the same key
+	}
+	if err != nil {
+		return fmt.Errorf("verify charge of %s: %w", it.OrderID, err)
+	}
+	defer func() { _ = s.store.Unlease(context.WithoutCancel(ctx), it.OrderID, rn.owner) }()
+	if rec.Status != StatusInterrupted || ReservationID(rec.ID, rec.Attempt) != it.ReservationID {
+		// A replay ran it again since: that run met the charge.
+		return s.store.Done(ctx, it.ReservationID, OpVerifyCharge)
+	}
+	s.event(ctx, slog.LevelWarn, "order.charge_adopted", &rec, slog.String("labels.payment_id", found.ID))
+	next := rec
+	next.Attempt++
+	next.Status, next.Reason, next.RespStatus, next.RespBody, next.RetryAfter = StatusPending, "", 0, nil, 0
+	next.TotalCents, next.Currency = 0, ""
+	next.Items = unpriced(rec.Items)
+	next.UpdatedAt = s.now()
+	if err := s.transition(ctx, rn, &rec, next); err != nil {
+		return fmt.Errorf("verify charge of %s: %w", it.OrderID, err)
+	}
+	if err := s.store.Done(ctx, it.ReservationID, OpVerifyCharge); err != nil {
+		return err
+	}
+	// From here it is a pending order like any other.
+	rn.fresh = false
+	s.drive(ctx, rn, &rec)
+	return nil
 }
 
 // HistoryPage is the answer of GET /internal/orders.

@@ -467,3 +467,53 @@ func TestEmptyItemsSaysTheRealLimit(t *testing.T) {
 		t.Fatalf("empty items: %d %s", r.Status, r.Body)
 	}
 }
+
+// TestChargeThatLandedIsAdopted is what the first history-checked lab run
+// found (payment-down): a charge attempt landed but its answer was lost,
+// the client's retry got 503, payment could not be asked, and the order was
+// interrupted with its stock released while the money was taken. The
+// reconciler asks payment again once every attempt is over, and adopts
+// the charge: the order runs again and is confirmed, charged once.
+func TestChargeThatLandedIsAdopted(t *testing.T) {
+	g := newGated(t)
+	// A first order warms the connection, so that net/http retries the
+	// charge whose connection broke (as the resilience client would).
+	if r := g.order(t, "alice-token", "warm", items(product.Item{ProductID: "prd_001", Quantity: 1})); r.Status != http.StatusCreated {
+		t.Fatalf("warm-up: %d %s", r.Status, r.Body)
+	}
+	g.pay.add(&gateRule{method: http.MethodPost, pathHas: "/payments", action: gateDropResponse, times: 1})
+	g.pay.add(&gateRule{method: http.MethodPost, pathHas: "/payments", action: gateFail503, times: 1})
+	g.pay.add(&gateRule{method: http.MethodGet, pathHas: "/internal/payments", action: gateFail503, times: 1})
+	line := product.Item{ProductID: "prd_004", Quantity: 1}
+	r := g.order(t, "alice-token", "landed", items(line))
+	g.pay.clear()
+	if r.Status != http.StatusServiceUnavailable {
+		t.Fatalf("charge answer lost, retry refused: %d %s", r.Status, r.Body)
+	}
+	if s := g.charges(t); s.TotalCharges != 2 {
+		t.Fatalf("want the landed charge (and the warm-up's): %+v", s)
+	}
+	for range 2 {
+		g.clock.Advance(11 * time.Second)
+		_, _ = g.svc.Reconcile(context.Background())
+	}
+	all, err := NewClient(g.url, nil, kittest.Keys.Service).List(context.Background(), "alice-token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range all {
+		if o.Status != StatusConfirmed || o.PaymentID == "" {
+			t.Fatalf("order %+v: a charged order must end confirmed", o)
+		}
+	}
+	if l := g.level(t, "prd_004"); l.Sold != 1 || l.Reserved != 0 {
+		t.Fatalf("stock: %+v", l)
+	}
+	again := g.order(t, "alice-token", "landed", items(line))
+	if again.Status != http.StatusCreated {
+		t.Fatalf("replay: %d %s", again.Status, again.Body)
+	}
+	if s := g.charges(t); s.TotalCharges != 2 {
+		t.Fatalf("charges: %+v", s)
+	}
+}

@@ -30,7 +30,12 @@ const (
 
 // Outbox operations.
 const (
+	// OpRelease releases a reservation.
 	OpRelease = "release"
+	// OpVerifyCharge asks payment, a lease term after an order was
+	// interrupted while a charge was under way, whether a charge landed
+	// after all; one that did is adopted (the order runs again).
+	OpVerifyCharge = "verify_charge"
 )
 
 // Store errors.
@@ -120,6 +125,8 @@ type Change struct {
 	// Release lists reservations to release, queued in the outbox in the
 	// same transaction.
 	Release []string
+	// VerifyCharge queues an OpVerifyCharge of the order's attempt.
+	VerifyCharge bool
 }
 
 // OutboxItem is an upstream call that must land: queued in the
@@ -144,6 +151,11 @@ type Store interface {
 	// unexpired lease (at now), and returns the order as it is now, read
 	// in the same transaction. ErrLeased if another run holds it.
 	Claim(ctx context.Context, id, owner string, now, until time.Time) (Record, error)
+	// Extend moves owner's lease on id to until, even if it ran out, as
+	// long as no other run has claimed the order since; else ErrLeased
+	// (with the order as it is now). A run that lost its order never gets
+	// it back.
+	Extend(ctx context.Context, id, owner string, until time.Time) (Record, error)
 	// Unlease gives up owner's lease on id (a no-op if it has none).
 	Unlease(ctx context.Context, id, owner string) error
 	// Transition writes rec (status, reason, items, totals, payment id,
@@ -288,11 +300,20 @@ func appendEvent(ctx context.Context, tx *sql.Tx, r Record, from string, at time
 	if err != nil {
 		return fmt.Errorf("append order event: %w", err)
 	}
-	for _, res := range ch.Release {
+	queue := func(res, op string) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO order_outbox (reservation_id, op, order_id, created_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (reservation_id, op) DO NOTHING`, res, OpRelease, r.ID, at.UnixMilli()); err != nil {
-			return fmt.Errorf("queue release: %w", err)
+			ON CONFLICT (reservation_id, op) DO NOTHING`, res, op, r.ID, at.UnixMilli()); err != nil {
+			return fmt.Errorf("queue %s: %w", op, err)
 		}
+		return nil
+	}
+	for _, res := range ch.Release {
+		if err := queue(res, OpRelease); err != nil {
+			return err
+		}
+	}
+	if ch.VerifyCharge {
+		return queue(ReservationID(r.ID, r.Attempt), OpVerifyCharge)
 	}
 	return nil
 }
@@ -347,6 +368,24 @@ func (s *sqliteStore) Claim(ctx context.Context, id, owner string, now, until ti
 	if errors.Is(err, ErrLeased) {
 		return out, ErrLeased
 	}
+	return out, err
+}
+
+func (s *sqliteStore) Extend(ctx context.Context, id, owner string, until time.Time) (Record, error) {
+	var out Record
+	err := store.Tx(ctx, s.db, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE orders SET lease_until = ? WHERE id = ? AND lease_owner = ?`, until.UnixMilli(), id, owner)
+		if err != nil {
+			return fmt.Errorf("extend lease: %w", err)
+		}
+		if out, err = scan(tx.QueryRowContext(ctx, `SELECT `+cols+` FROM orders WHERE id = ?`, id)); err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrLeased
+		}
+		return nil
+	})
 	return out, err
 }
 
@@ -517,6 +556,9 @@ func (s *sqliteStore) History(ctx context.Context, after string, limit int) ([]H
 			}
 			e.At = time.UnixMilli(at).UTC()
 			if i, ok := byID[id]; ok {
+				// seq numbers an order's own events 1..n, in the order
+				// the log appended them.
+				e.Seq = int64(len(out[i].Events) + 1)
 				out[i].Events = append(out[i].Events, e)
 			}
 		}
