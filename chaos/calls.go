@@ -148,10 +148,11 @@ func (cs *callSet) sendOrder(ctx context.Context, hc *http.Client, req *http.Req
 }
 
 // sendOrderRetrying sends a create_order and, while the answer is not
-// final (a transport error, a 5xx, a 409 or 429), sends it again with the
-// same Idempotency-Key, for up to retryFor: after Retry-After when the
-// answer has one (at most 2s), else after 100ms, 200ms, … up to 1s. Every
-// attempt is recorded. A final answer is 201 or a permanent 4xx.
+// final (a transport error, a 5xx, a 409 in progress, a 429), sends it
+// again with the same Idempotency-Key, for up to retryFor: after
+// Retry-After when the answer has one (at most 2s), else after 100ms,
+// 200ms, … up to 1s. Every attempt is recorded. A final answer is 201, a
+// permanent 4xx, or a 409 without Retry-After (insufficient stock).
 func (cs *callSet) sendOrderRetrying(ctx context.Context, hc *http.Client, req *http.Request) (int, error) {
 	retryFor := cs.retryFor
 	if retryFor <= 0 {
@@ -175,10 +176,13 @@ func (cs *callSet) sendOrderRetrying(ctx context.Context, hc *http.Client, req *
 		op := base
 		op.Attempt, op.Replay = n, n > 1
 		status, wait, err := cs.attempt(hc, r, &op)
-		if op.Acked() || op.Refused() || ctx.Err() != nil || time.Now().Add(wait).After(deadline) {
+		// A 409 with Retry-After is a request still in progress; without
+		// one (insufficient stock, a changed total) it is final.
+		final := op.Acked() || op.Refused() || (status == http.StatusConflict && wait < 0)
+		if final || ctx.Err() != nil || time.Now().Add(max(wait, 0)).After(deadline) {
 			return status, err
 		}
-		if wait == 0 {
+		if wait <= 0 {
 			wait = backoff
 			backoff = min(2*backoff, time.Second)
 		}
@@ -203,7 +207,8 @@ func (cs *callSet) newOp(req *http.Request) history.Op {
 }
 
 // attempt sends req once, reads the answer into op and records op. It
-// returns the status and the answer's Retry-After (capped at 2s).
+// returns the status and the answer's Retry-After (capped at 2s; -1 when
+// the answer has none).
 func (cs *callSet) attempt(hc *http.Client, req *http.Request, op *history.Op) (int, time.Duration, error) {
 	now := cs.now
 	if now == nil {
@@ -214,7 +219,7 @@ func (cs *callSet) attempt(hc *http.Client, req *http.Request, op *history.Op) (
 	if err != nil {
 		op.End, op.Err = now(), err.Error()
 		cs.record(*op)
-		return 0, 0, err
+		return 0, -1, err
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
@@ -224,7 +229,7 @@ func (cs *callSet) attempt(hc *http.Client, req *http.Request, op *history.Op) (
 		op.Err = err.Error()
 	}
 	cs.record(*op)
-	var wait time.Duration
+	wait := time.Duration(-1)
 	if secs, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && secs >= 0 {
 		wait = min(time.Duration(secs)*time.Second, 2*time.Second)
 	}

@@ -216,8 +216,10 @@ func Catalogue() []Scenario {
 // CompoundFaults is issue 10's combination: 300ms on order-to-payment,
 // product's reservation commits and releases answering 503 half the time,
 // payment's /payments 503 30% of the time, and for part of it
-// order-to-payment resetting 30% of its connections; ten retrying clients
-// (the same Idempotency-Key until a final answer) and five one-shot ones.
+// order-to-payment resetting 30% of its connections; two thirds of the
+// orders from retrying clients (the same Idempotency-Key until a final
+// answer), a third one-shot, as issue 10's ten and five clients; up to 64
+// in flight, so that clients waiting to retry do not crowd out new orders.
 // Every client's answer must agree with the stores afterwards.
 func CompoundFaults() Scenario {
 	const d = 8 * s
@@ -236,7 +238,7 @@ func CompoundFaults() Scenario {
 			http503("payments-503", "payment", "/payments", 0.3),
 			toxicStep("payment resets", 3*s, 6*s, toxi.Toxic{Hop: HopOrderToPayment, Kind: toxi.ResetPeer, Toxicity: 0.3}),
 		},
-		Load: LoadProfile{Rate: 15, Duration: d, Concurrency: 15, RetryFor: DefaultRetryFor,
+		Load: LoadProfile{Rate: 15, Duration: d, Concurrency: 64, RetryFor: DefaultRetryFor,
 			Mix: mix(CallCreateOrderRetrying, 2, CallCreateOrder, 1)},
 		Hypothesis: hyp(steadyBefore(),
 			Check{Kind: CheckSuccessRate, Call: CallCreateOrderRetrying, Min: 0.95, Description: "retrying clients end with a 201"},

@@ -540,7 +540,7 @@ func createOrder(ctx context.Context, hc *http.Client, gw, tok, key string, body
 // TestCrashMidReconcile kills order with SIGKILL twice: first with orders
 // in flight, so that they are left pending, then again while the
 // reconciler of the restarted order is in the middle of its pass over
-// them and the clients replay their keys (a request may settle an order
+// them while the clients replay their keys (a request may settle an order
 // the pass loaded before: the pass must not save its stale copy). Payment sits behind a Toxiproxy hop with 500 ms of latency, so a
 // pass takes about that long per order; the test polls order's log for
 // the first order the pass settled (order.reconciled) and kills then. After
@@ -618,12 +618,16 @@ func TestCrashMidReconcile(t *testing.T) {
 		t.Fatalf("only %d orders left pending: too few for a pass to be interrupted", pending)
 	}
 
-	// 2. Restart: the reconciler's first pass starts at once, and the
-	// clients replay their keys while it runs, until each has a final
-	// answer (through the kill below and the last restart). Kill order as
-	// soon as the pass has settled one order and before it settles the rest.
+	// 2. Restart. Once the reconciler's pass has settled its first order,
+	// the clients replay their keys while the pass goes on (each until a
+	// final answer, through the kill below and the last restart); kill
+	// order when the pass has settled a second order, before the rest.
+	// (Orders a dead run left leased wait for the lease to expire.)
 	base := count("order.reconciled")
 	s.start(t, "order")
+	if !poll(ctx, 45*time.Second, func() bool { return count("order.reconciled") > base }) {
+		t.Fatal("the restarted order's reconciler settled nothing in 45 s")
+	}
 	replays := make([]chan struct{}, n)
 	for i := range n {
 		replays[i] = make(chan struct{})
@@ -642,12 +646,12 @@ func TestCrashMidReconcile(t *testing.T) {
 			}
 		}()
 	}
-	if !poll(ctx, 30*time.Second, func() bool { return count("order.reconciled") > base }) {
-		t.Fatal("the restarted order's reconciler settled nothing in 30 s")
+	if !poll(ctx, 30*time.Second, func() bool { return count("order.reconciled") > base+1 }) {
+		t.Fatal("the reconciler's pass stopped after one order")
 	}
 	s.kill(t, "order")
 	done := count("order.reconciled") - base
-	step(fmt.Sprintf("order killed mid-pass: %d of %d pending orders settled", done, pending))
+	step(fmt.Sprintf("order killed mid-pass: %d of %d pending orders settled by the pass, the clients replaying", done, pending))
 	if done >= pending {
 		t.Fatalf("the pass settled all %d pending orders before the kill: not mid-pass", pending)
 	}

@@ -196,6 +196,16 @@ func TestCheck(t *testing.T) {
 			o := order(s, "ord_3")
 			o.Events = append(o.Events[:1:1], o.Events[2:]...)
 		}, []string{"version-gap ord_3"}},
+		{"seq is the log's, not the order's", func(_ *[]Op, s *Snapshot) {
+			for i := range s.Orders {
+				for j := range s.Orders[i].Events {
+					s.Orders[i].Events[j].Seq = 100*i + 7*j + 3
+				}
+			}
+		}, nil},
+		{"version gap: two events with one seq", func(_ *[]Op, s *Snapshot) {
+			order(s, "ord_1").Events[1].Seq = 1
+		}, []string{"version-gap ord_1"}},
 		{"version gap: an overwritten transition", func(_ *[]Op, s *Snapshot) {
 			order(s, "ord_1").Version = 3
 		}, []string{"version-gap ord_1"}},
@@ -221,6 +231,12 @@ func TestCheck(t *testing.T) {
 		{"a 409 in progress is no refusal", func(ops *[]Op, _ *Snapshot) {
 			*ops = append(*ops, Op{Key: "k1", Status: http.StatusConflict})
 		}, nil},
+		{"a replay refused for its token is no refusal of the order", func(ops *[]Op, _ *Snapshot) {
+			*ops = append(*ops, Op{Key: "k1", Status: http.StatusUnauthorized}, Op{Key: "k3", Status: http.StatusForbidden})
+		}, nil},
+		{"a 201 then a 400 on a replay", func(ops *[]Op, _ *Snapshot) {
+			*ops = append(*ops, Op{Key: "k1", Status: http.StatusBadRequest})
+		}, []string{"charged-after-refusal ord_1"}},
 		{"a 201 without order id is matched by key", func(ops *[]Op, s *Snapshot) {
 			(*ops)[0].OrderID = ""
 			order(s, "ord_1").TotalCents = 1
@@ -331,7 +347,7 @@ func TestOpSetAnswer(t *testing.T) {
 }
 
 func TestOpRefused(t *testing.T) {
-	for status, want := range map[int]bool{0: false, 201: false, 400: true, 402: true, 404: true, 408: false, 409: false, 422: true, 429: false, 500: false, 503: false} {
+	for status, want := range map[int]bool{0: false, 201: false, 400: true, 401: false, 402: true, 403: false, 404: true, 408: false, 409: false, 422: true, 429: false, 500: false, 503: false} {
 		if got := (Op{Status: status}).Refused(); got != want {
 			t.Errorf("Refused(%d) = %v, want %v", status, got, want)
 		}

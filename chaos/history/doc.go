@@ -9,8 +9,8 @@
 //	 []Op ─────────┐                          (faults off, shop quiet)
 //	               ├──► Check ──► Report  "history: 0 anomalies in 1,000 operations"
 //	 Snapshot ─────┘
-//	 (orders + events, charges, stock, held reservations; fetched from the
-//	  services' /internal endpoints, or in tests straight from the stores)
+//	 (orders + events, charges, stock, held reservations; Fetch reads the
+//	  services' /internal endpoints, chaos/lab can read the stores straight)
 //
 // What Check holds the shop to (Kind constants):
 //
@@ -28,9 +28,11 @@
 //     reserved + sold (conservation);
 //   - the shop is quiet: no pending order, no charge still processing
 //     (pending-after-quiescence, charge-in-flight);
-//   - the event log of each order is gap-free and never leaves a final
-//     state (left-final-state, version-gap); one key makes one order
-//     (duplicate-order).
+//   - the event log of each order (in seq order; seq is the log's own)
+//     has versions one apart, each event starting where the last ended and
+//     ending at the order's status and version, and never leaves a final
+//     state (left-final-state, version-gap); one key makes one order per
+//     user (duplicate-order).
 //
 // Check assumes the Snapshot was taken after quiescence: faults removed and
 // the reconciler run, so nothing is legitimately in flight. Ops whose answer

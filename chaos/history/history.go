@@ -77,11 +77,14 @@ func (o *Op) SetAnswer(status int, body []byte) {
 // Acked reports whether the client was told its order was created.
 func (o Op) Acked() bool { return o.Status == http.StatusCreated }
 
-// Refused reports whether the answer was a permanent refusal: a 4xx that a
-// retry of the same request cannot change (not 408, 409, 425 or 429).
+// Refused reports whether the answer was a permanent refusal of the order:
+// a 4xx that a retry of the same request cannot change. Not 408, 409 (a
+// request still in progress), 425 or 429, which a retry may change, nor
+// 401 or 403, which refuse the caller, not the order.
 func (o Op) Refused() bool {
 	switch o.Status {
-	case http.StatusRequestTimeout, http.StatusConflict, http.StatusTooEarly, http.StatusTooManyRequests:
+	case http.StatusRequestTimeout, http.StatusConflict, http.StatusTooEarly, http.StatusTooManyRequests,
+		http.StatusUnauthorized, http.StatusForbidden:
 		return false
 	}
 	return o.Status >= 400 && o.Status <= 499

@@ -180,6 +180,9 @@ func TestCompoundFaultsAtScale(t *testing.T) {
 		t.Fatal(err)
 	}
 	logVerdicts(t, res)
+	if l := res.Load; l != nil {
+		t.Logf("main load: %d requests in %s, %d dropped (all %d workers busy), statuses %v", l.Total, l.Elapsed.Round(time.Second), l.Dropped, sc.Load.Concurrency, l.Status)
+	}
 	if res.History != nil {
 		t.Logf("%s; %d orders tried, %d in the stores", res.History.String(), res.History.Keys, res.History.Orders)
 	}

@@ -16,9 +16,8 @@ import (
 
 // StoreSnapshot reads a history.Snapshot straight from the SQLite files of
 // a lab's DataDir (order.db, payment.db, product.db), read-only, while the
-// services run: the history check's view from below the APIs. It reads
-// the columns every version of the stores has; the order event log, where
-// the store has one, comes from GET /internal/orders (Remote.Snapshot).
+// services run: the history check's view from below the APIs. Orders get
+// their version and events where the store keeps them (order_events).
 func StoreSnapshot(ctx context.Context, dataDir string) (history.Snapshot, error) {
 	var snap history.Snapshot
 	err := withDB(ctx, dataDir, "order", func(db *sql.Tx) error {
@@ -40,7 +39,10 @@ func StoreSnapshot(ctx context.Context, dataDir string) (history.Snapshot, error
 			o.CreatedAt, o.UpdatedAt = time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
 			snap.Orders = append(snap.Orders, o)
 		}
-		return rows.Err()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return readEvents(ctx, db, snap.Orders)
 	})
 	if err != nil {
 		return snap, err
@@ -104,6 +106,57 @@ func StoreSnapshot(ctx context.Context, dataDir string) (history.Snapshot, error
 		return rows.Err()
 	})
 	return snap, err
+}
+
+// readEvents fills in each order's version and events from order_events,
+// if the store has that table.
+func readEvents(ctx context.Context, tx *sql.Tx, orders []history.Order) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'order_events'`).Scan(&n); err != nil || n == 0 {
+		return err
+	}
+	byID := make(map[string]*history.Order, len(orders))
+	for i := range orders {
+		byID[orders[i].ID] = &orders[i]
+		orders[i].Events = []history.Event{}
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, version FROM orders`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var id string
+		var v int
+		if err := rows.Scan(&id, &v); err != nil {
+			rows.Close()
+			return err
+		}
+		if o := byID[id]; o != nil {
+			o.Version = v
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows, err = tx.QueryContext(ctx, `SELECT seq, order_id, from_status, to_status, attempt, version, at, actor, trace_id FROM order_events ORDER BY seq`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e history.Event
+		var id string
+		var at int64
+		if err := rows.Scan(&e.Seq, &id, &e.From, &e.To, &e.Attempt, &e.Version, &at, &e.Actor, &e.TraceID); err != nil {
+			return err
+		}
+		e.At = time.UnixMilli(at).UTC()
+		if o := byID[id]; o != nil {
+			o.Events = append(o.Events, e)
+		}
+	}
+	return rows.Err()
 }
 
 func withDB(ctx context.Context, dir, name string, f func(*sql.Tx) error) error {

@@ -188,3 +188,31 @@ func svgOf(t *testing.T, page string) string {
 		}
 	}
 }
+
+// TestChaosRunOrders runs compound-faults stretched (here: shrunk) to 45
+// orders through the CLI: the history verdict reaches stdout and the
+// report, with the number of orders tried.
+func TestChaosRunOrders(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a 3 s scenario")
+	}
+	l := startTestLab(t)
+	outDir := t.TempDir()
+	args := append([]string{"chaos", "run", "compound-faults", "--orders", "45", "--out", outDir, "--steady", "1s"}, labFlagArgs(l)...)
+	stdout, stderr, err := runCmd(t, args...)
+	t.Logf("stdout:\n%s", stdout)
+	if err != nil {
+		t.Fatalf("chaos run: %v\nstderr:\n%s", err, stderr)
+	}
+	if !strings.Contains(stdout, "\nhistory: 0 anomalies in ") {
+		t.Errorf("no clean history verdict on stdout")
+	}
+	mds, _ := filepath.Glob(filepath.Join(outDir, "compound-faults-*.md"))
+	if len(mds) != 1 {
+		t.Fatalf("reports: %v", mds)
+	}
+	md, _ := os.ReadFile(mds[0])
+	if !strings.Contains(string(md), "## History") || !strings.Contains(string(md), " orders tried, ") {
+		t.Errorf("the report has no History section:\n%s", md)
+	}
+}
