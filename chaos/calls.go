@@ -10,9 +10,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
+	"github.com/faultlab/faultlab/chaos/history"
 	"github.com/faultlab/faultlab/chaos/load"
 )
 
@@ -43,6 +46,9 @@ type callSet struct {
 	orderID      string
 	orderBody    func(string) any
 	next         atomic.Uint64
+	rec          *history.Recorder // every create_order attempt
+	now          func() time.Time
+	retryFor     time.Duration // create_order_retrying: how long one key is retried
 }
 
 func (cs *callSet) newRequest(ctx context.Context, method, path string, body any) (*http.Request, error) {
@@ -91,7 +97,7 @@ func (cs *callSet) build(m MixEntry) (load.Call, error) {
 			}
 			return cs.newRequest(ctx, http.MethodGet, cs.routes.Products+"/"+id, nil)
 		}
-	case CallCreateOrder:
+	case CallCreateOrder, CallCreateOrderRetrying:
 		c.Build = func(ctx context.Context) (*http.Request, error) {
 			id := cs.orderProduct
 			if id == "" {
@@ -103,6 +109,10 @@ func (cs *callSet) build(m MixEntry) (load.Call, error) {
 			}
 			req.Header.Set("Idempotency-Key", newKey())
 			return req, nil
+		}
+		c.Do = cs.sendOrder
+		if m.Call == CallCreateOrderRetrying {
+			c.Do = cs.sendOrderRetrying
 		}
 	case CallGetOrder:
 		c.Build = func(ctx context.Context) (*http.Request, error) {
@@ -128,6 +138,108 @@ func (cs *callSet) build(m MixEntry) (load.Call, error) {
 		return c, fmt.Errorf("%w: unknown call %q", ErrScenario, m.Call)
 	}
 	return c, nil
+}
+
+// sendOrder sends one create_order and records it in the history.
+func (cs *callSet) sendOrder(ctx context.Context, hc *http.Client, req *http.Request) (int, error) {
+	op := cs.newOp(req)
+	status, _, err := cs.attempt(hc, req, &op)
+	return status, err
+}
+
+// sendOrderRetrying sends a create_order and, while the answer is not
+// final (a transport error, a 5xx, a 409 in progress, a 429), sends it
+// again with the same Idempotency-Key, for up to retryFor: after
+// Retry-After when the answer has one (at most 2s), else after 100ms,
+// 200ms, … up to 1s. Every attempt is recorded. A final answer is 201, a
+// permanent 4xx, or a 409 without Retry-After (insufficient stock).
+func (cs *callSet) sendOrderRetrying(ctx context.Context, hc *http.Client, req *http.Request) (int, error) {
+	retryFor := cs.retryFor
+	if retryFor <= 0 {
+		retryFor = DefaultRetryFor
+	}
+	deadline := time.Now().Add(retryFor)
+	base := cs.newOp(req)
+	backoff := 100 * time.Millisecond
+	for n := 1; ; n++ {
+		r := req
+		if n > 1 {
+			r = req.Clone(ctx)
+			if req.GetBody != nil {
+				body, err := req.GetBody()
+				if err != nil {
+					return 0, err
+				}
+				r.Body = body
+			}
+		}
+		op := base
+		op.Attempt, op.Replay = n, n > 1
+		status, wait, err := cs.attempt(hc, r, &op)
+		// A 409 with Retry-After is a request still in progress; without
+		// one (insufficient stock, a changed total) it is final.
+		final := op.Acked() || op.Refused() || (status == http.StatusConflict && wait < 0)
+		if final || ctx.Err() != nil || time.Now().Add(max(wait, 0)).After(deadline) {
+			return status, err
+		}
+		if wait <= 0 {
+			wait = backoff
+			backoff = min(2*backoff, time.Second)
+		}
+		sleep(ctx, wait)
+	}
+}
+
+// newOp starts the history record of req: its key and the items asked for.
+func (cs *callSet) newOp(req *http.Request) history.Op {
+	op := history.Op{Key: req.Header.Get("Idempotency-Key"), Attempt: 1}
+	if req.GetBody != nil {
+		if b, err := req.GetBody(); err == nil {
+			var body struct {
+				Items []history.Item `json:"items"`
+			}
+			_ = json.NewDecoder(io.LimitReader(b, 1<<20)).Decode(&body)
+			b.Close()
+			op.Items = body.Items
+		}
+	}
+	return op
+}
+
+// attempt sends req once, reads the answer into op and records op. It
+// returns the status and the answer's Retry-After (capped at 2s; -1 when
+// the answer has none).
+func (cs *callSet) attempt(hc *http.Client, req *http.Request, op *history.Op) (int, time.Duration, error) {
+	now := cs.now
+	if now == nil {
+		now = time.Now
+	}
+	op.Start = now()
+	resp, err := hc.Do(req)
+	if err != nil {
+		op.End, op.Err = now(), err.Error()
+		cs.record(*op)
+		return 0, -1, err
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	op.End = now()
+	op.SetAnswer(resp.StatusCode, body)
+	if err != nil {
+		op.Err = err.Error()
+	}
+	cs.record(*op)
+	wait := time.Duration(-1)
+	if secs, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && secs >= 0 {
+		wait = min(time.Duration(secs)*time.Second, 2*time.Second)
+	}
+	return resp.StatusCode, wait, err
+}
+
+func (cs *callSet) record(op history.Op) {
+	if cs.rec != nil {
+		cs.rec.Record(op)
+	}
 }
 
 func newKey() string {

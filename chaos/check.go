@@ -53,6 +53,11 @@ const (
 	CheckLogEvent = "log_event"
 	// CheckAlertFires: the Prometheus alert Alert was seen firing.
 	CheckAlertFires = "alert_fires"
+	// CheckHistory: once the faults are off and the shop is quiet (Settle,
+	// within Within; 0 means DefaultSettle), what every create_order client
+	// was told agrees with the stores: history.Check finds 0 anomalies.
+	// Skipped when the Env is no Historian.
+	CheckHistory = "history"
 )
 
 // Check is one claim of a scenario's hypothesis. Which fields matter
@@ -154,6 +159,8 @@ func (c Check) String() string {
 		return s
 	case CheckAlertFires:
 		return "alert " + c.Alert + " fires"
+	case CheckHistory:
+		return "history: clients' answers agree with the stores"
 	}
 	return c.Kind
 }
@@ -215,6 +222,10 @@ func (c Check) Validate() error {
 	case CheckAlertFires:
 		if c.Alert == "" {
 			return bad("alert is required")
+		}
+	case CheckHistory:
+		if c.Within < 0 {
+			return bad("within must not be negative")
 		}
 	case CheckNoDoubleCharge, CheckStockConsistent:
 	default:

@@ -16,9 +16,27 @@
 // check fails, the steady state was never there, so no fault is injected and
 // the Result is Aborted.
 //
+// Every create_order attempt of every phase is recorded (chaos/history:
+// key, items, status, and the ids and totals of a 201), and
+// create_order_retrying clients send an order again with the same
+// Idempotency-Key until its answer is final (201 or a permanent 4xx), as a
+// careful client would. A CheckHistory check (in every scenario that
+// places orders) runs after the faults are reverted:
+//
+//	Settle: Reconciler.Reconcile (where the Env can) ─► Historian.Snapshot
+//	        ─► repeat every 200ms until no order pending, no charge
+//	           processing, no unit reserved, or Within (default 20s) passes
+//	history.Check(ops, snapshot) ─► "history: 0 anomalies in 1,234 operations"
+//
+// Its Report, every anomaly by order id, is Result.History and a section
+// of both reports. Settle and VerifyHistory serve the soak and the crash
+// tests too; OrderSender gives their loads the same recording clients.
+// ScaleToOrders stretches a scenario to a number of orders (`faultlab
+// chaos run compound-faults --orders 1000`).
+//
 // Verdicts are Pass, Fail or Skipped (with a Note): a check the Env cannot
-// answer (Alerts returning ErrNotSupported) is skipped, and Result.Passed
-// ignores skipped verdicts.
+// answer (Alerts returning ErrNotSupported, an Env that is no Historian) is
+// skipped, and Result.Passed ignores skipped verdicts.
 //
 // Report writers render a Result as Markdown, or as an HTML page with an
 // inline SVG timeline (requests/s, success rate, p99, breaker state; fault

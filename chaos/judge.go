@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
+	"github.com/faultlab/faultlab/chaos/history"
 	"github.com/faultlab/faultlab/chaos/load"
 )
 
@@ -95,6 +98,18 @@ func (rn *run) judge(ctx context.Context, c Check) Verdict {
 		}
 		v.Measured = fmt.Sprintf("%d + %d + %d = %d of %d", s.Available, s.Reserved, s.Sold, s.Available+s.Reserved+s.Sold, s.Initial)
 		v.Pass = s.Consistent()
+	case CheckHistory:
+		v.Want = "0 anomalies"
+		rep, err := VerifyHistory(ctx, rn.env, rn.rec.Ops(), c.Within)
+		if rn.envErr(&v, err) {
+			return v
+		}
+		rn.res.History = &rep
+		v.Measured = rep.Summary()
+		v.Pass = rep.OK()
+		if !v.Pass {
+			v.Note = historyNote(rep)
+		}
 	case CheckLogEvent:
 		v.Want = fmt.Sprintf("≥ %g events", c.minCount())
 		evs, err := rn.env.Events(ctx, c.Action, rn.res.Started)
@@ -171,6 +186,21 @@ func (rn *run) envErr(v *Verdict, err error) bool {
 		v.Measured, v.Note = "error", err.Error()
 	}
 	return true
+}
+
+// historyNote counts the anomalies by kind, e.g. "lost-ack 2, oversold 1".
+func historyNote(rep history.Report) string {
+	counts := rep.Counts()
+	kinds := make([]string, 0, len(counts))
+	for k := range counts {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	parts := make([]string, len(kinds))
+	for i, k := range kinds {
+		parts[i] = fmt.Sprintf("%s %d", k, counts[k])
+	}
+	return strings.Join(parts, ", ") + " (see History)"
 }
 
 func (rn *run) delta(service, metric string, labels map[string]string) float64 {

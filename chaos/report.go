@@ -56,6 +56,19 @@ func WriteMarkdown(w io.Writer, r *Result) error {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", mdEscape(d.Alert), rd(d.Fault), rd(d.Firing), rdActive(d.ActiveAt), detectWord(d))
 		}
 	}
+	if h := r.History; h != nil {
+		fmt.Fprintf(&b, "\n## History\n\n%s (%d orders tried, %d in the stores).\n", h.Summary(), h.Keys, h.Orders)
+		if len(h.Anomalies) > 0 {
+			b.WriteString("\n| order | kind | key | detail |\n|---|---|---|---|\n")
+			for _, a := range h.Anomalies {
+				id := a.OrderID
+				if id == "" {
+					id = "product " + a.ProductID
+				}
+				fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", mdEscape(id), a.Kind, mdEscape(a.Key), mdEscape(a.Detail))
+			}
+		}
+	}
 	if len(r.Windows) > 0 {
 		b.WriteString("\n## Faults\n\n| step | fault | from | to | error |\n|---|---|---|---|---|\n")
 		for _, win := range r.Windows {
@@ -250,6 +263,10 @@ tr.pass td.result{color:#1b7f3b;font-weight:bold}tr.fail td.result{color:#c1121f
 {{if .R.Detections}}<h2>Alerts</h2><table class="alerts"><tr><th>alert</th><th>first fault</th><th>seen firing</th><th>Prometheus active</th><th>time to detect</th></tr>
 {{range .R.Detections}}<tr><td>{{.Alert}}</td><td>{{rd .Fault}}</td><td>{{rd .Firing}}</td><td>{{rdActive .ActiveAt}}</td><td>{{detect .}}</td></tr>
 {{end}}</table>{{end}}
+{{with .R.History}}<h2>History</h2><p>{{.Summary}} ({{.Keys}} orders tried, {{.Orders}} in the stores).</p>
+{{if .Anomalies}}<table class="history"><tr><th>order</th><th>kind</th><th>key</th><th>detail</th></tr>
+{{range .Anomalies}}<tr><td>{{if .OrderID}}{{.OrderID}}{{else}}product {{.ProductID}}{{end}}</td><td>{{.Kind}}</td><td>{{.Key}}</td><td>{{.Detail}}</td></tr>
+{{end}}</table>{{end}}{{end}}
 {{if .R.Windows}}<h2>Faults</h2><table class="faults"><tr><th>step</th><th>fault</th><th>from</th><th>to</th><th>error</th></tr>
 {{range .R.Windows}}<tr><td>{{.Step}}</td><td>{{.Fault}}</td><td>{{rd .Start}}</td><td>{{rd .End}}</td><td>{{.Error}}</td></tr>
 {{end}}</table>{{end}}

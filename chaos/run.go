@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/faultlab/faultlab/chaos/history"
 	"github.com/faultlab/faultlab/chaos/load"
 )
 
@@ -103,6 +104,9 @@ type Result struct {
 	// Detections are, per alert the hypothesis expects, when it was first
 	// seen firing, measured from the first fault.
 	Detections []Detection `json:"detections,omitempty"`
+	// History is the history check's report (CheckHistory), with every
+	// anomaly by order id.
+	History *history.Report `json:"history,omitempty"`
 }
 
 // Detection is the time to detect of one alert: from the start of the
@@ -174,6 +178,7 @@ type run struct {
 	cs   *callSet
 	hc   *http.Client
 	cap  *capture
+	rec  *history.Recorder
 	mix  []load.Call
 	t0   time.Time // main load start (Options.Now)
 	wall time.Time // main load start (wall clock)
@@ -213,7 +218,7 @@ func Run(ctx context.Context, env Env, sc Scenario, opt Options) (*Result, error
 	if opt.OrderBody == nil {
 		opt.OrderBody = OrderBody
 	}
-	rn := &run{env: env, sc: sc, opt: opt, phases: map[string][]record{}, alerts: map[string]firing{}}
+	rn := &run{env: env, sc: sc, opt: opt, phases: map[string][]record{}, alerts: map[string]firing{}, rec: &history.Recorder{}}
 	rn.res = &Result{Scenario: sc, Started: opt.Now()}
 	defer func() { rn.res.Elapsed = opt.Now().Sub(rn.res.Started) }()
 
@@ -275,7 +280,8 @@ func (rn *run) prepare(ctx context.Context) error {
 	}
 	rn.cap = newCapture(rn.sc.Hypothesis, rn.env.HTTPClient())
 	rn.hc = rn.cap.client
-	rn.cs = &callSet{env: rn.env, base: strings.TrimRight(rn.env.GatewayURL(), "/"), routes: rn.opt.Routes, token: tok, orderBody: rn.opt.OrderBody}
+	rn.cs = &callSet{env: rn.env, base: strings.TrimRight(rn.env.GatewayURL(), "/"), routes: rn.opt.Routes, token: tok, orderBody: rn.opt.OrderBody,
+		rec: rn.rec, now: rn.opt.Now, retryFor: rn.sc.Load.RetryFor}
 	needOrder := slices.ContainsFunc(rn.sc.Load.Mix, func(m MixEntry) bool { return m.Call == CallGetOrder })
 	if err := rn.cs.setup(ctx, rn.hc, needOrder); err != nil {
 		rn.errorf("setup: %v", err)

@@ -118,7 +118,14 @@ type LoadProfile struct {
 	Concurrency int `json:"concurrency,omitempty"`
 	// Mix is the weighted set of calls.
 	Mix []MixEntry `json:"mix"`
+	// RetryFor is how long a create_order_retrying client keeps sending
+	// one order (same Idempotency-Key) for a final answer; 0 means
+	// DefaultRetryFor.
+	RetryFor time.Duration `json:"retry_for,omitempty"`
 }
+
+// DefaultRetryFor is LoadProfile.RetryFor's default.
+const DefaultRetryFor = 30 * time.Second
 
 // Calls of a MixEntry.
 const (
@@ -127,6 +134,11 @@ const (
 	CallCreateOrder  = "create_order"
 	CallGetOrder     = "get_order"
 	CallLogin        = "login"
+	// CallCreateOrderRetrying creates an order like CallCreateOrder, then
+	// sends it again with the same Idempotency-Key until the answer is
+	// final (201 or a permanent 4xx), as a careful client would; each
+	// attempt is an operation of the history.
+	CallCreateOrderRetrying = "create_order_retrying"
 )
 
 // MixEntry is one call of the load mix.
@@ -154,8 +166,8 @@ func (s Scenario) Validate() error {
 	if s.Load.Duration <= 0 {
 		return bad("load duration must be positive")
 	}
-	if s.Load.Rate < 0 || s.Load.Concurrency < 0 {
-		return bad("load rate and concurrency must not be negative")
+	if s.Load.Rate < 0 || s.Load.Concurrency < 0 || s.Load.RetryFor < 0 {
+		return bad("load rate, concurrency and retry_for must not be negative")
 	}
 	if len(s.Load.Mix) == 0 {
 		return bad("load mix is empty")

@@ -44,7 +44,7 @@ func steadyAfter() Check {
 }
 
 func dataIntact() []Check {
-	return []Check{{Kind: CheckNoDoubleCharge}, {Kind: CheckStockConsistent}}
+	return []Check{{Kind: CheckNoDoubleCharge}, {Kind: CheckStockConsistent}, {Kind: CheckHistory}}
 }
 
 func successDuring(call string, min float64) Check {
@@ -230,6 +230,41 @@ func Catalogue() []Scenario {
 				Check{Kind: CheckMetricIncrease, Service: "user", Metric: "faultlab_login_refused_total", Labels: map[string]string{"reason": "client_limit"}},
 				dataIntact(), steadyAfter()),
 		},
+		CompoundFaults(),
+	}
+}
+
+// CompoundFaults is issue 10's combination: 300ms on order-to-payment,
+// product's reservation commits and releases answering 503 half the time,
+// payment's /payments 503 30% of the time, and for part of it
+// order-to-payment resetting 30% of its connections; two thirds of the
+// orders from retrying clients (the same Idempotency-Key until a final
+// answer), a third one-shot, as issue 10's ten and five clients; up to 64
+// in flight, so that clients waiting to retry do not crowd out new orders.
+// Every client's answer must agree with the stores afterwards.
+func CompoundFaults() Scenario {
+	const d = 8 * s
+	http503 := func(name, service, prefix string, p float64) Step {
+		return Step{Name: name, At: 1 * s, Until: d, Fault: FaultSpec{Kind: FaultHTTP, Service: service,
+			HTTP: fault.Fault{Name: name, Kind: fault.KindStatus, Status: 503, Probability: p, PathPrefix: prefix}}}
+	}
+	return Scenario{
+		Name: "compound-faults",
+		Description: "Combined faults on three hops at once (payment slow and flaky, reservation commits and releases failing, connections reset): " +
+			"retrying clients get a final answer, and once the faults are off and the shop is quiet, every 201 is a confirmed order with what the client was told, " +
+			"every confirmed order has exactly one charge of its total, stock sold and reserved match the orders, and no order left a final state.",
+		Faults: []Step{
+			toxicStep("payment slow", 1*s, d, toxi.Toxic{Hop: HopOrderToPayment, Kind: toxi.Latency, LatencyMs: 300}),
+			http503("reservations-503", "product", "/internal/reservations/", 0.5),
+			http503("payments-503", "payment", "/payments", 0.3),
+			toxicStep("payment resets", 3*s, 6*s, toxi.Toxic{Hop: HopOrderToPayment, Kind: toxi.ResetPeer, Toxicity: 0.3}),
+		},
+		Load: LoadProfile{Rate: 15, Duration: d, Concurrency: 64, RetryFor: DefaultRetryFor,
+			Mix: mix(CallCreateOrderRetrying, 2, CallCreateOrder, 1)},
+		Hypothesis: hyp(steadyBefore(),
+			Check{Kind: CheckSuccessRate, Call: CallCreateOrderRetrying, Min: 0.95, Description: "retrying clients end with a 201"},
+			Check{Kind: CheckStatusAbsent, Call: CallCreateOrderRetrying, Status: 500, Description: "no retrying client ends with a 500"},
+			dataIntact(), steadyAfter()),
 	}
 }
 

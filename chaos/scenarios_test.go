@@ -9,6 +9,15 @@ import (
 	"github.com/faultlab/faultlab/chaos"
 )
 
+func ordersSomething(sc chaos.Scenario) bool {
+	for _, m := range sc.Load.Mix {
+		if m.Call == chaos.CallCreateOrder || m.Call == chaos.CallCreateOrderRetrying {
+			return true
+		}
+	}
+	return false
+}
+
 func TestCatalogue(t *testing.T) {
 	const probes = 4 * time.Second // the default before and after probes
 	var all, short time.Duration
@@ -44,8 +53,17 @@ func TestCatalogue(t *testing.T) {
 			short += sc.Load.Duration + probes
 		}
 	}
-	if len(seen) != 11 {
-		t.Errorf("%d scenarios, want 11", len(seen))
+	if len(seen) < 12 || !seen["compound-faults"] {
+		t.Errorf("%d scenarios, want at least 11 with compound-faults", len(seen))
+	}
+	for _, sc := range chaos.Catalogue() {
+		hasHistory := false
+		for _, c := range sc.Hypothesis {
+			hasHistory = hasHistory || c.Kind == chaos.CheckHistory
+		}
+		if ordersSomething(sc) && !hasHistory {
+			t.Errorf("%s creates orders but has no history check", sc.Name)
+		}
 	}
 	// The budget leaves room for lab start-up and the race detector: -short
 	// must stay under 45 s.

@@ -353,6 +353,11 @@ func TestScenarios(t *testing.T) {
 				t.Fatal(err)
 			}
 			logVerdicts(t, res)
+			if res.History == nil {
+				t.Error("no history check: the scenario's data checks must include it")
+			} else if !res.History.OK() {
+				t.Log(res.History.String())
+			}
 			if !res.Passed() {
 				logBreakerEvents(t, l, res.LoadStart)
 				t.Errorf("scenario %s: hypothesis failed (aborted=%q, errors=%v)", name, res.Aborted, res.Errors)

@@ -15,8 +15,11 @@
 // can reach the gateway, each service's /metrics and fault API, Toxiproxy's
 // API and Prometheus. Lab implements chaos.Env by embedding a *lab.Remote
 // over those ports (token, toxics, HTTP faults, metrics, charges, stock,
-// alerts); only Events is its own: it reads each container's stderr (ECS
-// NDJSON), since the log files stay inside the containers.
+// alerts, and the history check's Snapshot from the services' /internal
+// read endpoints); only Events is its own: it reads each container's stderr
+// (ECS NDJSON), since the log files stay inside the containers. The
+// containers' own reconciler (every 5 s) settles the shop before the
+// history check; there is no on-demand Reconcile.
 //
 // Config.Policy plays the part of the in-process lab's default policy: it
 // reaches each container as FAULTLAB_POLICY_<UPSTREAM> (resilience.Policy's

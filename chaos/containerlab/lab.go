@@ -101,6 +101,7 @@ type Lab struct {
 var (
 	_ chaos.Env         = (*Lab)(nil)
 	_ chaos.Credentials = (*Lab)(nil)
+	_ chaos.Historian   = (*Lab)(nil) // the history check reads the stores' /internal endpoints
 )
 
 // Start starts the lab and waits until every container is ready. On error

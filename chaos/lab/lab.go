@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/faultlab/faultlab/chaos"
 	"github.com/faultlab/faultlab/chaos/toxi"
 	"github.com/faultlab/faultlab/internal/app"
 	"github.com/faultlab/faultlab/internal/auth"
@@ -92,6 +93,8 @@ type Lab struct {
 	Toxi    *toxi.Server
 	Keys    auth.Keys
 	LogDir  string
+	// DataDir holds the stores (empty: in memory).
+	DataDir string
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -115,7 +118,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 			cfg.ToxiproxyAddr = "127.0.0.1:0"
 		}
 	}
-	l := &Lab{Units: map[string]*app.Unit{}, Addrs: map[string]string{}, Proxies: map[string]string{}, Keys: cfg.Keys, errs: make(chan error, 8)}
+	l := &Lab{Units: map[string]*app.Unit{}, Addrs: map[string]string{}, Proxies: map[string]string{}, Keys: cfg.Keys, DataDir: cfg.DataDir, errs: make(chan error, 8)}
 	defer func() {
 		if err != nil {
 			_ = l.Close()
@@ -234,7 +237,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	for name, a := range l.Addrs {
 		urls[name] = "http://" + a
 	}
-	l.Remote = NewRemote(RemoteConfig{URLs: urls, ToxiproxyURL: l.Toxi.URL(), ServiceKey: cfg.Keys.Service, LogDir: l.LogDir})
+	l.Remote = NewRemote(RemoteConfig{URLs: urls, ToxiproxyURL: l.Toxi.URL(), ServiceKey: cfg.Keys.Service, LogDir: l.LogDir, DataDir: cfg.DataDir})
 	return l, nil
 }
 
@@ -257,6 +260,17 @@ func (l *Lab) logger(name string, cfg Config) (*slog.Logger, error) {
 	}
 	console := observability.NewLogger(observability.LogOptions{Service: name, Writer: cfg.Console, Level: cfg.ConsoleLevel})
 	return slog.New(fanout{fileLog.Handler(), console.Handler()}), nil
+}
+
+var (
+	_ chaos.Historian  = (*Lab)(nil)
+	_ chaos.Reconciler = (*Lab)(nil)
+)
+
+// Reconcile implements chaos.Reconciler: one pass of order's reconciler.
+func (l *Lab) Reconcile(ctx context.Context) error {
+	_, err := l.Units["order"].Reconcile(ctx)
+	return err
 }
 
 // Err returns a channel that receives a server's fatal error.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/faultlab/faultlab/chaos"
 	"github.com/faultlab/faultlab/chaos/fault"
+	"github.com/faultlab/faultlab/chaos/history"
 	"github.com/faultlab/faultlab/chaos/toxi"
 	"github.com/faultlab/faultlab/internal/httpclient"
 	"github.com/faultlab/faultlab/services/payment"
@@ -41,6 +42,9 @@ type RemoteConfig struct {
 	Email, Password string
 	// HTTP is the client for every call; nil is a plain client.
 	HTTP *http.Client
+	// DataDir, when the stores are local files, lets Snapshot read them
+	// straight (StoreSnapshot) if the services lack the read endpoints.
+	DataDir string
 }
 
 // Remote is a chaos.Env over a running lab.
@@ -55,6 +59,7 @@ type Remote struct {
 
 var _ chaos.Env = (*Remote)(nil)
 var _ chaos.Credentials = (*Remote)(nil)
+var _ chaos.Historian = (*Remote)(nil)
 
 // NewRemote returns the Env for a running lab.
 func NewRemote(cfg RemoteConfig) *Remote {
@@ -201,6 +206,21 @@ func (r *Remote) ResetFaults(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// Snapshot implements chaos.Historian over the services' internal read
+// endpoints (history.Fetch); where those are missing (404) and DataDir is
+// set, straight from the stores (StoreSnapshot).
+func (r *Remote) Snapshot(ctx context.Context) (history.Snapshot, error) {
+	snap, err := history.Fetch(ctx, history.Source{
+		OrderURL: r.cfg.URLs["order"], PaymentURL: r.cfg.URLs["payment"], ProductURL: r.cfg.URLs["product"],
+		ServiceKey: r.cfg.ServiceKey, HTTP: r.hc,
+	})
+	var se *history.StatusError
+	if errors.As(err, &se) && se.Status == http.StatusNotFound && r.cfg.DataDir != "" {
+		return StoreSnapshot(ctx, r.cfg.DataDir)
+	}
+	return snap, err
 }
 
 // Metrics implements chaos.Env.

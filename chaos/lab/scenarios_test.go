@@ -2,6 +2,7 @@ package lab_test
 
 import (
 	"context"
+	"flag"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -116,6 +117,9 @@ func logVerdicts(t *testing.T, res *chaos.Result) {
 			mark = "FAIL"
 		}
 		t.Logf("%s %-8s %-60s measured %-28s want %s %s", mark, v.Phase, v.Check, v.Measured, v.Want, v.Note)
+	}
+	if h := res.History; h != nil && !h.OK() {
+		t.Log(h.String())
 	}
 	for _, rep := range []*load.Report{res.Before, res.After} {
 		if rep == nil {
@@ -238,5 +242,41 @@ func TestContractUnderHTTPFaults(t *testing.T) {
 		if seen[want]+seen[strings.Replace(want, "login", "loginLegacy", 1)] == 0 {
 			t.Errorf("the contract check saw no %q: %s", want, contract.SeenSummary())
 		}
+	}
+}
+
+var compoundOrders = flag.Int("compound-orders", 0, "run TestCompoundFaultsAtScale with about this many orders (e.g. 1000)")
+
+// TestCompoundFaultsAtScale is compound-faults stretched to -compound-orders
+// orders on a lab of its own, e.g.
+//
+//	go test -race -count=1 -run TestCompoundFaultsAtScale ./chaos/lab -compound-orders 1000 -timeout 20m
+//
+// It is opt-in (about 70 s of load per 1,000 orders): TestScenarios runs
+// the catalogue's compound-faults in every full suite.
+func TestCompoundFaultsAtScale(t *testing.T) {
+	if *compoundOrders <= 0 {
+		t.Skip("opt-in: pass -compound-orders N")
+	}
+	sc, err := chaos.ScaleToOrders(chaos.CompoundFaults(), *compoundOrders)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := startLab(t, lab.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), sc.Load.Duration+5*time.Minute)
+	defer cancel()
+	res, err := chaos.Run(ctx, l, sc, chaos.Options{SteadyState: time.Second, Recovery: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logVerdicts(t, res)
+	if l := res.Load; l != nil {
+		t.Logf("main load: %d requests in %s, %d dropped (all %d workers busy), statuses %v", l.Total, l.Elapsed.Round(time.Second), l.Dropped, sc.Load.Concurrency, l.Status)
+	}
+	if res.History != nil {
+		t.Logf("%s; %d orders tried, %d in the stores", res.History.String(), res.History.Keys, res.History.Orders)
+	}
+	if !res.Passed() {
+		t.Errorf("compound-faults with %d orders: hypothesis failed (errors=%v)", *compoundOrders, res.Errors)
 	}
 }

@@ -13,6 +13,11 @@
 // busy is counted as dropped, never queued, so memory stays bounded and a
 // drop is itself a signal that the system is slow.
 //
+// A Call with Do sends its request itself instead of Client.Do (reading
+// the answer, or sending it again with the same headers until it is
+// final, as chaos's recording order clients do); its Result is the final
+// status, and its latency spans every attempt.
+//
 // Every request carries a fresh W3C traceparent; its trace id is in the
 // Result, so a failed request can be found in the logs.
 //

@@ -27,6 +27,12 @@ type Call struct {
 	Weight int
 	// Build makes a new request for ctx. It is called concurrently.
 	Build func(ctx context.Context) (*http.Request, error)
+	// Do, if set, sends the request Build made instead of the default
+	// (Client.Do, body drained): it may read the answer, or send the
+	// request again (same headers, a new body from GetBody) until it has a
+	// final one. It returns the final status (0 when there was none). The
+	// Result's latency spans all of it. It is called concurrently.
+	Do func(ctx context.Context, client *http.Client, req *http.Request) (status int, err error)
 }
 
 // Config configures Run. Duration and Mix are required; the rest have
@@ -205,6 +211,11 @@ func do(ctx context.Context, cfg *Config, c *Call) Result {
 		return res
 	}
 	req.Header.Set(observability.TraceparentHeader, sc.String())
+	if c.Do != nil {
+		res.Status, res.Err = c.Do(ctx, cfg.Client, req)
+		res.Latency = cfg.Now().Sub(res.Start)
+		return res
+	}
 	resp, err := cfg.Client.Do(req)
 	if err == nil {
 		res.Status = resp.StatusCode

@@ -231,3 +231,46 @@ func BenchmarkClosedLoop(b *testing.B) {
 		b.ReportMetric(rep.RPS, "req/s")
 	}
 }
+
+// TestCallDo: a Call's Do replaces the single request; it may send more
+// than one (here: twice, with the trace header Build's request carried),
+// and its status is the result's.
+func TestCallDo(t *testing.T) {
+	s := newServer(t, 0)
+	var sends, calls, sameTrace int64
+	var mu sync.Mutex
+	call := load.Call{Name: "twice", Weight: 1,
+		Build: func(ctx context.Context) (*http.Request, error) {
+			return http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/ok", nil)
+		},
+		Do: func(ctx context.Context, c *http.Client, req *http.Request) (int, error) {
+			tp := req.Header.Get("traceparent")
+			for range 2 {
+				resp, err := c.Do(req.Clone(ctx))
+				if err != nil {
+					return 0, err
+				}
+				resp.Body.Close()
+				mu.Lock()
+				sends++
+				if tp != "" && resp.Request.Header.Get("traceparent") == tp {
+					sameTrace++
+				}
+				mu.Unlock()
+			}
+			mu.Lock()
+			calls++
+			mu.Unlock()
+			return http.StatusTeapot, nil
+		},
+	}
+	rep, err := load.Run(context.Background(), load.Config{Duration: 200 * time.Millisecond, Concurrency: 2, Mix: []load.Call{call}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls == 0 || sends != 2*calls || sameTrace != sends || int64(rep.Total) != calls || rep.Status[http.StatusTeapot] != rep.Total {
+		t.Fatalf("%d calls, %d sends (%d with the trace), report %d results %v", calls, sends, sameTrace, rep.Total, rep.Status)
+	}
+}

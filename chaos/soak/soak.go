@@ -20,6 +20,7 @@ import (
 
 	"github.com/faultlab/faultlab/chaos"
 	"github.com/faultlab/faultlab/chaos/fault"
+	"github.com/faultlab/faultlab/chaos/history"
 	"github.com/faultlab/faultlab/chaos/lab"
 	"github.com/faultlab/faultlab/chaos/load"
 	"github.com/faultlab/faultlab/chaos/toxi"
@@ -69,9 +70,23 @@ var toxics = []toxi.Toxic{
 	{Kind: toxi.SlowClose, DelayMs: 500},
 }
 
+// internalRoutes are the internal routes of the order saga that the
+// rotation fails with HTTP 503: product's reservations (reserve, commit,
+// release), its commit and release alone, and payment's charges.
+var internalRoutes = []struct {
+	service, prefix string
+	probability     float64
+}{
+	{"product", "/internal/reservations/", 0.5}, // commit and release
+	{"product", "/internal/reservations", 0.3},  // reserve, commit and release
+	{"payment", "/payments", 0.3},               // charges
+}
+
 // Plan returns the fault schedule for a load of d: one slot after another,
-// each with one or two hops under a toxic and, every third slot, a 503
-// burst on one service. It leaves the first slot quiet.
+// each with one to three hops under a toxic at once; every other slot a 503
+// on one internal route of the saga (reservations, commit and release,
+// charges); every third slot a 503 burst on one service. It leaves the
+// first slot quiet.
 func Plan(seed uint64, d, slot time.Duration) []Planned {
 	if slot <= 0 {
 		slot = 4 * time.Second
@@ -82,12 +97,17 @@ func Plan(seed uint64, d, slot time.Duration) []Planned {
 	services := []string{"user", "product", "order", "payment"}
 	for i, at := 1, slot; at+slot/2 <= d; i, at = i+1, at+slot {
 		until := min(at+slot-gap, d)
-		hops := rng.Perm(len(lab.Hops))[:1+rng.IntN(2)]
+		hops := rng.Perm(len(lab.Hops))[:1+rng.IntN(3)]
 		for _, h := range hops {
 			t := toxics[rng.IntN(len(toxics))]
 			hop := lab.HopName(lab.Hops[h].Caller, lab.Hops[h].Callee)
 			t.Hop = hop
 			out = append(out, Planned{At: at, Until: until, Fault: chaos.FaultSpec{Kind: chaos.FaultToxic, Hop: hop, Toxic: t}})
+		}
+		if i%2 == 0 {
+			r := internalRoutes[rng.IntN(len(internalRoutes))]
+			out = append(out, Planned{At: at, Until: until, Fault: chaos.FaultSpec{Kind: chaos.FaultHTTP, Service: r.service,
+				HTTP: fault.Fault{Name: "soak-internal-503", Kind: fault.KindStatus, Status: 503, Probability: r.probability, PathPrefix: r.prefix}}})
 		}
 		if i%3 == 0 {
 			svc := services[rng.IntN(len(services))]
@@ -119,6 +139,7 @@ type Report struct {
 	Reconciled     int                 `json:"reconciled"`
 	Charges        chaos.ChargeSummary `json:"charges"`
 	Stock          chaos.StockSummary  `json:"stock"`
+	History        *history.Report     `json:"history,omitempty"`
 	GoroutinesBase int                 `json:"goroutines_base"`
 	GoroutinesEnd  int                 `json:"goroutines_end"`
 	HeapBase       uint64              `json:"heap_base"`
@@ -243,6 +264,15 @@ func soak(ctx context.Context, cfg Config, l *lab.Lab, rep *Report) error {
 		return req, nil
 	}
 	pick := func() string { return products[next.Add(1)%uint64(len(products))] }
+	rec := &history.Recorder{}
+	newOrder := func(ctx context.Context) (*http.Request, error) {
+		b, _ := json.Marshal(chaos.OrderBody(pick()))
+		req, err := newReq(ctx, http.MethodPost, chaos.DefaultRoutes.Orders, b)
+		if err == nil {
+			req.Header.Set("Idempotency-Key", fmt.Sprintf("soak-%d-%d", cfg.Seed, next.Add(1)))
+		}
+		return req, err
+	}
 	mix := []load.Call{
 		{Name: chaos.CallListProducts, Weight: 2, Build: func(ctx context.Context) (*http.Request, error) {
 			return newReq(ctx, http.MethodGet, chaos.DefaultRoutes.Products, nil)
@@ -250,14 +280,8 @@ func soak(ctx context.Context, cfg Config, l *lab.Lab, rep *Report) error {
 		{Name: chaos.CallGetProduct, Weight: 1, Build: func(ctx context.Context) (*http.Request, error) {
 			return newReq(ctx, http.MethodGet, chaos.DefaultRoutes.Products+"/"+pick(), nil)
 		}},
-		{Name: chaos.CallCreateOrder, Weight: 2, Build: func(ctx context.Context) (*http.Request, error) {
-			b, _ := json.Marshal(chaos.OrderBody(pick()))
-			req, err := newReq(ctx, http.MethodPost, chaos.DefaultRoutes.Orders, b)
-			if err == nil {
-				req.Header.Set("Idempotency-Key", fmt.Sprintf("soak-%d-%d", cfg.Seed, next.Add(1)))
-			}
-			return req, err
-		}},
+		{Name: chaos.CallCreateOrder, Weight: 1, Build: newOrder, Do: chaos.OrderSender(rec, nil, 0)},
+		{Name: chaos.CallCreateOrderRetrying, Weight: 1, Build: newOrder, Do: chaos.OrderSender(rec, nil, chaos.DefaultRetryFor)},
 	}
 
 	plan := Plan(cfg.Seed, cfg.Duration, cfg.Slot)
@@ -325,6 +349,13 @@ func soak(ctx context.Context, cfg Config, l *lab.Lab, rep *Report) error {
 	rep.verdict("no stock left reserved", s.Reserved == 0, "%d units still reserved %s after the faults", s.Reserved, cfg.Settle)
 	rep.Verdicts[len(rep.Verdicts)-1].Warn = true
 	rep.verdict("faults were applied", rep.FaultsApplied > 0 || len(plan) == 0, "%d of %d planned, %d errors", rep.FaultsApplied, len(plan), len(rep.FaultErrors))
+	hrep, err := chaos.VerifyHistory(ctx, l, rec.Ops(), cfg.Settle)
+	if err != nil {
+		rep.verdict("history", false, "%d operations, not checked: %v", hrep.Ops, err)
+		return nil
+	}
+	rep.History = &hrep
+	rep.verdict("history", hrep.OK(), "%s (%d orders in the stores)", hrep.Summary(), hrep.Orders)
 	return nil
 }
 
@@ -586,6 +617,9 @@ func WriteText(w io.Writer, r *Report) error {
 			word = "WARN"
 		}
 		fmt.Fprintf(&b, "%s  %-34s %s\n", word, v.Name, v.Detail)
+	}
+	if r.History != nil && !r.History.OK() {
+		b.WriteString(r.History.String() + "\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

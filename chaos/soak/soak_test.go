@@ -24,7 +24,15 @@ func TestPlanIsDeterministicAndValid(t *testing.T) {
 		t.Error("seeds 7 and 8 gave the same plan")
 	}
 	kinds := map[string]bool{}
+	internal := map[string]bool{}
+	maxHops := map[time.Duration]int{}
 	for _, p := range a {
+		if p.Fault.Kind == chaos.FaultToxic {
+			maxHops[p.At]++
+		}
+		if p.Fault.HTTP.PathPrefix != "" {
+			internal[p.Fault.Service+" "+p.Fault.HTTP.PathPrefix] = true
+		}
 		if err := p.Fault.Validate(); err != nil {
 			t.Errorf("planned fault %s: %v", p.Fault, err)
 		}
@@ -41,6 +49,18 @@ func TestPlanIsDeterministicAndValid(t *testing.T) {
 		if !kinds[k] {
 			t.Errorf("a minute of plan has no %s fault", k)
 		}
+	}
+	for _, r := range []string{"product /internal/reservations/", "product /internal/reservations", "payment /payments"} {
+		if !internal[r] {
+			t.Errorf("a minute of plan never fails %s", r)
+		}
+	}
+	three := false
+	for _, n := range maxHops {
+		three = three || n == 3
+	}
+	if !three {
+		t.Error("a minute of plan never faults three hops at once")
 	}
 }
 
@@ -74,6 +94,9 @@ func TestSoak(t *testing.T) {
 	}
 	if rep.OrdersAcked == 0 {
 		t.Error("no order was acknowledged: the soak proved nothing about orders")
+	}
+	if rep.History == nil || rep.History.Ops == 0 {
+		t.Error("the soak recorded no history")
 	}
 	if rep.FaultsApplied < 5 {
 		t.Errorf("only %d faults applied", rep.FaultsApplied)

@@ -96,6 +96,7 @@ func runChaosRun(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	out := fs.String("out", "./reports", "directory for the Markdown and HTML reports")
 	steady := fs.Duration("steady", 2*time.Second, "length of the steady-state probes before and after; 0: none")
 	recovery := fs.Duration("recovery", 0, "pause between the end of the faults' load and the after probe (breakers need their open interval)")
+	orders := fs.Int("orders", 0, "stretch the scenario's load and fault schedule to send about this many orders (e.g. compound-faults --orders 1000); 0: as written")
 	rest, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -116,6 +117,14 @@ func runChaosRun(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	sc, ok := chaos.Lookup(name)
 	if !ok {
 		return usagef("chaos run: unknown scenario %q: want one of %s", name, scenarioNames())
+	}
+	if *orders < 0 {
+		return usagef("chaos run: --orders must not be negative")
+	}
+	if *orders > 0 {
+		if sc, err = chaos.ScaleToOrders(sc, *orders); err != nil {
+			return usagef("chaos run: --orders: %v", err)
+		}
 	}
 	if *steady <= 0 {
 		*steady = -1 // Options treats 0 as the default; 0 on the command line means none
@@ -141,6 +150,9 @@ func runChaosRun(ctx context.Context, args []string, stdout, stderr io.Writer, g
 		return err
 	}
 	printVerdicts(stdout, res)
+	if res.History != nil {
+		fmt.Fprintln(stdout, res.History.String())
+	}
 	fmt.Fprintf(stdout, "report: %s\nreport: %s\n", md, html)
 	if res.Aborted != "" {
 		return fmt.Errorf("scenario %s failed: aborted: %s", sc.Name, res.Aborted)

@@ -80,6 +80,8 @@ func TestChaosUsageErrors(t *testing.T) {
 		{"no scenario", []string{"chaos", "run"}, "which scenario"},
 		{"bad flag", []string{"chaos", "run", "payment-down", "--steady", "soon"}, "invalid value"},
 		{"soak zero rps", []string{"chaos", "soak", "--rps", "0"}, "must be positive"},
+		{"negative orders", []string{"chaos", "run", "compound-faults", "--orders", "-1"}, "--orders must not be negative"},
+		{"orders without order calls", []string{"chaos", "run", "product-slow", "--orders", "1000"}, "create_order calls"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,6 +112,9 @@ func TestChaosRun(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "payment-503-burst: ") || !strings.Contains(stdout, "PASS") {
 		t.Errorf("no verdict summary on stdout")
+	}
+	if !strings.Contains(stdout, "\nhistory: ") || !strings.Contains(stdout, " operations") {
+		t.Errorf("no history verdict on stdout")
 	}
 	mds, _ := filepath.Glob(filepath.Join(outDir, "payment-503-burst-*.md"))
 	htmls, _ := filepath.Glob(filepath.Join(outDir, "payment-503-burst-*.html"))
@@ -181,5 +186,33 @@ func svgOf(t *testing.T, page string) string {
 			}
 			t.Fatalf("the timeline SVG does not parse: %v", err)
 		}
+	}
+}
+
+// TestChaosRunOrders runs compound-faults stretched (here: shrunk) to 45
+// orders through the CLI: the history verdict reaches stdout and the
+// report, with the number of orders tried.
+func TestChaosRunOrders(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a 3 s scenario")
+	}
+	l := startTestLab(t)
+	outDir := t.TempDir()
+	args := append([]string{"chaos", "run", "compound-faults", "--orders", "45", "--out", outDir, "--steady", "1s"}, labFlagArgs(l)...)
+	stdout, stderr, err := runCmd(t, args...)
+	t.Logf("stdout:\n%s", stdout)
+	if err != nil {
+		t.Fatalf("chaos run: %v\nstderr:\n%s", err, stderr)
+	}
+	if !strings.Contains(stdout, "\nhistory: 0 anomalies in ") {
+		t.Errorf("no clean history verdict on stdout")
+	}
+	mds, _ := filepath.Glob(filepath.Join(outDir, "compound-faults-*.md"))
+	if len(mds) != 1 {
+		t.Fatalf("reports: %v", mds)
+	}
+	md, _ := os.ReadFile(mds[0])
+	if !strings.Contains(string(md), "## History") || !strings.Contains(string(md), " orders tried, ") {
+		t.Errorf("the report has no History section:\n%s", md)
 	}
 }

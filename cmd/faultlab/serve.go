@@ -82,9 +82,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	srv := server.New(unit.Handler, logger)
 	errc := make(chan error, 1)
 	go func() { errc <- server.Serve(ctx, srv, ln) }()
-	if name == "order" {
-		// Settle orders a crash or a lost answer left pending; payment may
-		// not be up yet, so keep trying in the background.
+	if name == "order" || name == "product" {
+		// order: settle orders a crash or a lost answer left pending, and
+		// retry queued releases; payment may not be up yet, so keep trying
+		// in the background. product: expire reservations past their TTL.
 		go unit.ReconcileEvery(ctx, 5*time.Second, logger)
 	}
 	fmt.Fprintf(stdout, "faultlab %s listening on http://%s\n", name, ln.Addr())

@@ -104,8 +104,10 @@ func (u *Unit) Close() error {
 	return u.closer()
 }
 
-// Reconcile finishes work a crash left pending (orders only; a no-op for
-// other services). It returns how many records it settled.
+// Reconcile makes one pass of the service's background work: order
+// settles the orders a crash or a lost answer left pending and retries its
+// queued releases; product gives back the stock of expired reservations.
+// A no-op for other services. It returns how many records it settled.
 func (u *Unit) Reconcile(ctx context.Context) (int, error) {
 	if u.reconcile == nil {
 		return 0, nil
@@ -195,7 +197,7 @@ func Build(name string, o Options) (*Unit, error) {
 		if err != nil {
 			return nil, fmt.Errorf("product: %w", err)
 		}
-		u.Handler, u.closer = s, s.Close
+		u.Handler, u.closer, u.reconcile = s, s.Close, s.Sweep
 	case "payment":
 		s, err := payment.New(payment.Config{Base: base, DataDir: o.DataDir,
 			UserClient: clients["user"], UserURL: o.url("user"), Validator: validator})
@@ -228,7 +230,8 @@ func Build(name string, o Options) (*Unit, error) {
 
 // ReconcileEvery calls Reconcile now and then every period until ctx ends,
 // so that orders left pending (a crash, or a charge whose answer was lost)
-// settle once their upstreams answer again. Failures are logged and retried.
+// settle once their upstreams answer again, and expired reservations give
+// their stock back. Failures are logged and retried.
 func (u *Unit) ReconcileEvery(ctx context.Context, every time.Duration, logger *slog.Logger) {
 	if u.reconcile == nil {
 		return
@@ -243,11 +246,11 @@ func (u *Unit) ReconcileEvery(ctx context.Context, every time.Duration, logger *
 		switch {
 		case err != nil && ctx.Err() == nil:
 			logger.WarnContext(ctx, "reconcile incomplete, will retry",
-				slog.String(observability.FieldEventAction, "order.reconcile_retry"),
+				slog.String(observability.FieldEventAction, u.Name+".reconcile_retry"),
 				slog.String(observability.FieldErrorMessage, err.Error()))
 		case n > 0:
-			logger.InfoContext(ctx, "reconciled pending orders",
-				slog.String(observability.FieldEventAction, "order.reconcile_done"),
+			logger.InfoContext(ctx, "reconciled",
+				slog.String(observability.FieldEventAction, u.Name+".reconcile_done"),
 				slog.Int("labels.count", n))
 		}
 		select {

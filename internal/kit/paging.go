@@ -71,3 +71,30 @@ func IntParam(q url.Values, name string, def, lo, hi int) (int, *problem.FieldEr
 	}
 	return n, nil
 }
+
+// ParseAfter reads the keyset paging of an internal list route: after (an
+// id, or absent: from the start) and limit (def when absent, 1 to max).
+func ParseAfter(r *http.Request, def, max int) (after string, limit int, perr *problem.Error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return "", 0, problem.BadRequest("malformed query string")
+	}
+	var bad []problem.FieldError
+	limit, fe := IntParam(q, "limit", def, 1, max)
+	if fe != nil {
+		bad = append(bad, *fe)
+	}
+	if vs, ok := q["after"]; ok {
+		if len(vs) != 1 || !ValidID(vs[0]) {
+			bad = append(bad, problem.FieldError{Field: "after", Detail: "must be one id"})
+		} else {
+			after = vs[0]
+		}
+	}
+	if len(bad) > 0 {
+		p := problem.BadRequest("invalid paging parameters")
+		p.Errors = bad
+		return "", 0, p
+	}
+	return after, limit, nil
+}

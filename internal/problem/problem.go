@@ -1,6 +1,7 @@
 package problem
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -155,7 +156,8 @@ const DefaultMaxBody = 64 << 10
 
 // DecodeJSON reads exactly one JSON object from r's body into dst. It rejects
 // a wrong content type (415), an empty or oversized body (400/413), unknown
-// fields, trailing data and malformed JSON (400), each with a clear detail.
+// fields, trailing data, a key given twice in one object and malformed JSON
+// (400), each with a clear detail.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any, max int64) error {
 	if max <= 0 {
 		max = DefaultMaxBody
@@ -171,20 +173,75 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any, max int64) erro
 	if r.Body == nil || r.Body == http.NoBody {
 		return BadRequest("request body is empty")
 	}
-	body := http.MaxBytesReader(w, r.Body, max)
-	dec := json.NewDecoder(body)
+	buf, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return From(err)
+		}
+		return BadRequest("request body could not be read")
+	}
+	dec := json.NewDecoder(bytes.NewReader(buf))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return decodeError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return From(err)
-		}
 		return BadRequest("request body must hold a single JSON object")
 	}
+	// Parsers disagree on which of two equal keys wins; a body that means
+	// different things to different readers is refused.
+	if key, dup := DuplicateKey(buf); dup {
+		return Newf(http.StatusBadRequest, "duplicate key %q in JSON body", key)
+	}
 	return nil
+}
+
+// DuplicateKey reports whether the JSON text b has an object with the same
+// key twice (at any depth), and which key. Keys that differ only in case
+// count as the same, as encoding/json matches them to one struct field.
+// Invalid JSON reports false.
+func DuplicateKey(b []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var walk func() (string, bool, error)
+	walk = func() (string, bool, error) {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false, err
+		}
+		switch tok {
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return "", false, err
+				}
+				k, _ := kt.(string)
+				if seen[strings.ToLower(k)] {
+					return k, true, nil
+				}
+				seen[strings.ToLower(k)] = true
+				if k, dup, err := walk(); dup || err != nil {
+					return k, dup, err
+				}
+			}
+			_, err = dec.Token()
+			return "", false, err
+		case json.Delim('['):
+			for dec.More() {
+				if k, dup, err := walk(); dup || err != nil {
+					return k, dup, err
+				}
+			}
+			_, err = dec.Token()
+			return "", false, err
+		}
+		return "", false, nil
+	}
+	k, dup, _ := walk()
+	return k, dup
 }
 
 func decodeError(err error) error {

@@ -80,3 +80,33 @@ func Tx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 	}
 	return nil
 }
+
+// AddColumn adds column to table unless it is there already: the
+// idempotent ALTER TABLE that Migrate's statements cannot express, so a
+// store written by an older version opens with the new schema.
+func AddColumn(ctx context.Context, db *sql.DB, table, column, decl string) error {
+	rows, err := db.QueryContext(ctx, `SELECT name FROM pragma_table_info(?)`, table)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", table, err)
+	}
+	found := false
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return fmt.Errorf("migrate %s: %w", table, err)
+		}
+		found = found || name == column
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("migrate %s: %w", table, err)
+	}
+	if found {
+		return nil
+	}
+	if _, err := db.ExecContext(ctx, `ALTER TABLE `+table+` ADD COLUMN `+column+` `+decl); err != nil {
+		return fmt.Errorf("migrate %s: add %s: %w", table, column, err)
+	}
+	return nil
+}

@@ -63,3 +63,30 @@ func (c *Client) List(ctx context.Context, token string) ([]Order, error) {
 	err := c.do(ctx, http.MethodGet, RouteOrders, token, nil, &l)
 	return l.Items, err
 }
+
+// History reads every order with its events (GET /internal/orders, service
+// key), following the pages.
+func (c *Client) History(ctx context.Context) ([]History, error) {
+	var all []History
+	after := ""
+	for {
+		path := RouteHistory + "?limit=1000"
+		if after != "" {
+			path += "&after=" + url.QueryEscape(after)
+		}
+		req, err := kit.NewRequest(ctx, http.MethodGet, c.base+path, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set(auth.ServiceKeyHeader, c.key)
+		var page HistoryPage
+		if err := kit.Do(c.hc, req, &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Items...)
+		if page.Next == "" {
+			return all, nil
+		}
+		after = page.Next
+	}
+}

@@ -88,3 +88,29 @@ func (c *Client) Summary(ctx context.Context) (Summary, error) {
 	err = kit.Do(c.hc, req, &s)
 	return s, err
 }
+
+// Charges reads every payment, by id (GET /internal/charges), following
+// the pages.
+func (c *Client) Charges(ctx context.Context) ([]Payment, error) {
+	all := []Payment{}
+	after := ""
+	for {
+		path := RouteCharges + "?limit=1000"
+		if after != "" {
+			path += "&after=" + url.QueryEscape(after)
+		}
+		req, err := c.newRequest(ctx, http.MethodGet, path, nil)
+		if err != nil {
+			return nil, err
+		}
+		var page ChargesPage
+		if err := kit.Do(c.hc, req, &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Items...)
+		if page.Next == "" {
+			return all, nil
+		}
+		after = page.Next
+	}
+}

@@ -1,23 +1,27 @@
 // Package payment charges orders exactly once per Idempotency-Key.
 //
 //	order ──► POST /payments (X-Service-Key, Idempotency-Key)
-//	          Store.Begin: INSERT processing row, UNIQUE(idem_key), one transaction
-//	            ├─ key new        ──► processor ──► Store.Complete (status + body) ──► answer
-//	            ├─ key done       ──► replay the stored status and body
-//	            ├─ key in flight  ──► 409 (claimed by a request of this process)
-//	            └─ other body     ──► 422
+//	          Store.Begin: INSERT processing row claimed until now + LeaseTTL,
+//	                       UNIQUE(idem_key), one transaction
+//	            ├─ key new            ──► processor ──► Store.Complete (status + body) ──► answer
+//	            ├─ key done           ──► replay the stored status and body
+//	            ├─ key in flight      ──► 409 (its claim has not expired)
+//	            ├─ claim expired      ──► Store.TakeOver (one winner) ──► processor ──► answer
+//	            └─ other body         ──► 422
 //	gateway ──► GET /payments/:id (bearer token: owner or admin, else 404)
 //	order   ──► GET /internal/payments?order_id=   (reconciliation)
 //	tests   ──► GET /internal/charges/summary      (exactly-once invariant)
+//	        ──► GET /internal/charges?after=&limit= every payment, by id
 //
 // The processor is deterministic: amounts above Config.DeclineAbove cents
-// are declined with 402, so the failure path is testable. While a request
-// charges a key, this process holds a claim on it, and another request
-// with the key gets 409. A row stuck in processing with no claim (its
-// process died between Begin and Complete) is taken over by the next
-// request with its key, at once. That rests on the store belonging to one
-// payment process: two processes sharing a data dir could take over each
-// other's live charges, so run one per store.
+// are declined with 402, so the failure path is testable; a request that
+// no retry can fix (an amount above MaxAmount, a bad currency) is 400.
+// The claim on a charge in flight lives in the store, as a lease on its
+// processing row (Config.LeaseTTL, 5 s, on the injected clock), so
+// exactly-once holds when several payment processes share one store: a
+// row still processing after its lease was left by a process that died
+// between Begin and Complete, and the next request with its key takes it
+// over (a conditional UPDATE, so one of several wins).
 //
 // Service and Client are safe for concurrent use.
 package payment

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +27,7 @@ const (
 	RoutePayment  = "/payments/:id"
 	RouteForOrder = "/internal/payments"
 	RouteSummary  = "/internal/charges/summary"
+	RouteCharges  = "/internal/charges"
 )
 
 // Defaults.
@@ -35,6 +35,13 @@ const (
 	DefaultUserURL      = "http://127.0.0.1:8081"
 	DefaultDeclineAbove = 1_000_000
 	MaxAmount           = 1_000_000_000_000
+	// DefaultLeaseTTL is how long a request's claim on a charge in flight
+	// lasts; a row still processing after it was left by a process that
+	// died, and the next request with its key takes it over.
+	DefaultLeaseTTL = 5 * time.Second
+	// DefaultChargesLimit and MaxChargesLimit bound GET /internal/charges.
+	DefaultChargesLimit = 1000
+	MaxChargesLimit     = 5000
 	// ReplayedHeader marks an answer replayed from the idempotency store.
 	ReplayedHeader = "Idempotent-Replayed"
 )
@@ -57,21 +64,23 @@ type Config struct {
 	Validator auth.Validator
 	// DeclineAbove: amounts above it (cents) are declined; default 1,000,000.
 	DeclineAbove int64
+	// LeaseTTL bounds a claim on a charge in flight; default
+	// DefaultLeaseTTL. It must exceed the few local writes of a charge.
+	LeaseTTL time.Duration
 }
 
 // Service is the payment service, an http.Handler safe for concurrent use.
+//
+// A request's claim on a charge in flight lives in the store (a lease on
+// the processing row), so exactly-once holds across processes that share
+// one store: a row still processing after its lease was left by a process
+// that died, and the next request with its key takes it over.
 type Service struct {
-	cfg Config
-	// claims are the idempotency keys a request of this process is
-	// charging right now. A row still processing whose key is not
-	// claimed was left by a process that died (the store belongs to one
-	// process), so the next request with the key takes it over at once.
-	mu     sync.Mutex
-	claims map[string]struct{}
-	log    *slog.Logger
-	reg    *prometheus.Registry
-	store  Store
-	h      http.Handler
+	cfg   Config
+	log   *slog.Logger
+	reg   *prometheus.Registry
+	store Store
+	h     http.Handler
 }
 
 // New builds the service.
@@ -89,6 +98,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.DeclineAbove <= 0 {
 		cfg.DeclineAbove = DefaultDeclineAbove
 	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = DefaultLeaseTTL
+	}
 	st := cfg.Store
 	if st == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -98,7 +110,7 @@ func New(cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("payment: %w", err)
 		}
 	}
-	s := &Service{cfg: cfg, store: st, claims: map[string]struct{}{}}
+	s := &Service{cfg: cfg, store: st}
 	o := &kit.Options{
 		Name: "payment", Base: cfg.Base,
 		Ready: []kit.Check{
@@ -112,6 +124,7 @@ func New(cfg Config) (*Service, error) {
 	r.Handle(http.MethodGet, RoutePayment, router.Chain(http.HandlerFunc(s.get), auth.RequireCaller(cfg.Keys), kit.Authenticate(cfg.Validator)))
 	r.Handle(http.MethodGet, RouteForOrder, svc(http.HandlerFunc(s.forOrder)))
 	r.Handle(http.MethodGet, RouteSummary, svc(http.HandlerFunc(s.summary)))
+	r.Handle(http.MethodGet, RouteCharges, svc(http.HandlerFunc(s.charges)))
 	s.h = kit.Handler(o, r)
 	s.log, s.reg = o.Logger, o.Registry
 	return s, nil
@@ -173,16 +186,7 @@ func (s *Service) charge(w http.ResponseWriter, r *http.Request) {
 			Currency: req.Currency, CreatedAt: now, UpdatedAt: now},
 		Key: key, Fingerprint: kit.Fingerprint(req),
 	}
-	// Claim the key before touching the store, so that no other request
-	// of this process can see its row processing and take it over.
-	if !s.claim(key) {
-		p := problem.Conflict("a request with this Idempotency-Key is still in progress")
-		p.RetryAfter = time.Second
-		problem.Write(w, r, p)
-		return
-	}
-	defer s.unclaim(key)
-	got, created, err := s.store.Begin(ctx, rec)
+	got, created, err := s.store.Begin(ctx, rec, now.Add(s.cfg.LeaseTTL))
 	if err != nil {
 		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
 		return
@@ -193,6 +197,11 @@ func (s *Service) charge(w http.ResponseWriter, r *http.Request) {
 	bg := context.WithoutCancel(ctx)
 	if !created {
 		switch {
+		case got.Status == StatusProcessing && got.LeaseUntil.After(now):
+			p := problem.Conflict("a request with this Idempotency-Key is still in progress")
+			p.RetryAfter = max(time.Second, got.LeaseUntil.Sub(now))
+			problem.Write(w, r, p)
+			return
 		case got.Fingerprint != rec.Fingerprint:
 			problem.Write(w, r, problem.Unprocessable("Idempotency-Key was already used with a different request body"))
 			return
@@ -201,39 +210,36 @@ func (s *Service) charge(w http.ResponseWriter, r *http.Request) {
 			writeStored(w, got.RespStatus, got.RespBody)
 			return
 		}
-		// Processing, and no request of this process holds the key: the
-		// process that began it died between Begin and Complete. Take it
-		// over.
-		if err := s.store.Touch(bg, key, now); err != nil {
+		// Processing: another request holds it, or held it and died. Take
+		// it over only once its claim has expired.
+		took, err := s.store.TakeOver(bg, key, now, now.Add(s.cfg.LeaseTTL))
+		if err != nil {
 			problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
+			return
+		}
+		if !took {
+			p := problem.Conflict("a request with this Idempotency-Key is still in progress")
+			p.RetryAfter = time.Second
+			problem.Write(w, r, p)
 			return
 		}
 		rec = got
 	}
 	s.process(bg, &rec, r.URL.Path)
-	if err := s.store.Complete(bg, rec); err != nil {
+	done, err := s.store.Complete(bg, rec)
+	if err == nil && !done {
+		// Another request took the claim over and completed it first:
+		// its stored answer is the one.
+		var got Record
+		if got, err = s.store.ByKey(bg, key); err == nil {
+			rec = got
+		}
+	}
+	if err != nil {
 		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
 		return
 	}
 	writeStored(w, rec.RespStatus, rec.RespBody)
-}
-
-// claim marks key as being charged by this process; false if it already
-// is.
-func (s *Service) claim(key string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, busy := s.claims[key]; busy {
-		return false
-	}
-	s.claims[key] = struct{}{}
-	return true
-}
-
-func (s *Service) unclaim(key string) {
-	s.mu.Lock()
-	delete(s.claims, key)
-	s.mu.Unlock()
 }
 
 // process runs the deterministic processor and fills in rec's outcome
@@ -317,4 +323,31 @@ func (s *Service) summary(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	problem.WriteJSON(w, http.StatusOK, sum)
+}
+
+// ChargesPage is the answer of GET /internal/charges.
+type ChargesPage struct {
+	Items []Payment `json:"items"`
+	// Next is the last id of the page, to pass as after; empty on the
+	// last page.
+	Next string `json:"next"`
+}
+
+func (s *Service) charges(w http.ResponseWriter, r *http.Request) {
+	after, limit, perr := kit.ParseAfter(r, DefaultChargesLimit, MaxChargesLimit)
+	if perr != nil {
+		problem.Write(w, r, perr)
+		return
+	}
+	items, err := s.store.Charges(r.Context(), after, limit+1)
+	if err != nil {
+		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
+		return
+	}
+	page := ChargesPage{Items: items}
+	if len(items) > limit {
+		page.Items = items[:limit]
+		page.Next = items[limit-1].ID
+	}
+	problem.WriteJSON(w, http.StatusOK, page)
 }

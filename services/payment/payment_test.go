@@ -159,22 +159,19 @@ func TestInFlightAndTakeOver(t *testing.T) {
 	if _, created, err := f.svc.store.Begin(context.Background(), Record{
 		Payment: Payment{ID: "pay_crashed", OrderID: req.OrderID, AmountCents: 700, Currency: "EUR", CreatedAt: now, UpdatedAt: now},
 		Key:     "crash", Fingerprint: kit.Fingerprint(req),
-	}); err != nil || !created {
+	}, now.Add(DefaultLeaseTTL)); err != nil || !created {
 		t.Fatal(err)
 	}
-	// While a request of this process charges the key, another gets 409,
-	// whatever its body.
-	if !f.svc.claim("crash") {
-		t.Fatal("claim")
-	}
+	// While its claim lasts (in the store: any process sharing it sees
+	// the same), another request with the key gets 409, whatever its body.
 	for _, body := range []ChargeRequest{req, {OrderID: "ord_other", AmountCents: 1, Currency: "EUR"}} {
 		if r := f.post(t, "crash", body); r.Status != http.StatusConflict || r.Header.Get("Retry-After") == "" {
 			t.Fatalf("in flight: %d %s", r.Status, r.Body)
 		}
 	}
-	f.svc.unclaim("crash")
+	f.clock.Advance(DefaultLeaseTTL)
 
-	// Unclaimed, the row is abandoned: many retries at once take it over
+	// Its claim expired, the row is abandoned: many retries at once take it over
 	// exactly once; the others get 409 or the stored answer.
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -221,7 +218,7 @@ func (s *safeBuffer) String() string {
 	return s.b.String()
 }
 
-func TestRestartTakesOverAtOnce(t *testing.T) {
+func TestRestartTakesOverWhenTheClaimExpires(t *testing.T) {
 	dir := t.TempDir()
 	f := newFixture(t, dir)
 	req := ChargeRequest{OrderID: "ord_k", AmountCents: 900, Currency: "EUR"}
@@ -230,14 +227,15 @@ func TestRestartTakesOverAtOnce(t *testing.T) {
 	if _, created, err := f.svc.store.Begin(context.Background(), Record{
 		Payment: Payment{ID: "pay_killed", OrderID: req.OrderID, AmountCents: 900, Currency: "EUR", CreatedAt: now, UpdatedAt: now},
 		Key:     "killed", Fingerprint: kit.Fingerprint(req),
-	}); err != nil || !created {
+	}, now.Add(DefaultLeaseTTL)); err != nil || !created {
 		t.Fatal(err)
 	}
 	if err := f.svc.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// It restarts a second later: nobody is working on the row, so the
-	// order's retry takes it over at once, not a 409.
+	// It restarts a second later: the dead request's claim still holds
+	// (another process sharing the store could be working on it), so the
+	// order's retry gets 409; once the claim expires, it takes over.
 	clock := kittest.NewClock()
 	clock.Advance(time.Second)
 	s, err := New(Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, Validator: fakeValidator, DataDir: dir})
@@ -246,6 +244,10 @@ func TestRestartTakesOverAtOnce(t *testing.T) {
 	}
 	t.Cleanup(func() { s.Close() })
 	c := NewClient(kittest.Serve(t, s).URL, nil, kittest.Keys.Service)
+	if _, err := c.Charge(context.Background(), "killed", req); !errors.Is(err, ErrInFlight) {
+		t.Fatalf("under the dead claim: %v, want in flight", err)
+	}
+	clock.Advance(DefaultLeaseTTL)
 	p, err := c.Charge(context.Background(), "killed", req)
 	if err != nil || p.ID != "pay_killed" || p.Status != StatusSucceeded {
 		t.Fatalf("after restart: %+v %v", p, err)

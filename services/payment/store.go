@@ -40,6 +40,8 @@ type Record struct {
 	Fingerprint string
 	RespStatus  int
 	RespBody    []byte
+	// LeaseUntil: while processing, the claim of the request charging it.
+	LeaseUntil time.Time
 }
 
 // Summary is the exactly-once invariant check.
@@ -54,13 +56,21 @@ type Summary struct {
 // Store keeps payments. Begin must be atomic: of two calls with one key,
 // exactly one creates the row. Implementations are safe for concurrent use.
 type Store interface {
-	// Begin inserts rec as processing unless its key exists; then it
-	// returns the existing record and created false.
-	Begin(ctx context.Context, rec Record) (existing Record, created bool, err error)
-	// Touch marks a stale processing row as taken over (updated_at = now).
-	Touch(ctx context.Context, key string, now time.Time) error
-	// Complete stores the outcome and the answer of key.
-	Complete(ctx context.Context, rec Record) error
+	// Begin inserts rec as processing, claimed until leaseUntil, unless its
+	// key exists; then it returns the existing record and created false.
+	Begin(ctx context.Context, rec Record, leaseUntil time.Time) (existing Record, created bool, err error)
+	// TakeOver claims a processing row whose claim expired before now,
+	// until leaseUntil; false if it is not processing or its claim still
+	// holds. Of several callers at once, one wins.
+	TakeOver(ctx context.Context, key string, now, leaseUntil time.Time) (bool, error)
+	// Charges returns up to limit payments with id > after, by id.
+	Charges(ctx context.Context, after string, limit int) ([]Payment, error)
+	// Complete stores the outcome and the answer of key if it is still
+	// processing; done is false when another request completed it first
+	// (its claim had expired and was taken over).
+	Complete(ctx context.Context, rec Record) (done bool, err error)
+	// ByKey returns the payment of an idempotency key.
+	ByKey(ctx context.Context, key string) (Record, error)
 	ByID(ctx context.Context, id string) (Payment, error)
 	ByOrder(ctx context.Context, orderID string) ([]Payment, error)
 	Summary(ctx context.Context) (Summary, error)
@@ -97,35 +107,41 @@ func OpenStore(ctx context.Context, dir string) (Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	// A row processing before claims lived in the store has none: it is
+	// taken over by the next request with its key.
+	if err := store.AddColumn(ctx, db, "payments", "lease_until", "INTEGER NOT NULL DEFAULT 0"); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	return &sqliteStore{db: db}, nil
 }
 
-const cols = `id, idem_key, fingerprint, order_id, user_id, amount, currency, status, reason, resp_status, resp_body, created_at, updated_at`
+const cols = `id, idem_key, fingerprint, order_id, user_id, amount, currency, status, reason, resp_status, resp_body, created_at, updated_at, lease_until`
 
 func scan(sc interface{ Scan(...any) error }) (Record, error) {
 	var r Record
-	var created, updated int64
+	var created, updated, lease int64
 	err := sc.Scan(&r.ID, &r.Key, &r.Fingerprint, &r.OrderID, &r.UserID, &r.AmountCents, &r.Currency,
-		&r.Status, &r.Reason, &r.RespStatus, &r.RespBody, &created, &updated)
+		&r.Status, &r.Reason, &r.RespStatus, &r.RespBody, &created, &updated, &lease)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Record{}, ErrNotFound
 	}
 	if err != nil {
 		return Record{}, fmt.Errorf("scan payment: %w", err)
 	}
-	r.CreatedAt, r.UpdatedAt = time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
+	r.CreatedAt, r.UpdatedAt, r.LeaseUntil = time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC(), time.UnixMilli(lease).UTC()
 	return r, nil
 }
 
-func (s *sqliteStore) Begin(ctx context.Context, rec Record) (Record, bool, error) {
+func (s *sqliteStore) Begin(ctx context.Context, rec Record, leaseUntil time.Time) (Record, bool, error) {
 	var out Record
 	var created bool
 	err := store.Tx(ctx, s.db, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO payments
-			(id, idem_key, fingerprint, order_id, user_id, amount, currency, status, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idem_key) DO NOTHING`,
+			(id, idem_key, fingerprint, order_id, user_id, amount, currency, status, created_at, updated_at, lease_until)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idem_key) DO NOTHING`,
 			rec.ID, rec.Key, rec.Fingerprint, rec.OrderID, rec.UserID, rec.AmountCents, rec.Currency,
-			StatusProcessing, rec.CreatedAt.UnixMilli(), rec.UpdatedAt.UnixMilli())
+			StatusProcessing, rec.CreatedAt.UnixMilli(), rec.UpdatedAt.UnixMilli(), leaseUntil.UnixMilli())
 		if err != nil {
 			return fmt.Errorf("begin payment: %w", err)
 		}
@@ -140,20 +156,47 @@ func (s *sqliteStore) Begin(ctx context.Context, rec Record) (Record, bool, erro
 	return out, created, err
 }
 
-func (s *sqliteStore) Touch(ctx context.Context, key string, now time.Time) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE payments SET updated_at = ? WHERE idem_key = ? AND status = ?`,
-		now.UnixMilli(), key, StatusProcessing)
-	return err
+func (s *sqliteStore) TakeOver(ctx context.Context, key string, now, leaseUntil time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE payments SET lease_until = ?, updated_at = ?
+		WHERE idem_key = ? AND status = ? AND lease_until <= ?`,
+		leaseUntil.UnixMilli(), now.UnixMilli(), key, StatusProcessing, now.UnixMilli())
+	if err != nil {
+		return false, fmt.Errorf("take over payment: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
 }
 
-func (s *sqliteStore) Complete(ctx context.Context, rec Record) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE payments SET status = ?, reason = ?, resp_status = ?, resp_body = ?, updated_at = ?
+func (s *sqliteStore) Charges(ctx context.Context, after string, limit int) ([]Payment, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+cols+` FROM payments WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("charges: %w", err)
+	}
+	defer rows.Close()
+	out := []Payment{}
+	for rows.Next() {
+		r, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r.Payment)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqliteStore) Complete(ctx context.Context, rec Record) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE payments SET status = ?, reason = ?, resp_status = ?, resp_body = ?, updated_at = ?
 		WHERE idem_key = ? AND status = ?`,
 		rec.Status, rec.Reason, rec.RespStatus, rec.RespBody, rec.UpdatedAt.UnixMilli(), rec.Key, StatusProcessing)
 	if err != nil {
-		return fmt.Errorf("complete payment: %w", err)
+		return false, fmt.Errorf("complete payment: %w", err)
 	}
-	return nil
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+func (s *sqliteStore) ByKey(ctx context.Context, key string) (Record, error) {
+	return scan(s.db.QueryRowContext(ctx, `SELECT `+cols+` FROM payments WHERE idem_key = ?`, key))
 }
 
 func (s *sqliteStore) ByID(ctx context.Context, id string) (Payment, error) {

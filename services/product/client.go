@@ -88,3 +88,14 @@ func (c *Client) Stock(ctx context.Context) (StockSummary, error) {
 	err := c.do(ctx, http.MethodGet, RouteStock, nil, &s)
 	return s, err
 }
+
+// Reservations lists the reservations in state ("" for all).
+func (c *Client) Reservations(ctx context.Context, state string) ([]Reservation, error) {
+	path := RouteReservations
+	if state != "" {
+		path += "?state=" + url.QueryEscape(state)
+	}
+	var rs Reservations
+	err := c.do(ctx, http.MethodGet, path, nil, &rs)
+	return rs.Items, err
+}

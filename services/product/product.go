@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -41,7 +42,10 @@ const (
 	MaxOffset      = 1_000_000
 	MaxItems       = 50
 	MaxQuantity    = 10_000
-	maxBody        = 16 << 10
+	// DefaultReservationTTL is how long a reservation holds stock unless
+	// renewed (a repeated reserve of its id renews it).
+	DefaultReservationTTL = 10 * time.Minute
+	maxBody               = 16 << 10
 )
 
 // Config configures the product service. The zero value works: an
@@ -63,6 +67,10 @@ type Config struct {
 	Validator auth.Validator
 	// NoSeed skips seeding the catalogue into an empty store.
 	NoSeed bool
+	// ReservationTTL bounds how long a reservation holds stock; default
+	// DefaultReservationTTL. Product gives expired stock back itself
+	// (Sweep, and before every new reservation).
+	ReservationTTL time.Duration
 }
 
 // Service is the product service, an http.Handler safe for concurrent use.
@@ -98,6 +106,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Validator == nil {
 		cfg.Validator = user.NewClient(cfg.UserURL, cfg.UserClient, cfg.Keys.Service)
 	}
+	if cfg.ReservationTTL <= 0 {
+		cfg.ReservationTTL = DefaultReservationTTL
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	st := cfg.Store
@@ -129,6 +140,7 @@ func New(cfg Config) (*Service, error) {
 	r.Handle(http.MethodGet, RouteProduct, caller(http.HandlerFunc(s.get)))
 	r.Handle(http.MethodPost, RouteProducts, router.Chain(http.HandlerFunc(s.create), caller, authn))
 	r.Handle(http.MethodPost, RouteReservations, svc(http.HandlerFunc(s.reserve)))
+	r.Handle(http.MethodGet, RouteReservations, svc(http.HandlerFunc(s.reservations)))
 	r.Handle(http.MethodPost, RouteRelease, svc(http.HandlerFunc(s.release)))
 	r.Handle(http.MethodPost, RouteCommit, svc(http.HandlerFunc(s.commit)))
 	r.Handle(http.MethodGet, RouteStock, svc(http.HandlerFunc(s.stock)))
@@ -315,7 +327,13 @@ func (s *Service) reserve(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, p)
 		return
 	}
-	res, created, err := s.store.Reserve(r.Context(), req.ID, req.Items, s.cfg.Now())
+	now := s.cfg.Now()
+	// Expired stock goes back before anyone is told there is none.
+	if _, err := s.Sweep(r.Context()); err != nil {
+		problem.Write(w, r, stockProblem(err))
+		return
+	}
+	res, created, err := s.store.Reserve(r.Context(), req.ID, req.Items, now, now.Add(s.cfg.ReservationTTL))
 	if err != nil {
 		problem.Write(w, r, stockProblem(err))
 		return
@@ -399,4 +417,47 @@ func (s *Service) stock(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	problem.WriteJSON(w, http.StatusOK, sum)
+}
+
+// Sweep gives back the stock of reservations whose TTL has passed and
+// returns how many it expired. The app wiring calls it periodically; a new
+// reservation calls it first.
+func (s *Service) Sweep(ctx context.Context) (int, error) {
+	n, err := s.store.Sweep(ctx, s.cfg.Now())
+	if err != nil {
+		return 0, fmt.Errorf("product: %w", err)
+	}
+	if n > 0 {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "reservations expired",
+			slog.String(observability.FieldEventAction, "stock.expired"), slog.Int("labels.count", n))
+	}
+	return n, nil
+}
+
+// Reservations is the answer of GET /internal/reservations.
+type Reservations struct {
+	Items []Reservation `json:"items"`
+}
+
+func (s *Service) reservations(w http.ResponseWriter, r *http.Request) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		problem.Write(w, r, problem.BadRequest("malformed query string"))
+		return
+	}
+	state := q.Get("state")
+	switch {
+	case len(q["state"]) > 1:
+		problem.Write(w, r, problem.BadRequest("state must be given once"))
+		return
+	case state != "" && state != StateReserved && state != StateReleased && state != StateCommitted && state != StateExpired:
+		problem.Write(w, r, problem.BadRequest("state must be one of reserved, released, committed, expired"))
+		return
+	}
+	items, err := s.store.Reservations(r.Context(), state)
+	if err != nil {
+		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "stock store unavailable", err))
+		return
+	}
+	problem.WriteJSON(w, http.StatusOK, Reservations{Items: items})
 }

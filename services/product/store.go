@@ -25,6 +25,10 @@ const (
 	StateReserved  = "reserved"
 	StateReleased  = "released"
 	StateCommitted = "committed"
+	// StateExpired: the reservation outlived its TTL and product gave its
+	// stock back. A commit or a repeated reserve takes the stock again if
+	// it is still there.
+	StateExpired = "expired"
 )
 
 // Product is one catalogue entry; Stock is the quantity available.
@@ -59,6 +63,8 @@ type Reservation struct {
 	Items     []ReservedItem `json:"items"`
 	CreatedAt time.Time      `json:"created_at"`
 	UpdatedAt time.Time      `json:"updated_at"`
+	// ExpiresAt is when product releases a reservation still reserved.
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // StockLevel is the split of one product's stock.
@@ -77,11 +83,21 @@ type Store interface {
 	Get(ctx context.Context, id string) (Product, error)
 	Create(ctx context.Context, p Product) error
 	Count(ctx context.Context) (int, error)
-	// Reserve reserves items under id, or returns the existing reservation
-	// (created false) if id was used before with the same items.
-	Reserve(ctx context.Context, id string, items []Item, now time.Time) (r Reservation, created bool, err error)
+	// Reserve reserves items under id until expires, or returns the
+	// existing reservation (created false) if id was used before with the
+	// same items: still reserved, it is renewed to expires; expired, its
+	// stock is taken again if available (else ErrInsufficientStock).
+	Reserve(ctx context.Context, id string, items []Item, now, expires time.Time) (r Reservation, created bool, err error)
+	// Release gives a reservation's stock back (an expired one has none).
 	Release(ctx context.Context, id string, now time.Time) (r Reservation, changed bool, err error)
+	// Commit sells a reservation's stock; an expired one takes it again
+	// if it is still available, else ErrState.
 	Commit(ctx context.Context, id string, now time.Time) (r Reservation, changed bool, err error)
+	// Sweep expires the reservations still reserved at now whose TTL has
+	// passed, giving their stock back, and returns how many.
+	Sweep(ctx context.Context, now time.Time) (int, error)
+	// Reservations lists reservations in state (all when empty).
+	Reservations(ctx context.Context, state string) ([]Reservation, error)
 	Stock(ctx context.Context) ([]StockLevel, error)
 	Ping(ctx context.Context) error
 	Close() error
@@ -126,6 +142,18 @@ func OpenStore(ctx context.Context, dir string) (Store, error) {
 			currency TEXT NOT NULL,
 			PRIMARY KEY (reservation_id, line)
 		)`,
+	); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	if err := store.AddColumn(ctx, db, "reservations", "expires_at", "INTEGER NOT NULL DEFAULT 0"); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	// Reservations made before TTLs existed get one from their last change.
+	if err := store.Migrate(ctx, db,
+		`CREATE INDEX IF NOT EXISTS reservations_state ON reservations(state, expires_at)`,
+		fmt.Sprintf(`UPDATE reservations SET expires_at = updated_at + %d WHERE expires_at = 0`, DefaultReservationTTL.Milliseconds()),
 	); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -197,16 +225,16 @@ func (s *sqliteStore) Count(ctx context.Context) (int, error) {
 func loadReservation(ctx context.Context, tx *sql.Tx, id string) (Reservation, string, error) {
 	var r Reservation
 	var fp string
-	var created, updated int64
-	err := tx.QueryRowContext(ctx, `SELECT id, state, fingerprint, created_at, updated_at FROM reservations WHERE id = ?`, id).
-		Scan(&r.ID, &r.State, &fp, &created, &updated)
+	var created, updated, expires int64
+	err := tx.QueryRowContext(ctx, `SELECT id, state, fingerprint, created_at, updated_at, expires_at FROM reservations WHERE id = ?`, id).
+		Scan(&r.ID, &r.State, &fp, &created, &updated, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Reservation{}, "", ErrNotFound
 	}
 	if err != nil {
 		return Reservation{}, "", fmt.Errorf("load reservation: %w", err)
 	}
-	r.CreatedAt, r.UpdatedAt = time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
+	r.CreatedAt, r.UpdatedAt, r.ExpiresAt = time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC(), time.UnixMilli(expires).UTC()
 	rows, err := tx.QueryContext(ctx, `SELECT product_id, quantity, unit_price_cents, currency
 		FROM reservation_items WHERE reservation_id = ? ORDER BY line`, id)
 	if err != nil {
@@ -223,7 +251,7 @@ func loadReservation(ctx context.Context, tx *sql.Tx, id string) (Reservation, s
 	return r, fp, rows.Err()
 }
 
-func (s *sqliteStore) Reserve(ctx context.Context, id string, items []Item, now time.Time) (Reservation, bool, error) {
+func (s *sqliteStore) Reserve(ctx context.Context, id string, items []Item, now, expires time.Time) (Reservation, bool, error) {
 	fp := kit.Fingerprint(items)
 	var out Reservation
 	var created bool
@@ -234,12 +262,30 @@ func (s *sqliteStore) Reserve(ctx context.Context, id string, items []Item, now 
 			if oldFP != fp {
 				return ErrKeyReused
 			}
+			switch r.State {
+			case StateReserved:
+				if expires.After(r.ExpiresAt) {
+					if _, err := tx.ExecContext(ctx, `UPDATE reservations SET expires_at = ? WHERE id = ?`, expires.UnixMilli(), id); err != nil {
+						return fmt.Errorf("renew: %w", err)
+					}
+					r.ExpiresAt = expires.UTC()
+				}
+			case StateExpired:
+				if err := retake(ctx, tx, r, `UPDATE products SET available = available - ?, reserved = reserved + ? WHERE id = ?`); err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, `UPDATE reservations SET state = ?, updated_at = ?, expires_at = ? WHERE id = ?`,
+					StateReserved, now.UnixMilli(), expires.UnixMilli(), id); err != nil {
+					return fmt.Errorf("reserve again: %w", err)
+				}
+				r.State, r.UpdatedAt, r.ExpiresAt = StateReserved, now.UTC(), expires.UTC()
+			}
 			out = r
 			return nil
 		case !errors.Is(err, ErrNotFound):
 			return err
 		}
-		r = Reservation{ID: id, State: StateReserved, CreatedAt: now.UTC(), UpdatedAt: now.UTC()}
+		r = Reservation{ID: id, State: StateReserved, CreatedAt: now.UTC(), UpdatedAt: now.UTC(), ExpiresAt: expires.UTC()}
 		for _, it := range items {
 			var avail, price int64
 			var cur string
@@ -256,8 +302,8 @@ func (s *sqliteStore) Reserve(ctx context.Context, id string, items []Item, now 
 			}
 			r.Items = append(r.Items, ReservedItem{ProductID: it.ProductID, Quantity: it.Quantity, UnitPriceCents: price, Currency: cur})
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO reservations (id, state, fingerprint, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
-			id, StateReserved, fp, now.UnixMilli(), now.UnixMilli()); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO reservations (id, state, fingerprint, created_at, updated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			id, StateReserved, fp, now.UnixMilli(), now.UnixMilli(), expires.UnixMilli()); err != nil {
 			return fmt.Errorf("reserve: %w", err)
 		}
 		for i, it := range r.Items {
@@ -276,6 +322,27 @@ func (s *sqliteStore) Reserve(ctx context.Context, id string, items []Item, now 
 	return out, created, err
 }
 
+// retake takes an expired reservation's stock from what is available
+// again, applying move to each line, or fails with ErrInsufficientStock
+// and changes nothing.
+func retake(ctx context.Context, tx *sql.Tx, r Reservation, move string) error {
+	for _, it := range r.Items {
+		var avail int64
+		if err := tx.QueryRowContext(ctx, `SELECT available FROM products WHERE id = ?`, it.ProductID).Scan(&avail); err != nil {
+			return fmt.Errorf("retake: %w", err)
+		}
+		if avail < it.Quantity {
+			return fmt.Errorf("%w: reservation %s expired and %s has %d, %d needed", ErrInsufficientStock, r.ID, it.ProductID, avail, it.Quantity)
+		}
+	}
+	for _, it := range r.Items {
+		if _, err := tx.ExecContext(ctx, move, it.Quantity, it.Quantity, it.ProductID); err != nil {
+			return fmt.Errorf("retake: %w", err)
+		}
+	}
+	return nil
+}
+
 // finish moves a reservation from reserved to state, applying move to each
 // line's stock; it is a no-op if the reservation is already in state.
 func (s *sqliteStore) finish(ctx context.Context, id, state, move string, now time.Time) (Reservation, bool, error) {
@@ -286,18 +353,26 @@ func (s *sqliteStore) finish(ctx context.Context, id, state, move string, now ti
 		if err != nil {
 			return err
 		}
-		switch r.State {
-		case state:
+		switch {
+		case r.State == state:
 			out = r
 			return nil
-		case StateReserved:
+		case r.State == StateExpired && state == StateReleased:
+			// Its stock went back when it expired.
+			out = r
+			return nil
+		case r.State == StateExpired && state == StateCommitted:
+			if err := retake(ctx, tx, r, `UPDATE products SET available = available - ?, sold = sold + ? WHERE id = ?`); err != nil {
+				return fmt.Errorf("%w: %w", ErrState, err)
+			}
+		case r.State == StateReserved:
+			for _, it := range r.Items {
+				if _, err := tx.ExecContext(ctx, move, it.Quantity, it.Quantity, it.ProductID); err != nil {
+					return fmt.Errorf("%s: %w", state, err)
+				}
+			}
 		default:
 			return fmt.Errorf("%w: reservation %s is %s", ErrState, id, r.State)
-		}
-		for _, it := range r.Items {
-			if _, err := tx.ExecContext(ctx, move, it.Quantity, it.Quantity, it.ProductID); err != nil {
-				return fmt.Errorf("%s: %w", state, err)
-			}
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE reservations SET state = ?, updated_at = ? WHERE id = ?`, state, now.UnixMilli(), id); err != nil {
 			return fmt.Errorf("%s: %w", state, err)
@@ -315,6 +390,86 @@ func (s *sqliteStore) Release(ctx context.Context, id string, now time.Time) (Re
 
 func (s *sqliteStore) Commit(ctx context.Context, id string, now time.Time) (Reservation, bool, error) {
 	return s.finish(ctx, id, StateCommitted, `UPDATE products SET reserved = reserved - ?, sold = sold + ? WHERE id = ?`, now)
+}
+
+func (s *sqliteStore) Sweep(ctx context.Context, now time.Time) (int, error) {
+	n := 0
+	err := store.Tx(ctx, s.db, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM reservations WHERE state = ? AND expires_at <= ? ORDER BY expires_at LIMIT 500`,
+			StateReserved, now.UnixMilli())
+		if err != nil {
+			return fmt.Errorf("sweep: %w", err)
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("sweep: %w", err)
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sweep: %w", err)
+		}
+		for _, id := range ids {
+			r, _, err := loadReservation(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			for _, it := range r.Items {
+				if _, err := tx.ExecContext(ctx, `UPDATE products SET reserved = reserved - ?, available = available + ? WHERE id = ?`,
+					it.Quantity, it.Quantity, it.ProductID); err != nil {
+					return fmt.Errorf("sweep: %w", err)
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE reservations SET state = ?, updated_at = ? WHERE id = ?`, StateExpired, now.UnixMilli(), id); err != nil {
+				return fmt.Errorf("sweep: %w", err)
+			}
+		}
+		n = len(ids)
+		return nil
+	})
+	return n, err
+}
+
+func (s *sqliteStore) Reservations(ctx context.Context, state string) ([]Reservation, error) {
+	out := []Reservation{}
+	err := store.Tx(ctx, s.db, func(tx *sql.Tx) error {
+		q := `SELECT id FROM reservations`
+		var args []any
+		if state != "" {
+			q += ` WHERE state = ?`
+			args = append(args, state)
+		}
+		rows, err := tx.QueryContext(ctx, q+` ORDER BY id`, args...)
+		if err != nil {
+			return fmt.Errorf("reservations: %w", err)
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("reservations: %w", err)
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("reservations: %w", err)
+		}
+		for _, id := range ids {
+			r, _, err := loadReservation(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, err
 }
 
 func (s *sqliteStore) Stock(ctx context.Context) ([]StockLevel, error) {

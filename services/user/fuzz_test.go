@@ -19,6 +19,7 @@ import (
 	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/internal/kit"
 	"github.com/faultlab/faultlab/internal/kit/kittest"
+	"github.com/faultlab/faultlab/internal/problem"
 	"github.com/faultlab/faultlab/services/user"
 )
 
@@ -68,6 +69,10 @@ func strictLogin(body []byte) (user.LoginRequest, bool) {
 		return req, false
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return req, false
+	}
+	// The shared decoder refuses a key given twice (issue 10).
+	if _, dup := problem.DuplicateKey(body); dup {
 		return req, false
 	}
 	return req, true
