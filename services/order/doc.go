@@ -49,11 +49,17 @@
 // was sold to others meanwhile, cannot be committed (product answers 409).
 // It stays pending, logged as order.commit_pending at error level, and
 // the history checker reports it; settling it needs a refund, which
-// payment does not offer yet. Likewise, a charge attempt that the
-// resilience client gave up on and that lands after a later attempt got
-// payment's 503 (and after order found no charge) leaves an interrupted
-// order with a charge until its key is replayed (the replay adopts the
-// charge).
+// payment does not offer yet. The same holds for a charge adopted after
+// an interruption (below) whose products sold out meanwhile.
+//
+// An attempt interrupted while its charge was under way queues a
+// verify_charge: a retried charge call may have landed on an earlier
+// attempt although its last attempt was refused. Every reconciler pass
+// asks payment, for a lease term; a charge found is adopted (the order
+// runs again as a new attempt: reserve, payment replays the charge,
+// commit, confirm), so money is not kept without goods. This rests on
+// the calls' timeouts being shorter than the lease term (10 s; order
+// waits at most 2 s for payment).
 //
 // Service and Client are safe for concurrent use; several order processes
 // may share one store.

@@ -282,6 +282,12 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, problem.Unprocessable("Idempotency-Key was already used with a different request body"))
 		return
 	}
+	if !created && Final(got.Status) {
+		// Final never changes: answer it without taking the lease, so
+		// that replays of a finished order never wait for each other.
+		s.writeAnswer(w, r, &got, rn)
+		return
+	}
 	if created {
 		rn.fresh = true
 		s.event(ctx, slog.LevelInfo, "order.created", &got)
@@ -411,10 +417,13 @@ func (s *Service) drive(ctx context.Context, rn *run, rec *Record) {
 	for i, l := range rec.Items {
 		items[i] = product.Item{ProductID: l.ProductID, Quantity: l.Quantity}
 	}
-	if rec.PaymentID != "" {
-		// Paid, not committed yet (product was unavailable): renew the
+	if rec.Currency != "" {
+		// An earlier run reserved and priced it, and the order has waited
+		// since (for payment's answer, or product's commit): renew the
 		// reservation first, so that a long outage does not let it expire.
 		_, _ = s.products.Reserve(ctx, resID, items)
+	}
+	if rec.PaymentID != "" {
 		s.commitAndConfirm(ctx, rn, rec)
 		return
 	}
@@ -820,15 +829,13 @@ func (s *Service) drainOutbox(ctx context.Context) error {
 	return errors.Join(append(errs, s.release(ctx, queued))...)
 }
 
-// verifyCharge asks payment, once every call of the interrupted attempt is
-// over (a lease term later), whether its charge landed after all. None
-// ──► done. One that succeeded ──► the order runs again as a new attempt
+// verifyCharge asks payment whether the interrupted attempt's charge
+// landed after all, every pass until a lease term has passed (by then
+// every call of the attempt is over). None ──► done. One that succeeded
+// ──► the order runs again as a new attempt
 // (it reserves anew, payment replays the charge, commit, confirm), so that
 // no money is kept without goods.
 func (s *Service) verifyCharge(ctx context.Context, it OutboxItem) error {
-	if s.now().Sub(it.CreatedAt) < s.cfg.LeaseTTL {
-		return nil
-	}
 	found, ok, err := s.chargeOf(ctx, it.OrderID)
 	if err != nil {
 		_ = s.store.Tried(ctx, it.ReservationID, OpVerifyCharge, err.Error())
@@ -838,6 +845,9 @@ func (s *Service) verifyCharge(ctx context.Context, it OutboxItem) error {
 		return nil // payment finishes it; ask again next pass
 	}
 	if !ok || found.Status != payment.StatusSucceeded {
+		if s.now().Sub(it.CreatedAt) < s.cfg.LeaseTTL {
+			return nil // an attempt may still be on its way: ask again
+		}
 		return s.store.Done(ctx, it.ReservationID, OpVerifyCharge)
 	}
 	rn := s.newRun(ctx, ActorReconciler)
@@ -851,7 +861,13 @@ func (s *Service) verifyCharge(ctx context.Context, it OutboxItem) error {
 	}
 	defer func() { _ = s.store.Unlease(context.WithoutCancel(ctx), it.OrderID, rn.owner) }()
 	if rec.Status != StatusInterrupted || ReservationID(rec.ID, rec.Attempt) != it.ReservationID {
-		// A replay ran it again since: that run met the charge.
+		// A replay ran it again since: that run met the charge under the
+		// same key, unless it was refused before charging (the products
+		// sold out or vanished meanwhile). Then the money is kept without
+		// goods until refunds exist: say so loudly.
+		if rec.Status == StatusFailed {
+			s.event(ctx, slog.LevelError, "order.charge_stranded", &rec, slog.String("labels.payment_id", found.ID))
+		}
 		return s.store.Done(ctx, it.ReservationID, OpVerifyCharge)
 	}
 	s.event(ctx, slog.LevelWarn, "order.charge_adopted", &rec, slog.String("labels.payment_id", found.ID))

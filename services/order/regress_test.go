@@ -517,3 +517,33 @@ func TestChargeThatLandedIsAdopted(t *testing.T) {
 		t.Fatalf("charges: %+v", s)
 	}
 }
+
+// TestWaitingOrderKeepsItsReservation: an order that waits for payment's
+// answer longer than a reservation's TTL keeps its stock: every reconciler
+// pass renews the reservation, so product never expires it, and the order
+// is confirmed with the stock it reserved once payment answers.
+func TestWaitingOrderKeepsItsReservation(t *testing.T) {
+	g := newGated(t)
+	id := g.stuck(t, "waits", product.Item{ProductID: "prd_002", Quantity: 2}) // 2,500 cents
+	g.pay.add(&gateRule{method: http.MethodGet, pathHas: "/internal/payments", action: gateFail503})
+	for range 4 { // 24 minutes, 2.4 TTLs
+		g.clock.Advance(6 * time.Minute)
+		if _, err := g.svc.Reconcile(context.Background()); err == nil {
+			t.Fatal("reconcile settled an order payment cannot answer for")
+		}
+		held, err := g.products.Reservations(context.Background(), product.StateReserved)
+		if err != nil || len(held) != 1 || held[0].ID != ReservationID(id, 1) || !held[0].ExpiresAt.After(g.clock.Now()) {
+			t.Fatalf("after %v: held %+v %v", g.clock.Now(), held, err)
+		}
+	}
+	if gone, _ := g.products.Reservations(context.Background(), product.StateExpired); len(gone) != 0 {
+		t.Fatalf("expired meanwhile: %+v", gone)
+	}
+	g.pay.clear()
+	if n, err := g.svc.Reconcile(context.Background()); err != nil || n != 1 {
+		t.Fatalf("reconcile once payment answers: %d %v", n, err)
+	}
+	if l := g.level(t, "prd_002"); l.Sold != 2 || l.Reserved != 0 || l.Available != 48 {
+		t.Fatalf("stock: %+v", l)
+	}
+}

@@ -32,7 +32,7 @@ const (
 const (
 	// OpRelease releases a reservation.
 	OpRelease = "release"
-	// OpVerifyCharge asks payment, a lease term after an order was
+	// OpVerifyCharge asks payment, for a lease term after an order was
 	// interrupted while a charge was under way, whether a charge landed
 	// after all; one that did is adopted (the order runs again).
 	OpVerifyCharge = "verify_charge"

@@ -2,10 +2,15 @@ package payment
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/faultlab/faultlab/internal/auth"
+	"github.com/faultlab/faultlab/internal/kit"
 	"github.com/faultlab/faultlab/internal/kit/kittest"
 )
 
@@ -61,5 +66,64 @@ func TestChargesEndpoint(t *testing.T) {
 				t.Fatalf("%d, want %d: %s", r.Status, tc.want, r.Body)
 			}
 		})
+	}
+}
+
+// TestProcessesShareOneStore: two payment processes on one store charge a
+// key once between them. The claim on a charge in flight is in the store,
+// so neither takes over the other's live charge; one left by a process
+// that died is taken over once its claim has expired.
+func TestProcessesShareOneStore(t *testing.T) {
+	dir := t.TempDir()
+	clock := kittest.NewClock()
+	var logs safeBuffer
+	var urls []string
+	var svcs []*Service
+	for range 2 {
+		s, err := New(Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now, Logger: slog.New(slog.NewJSONHandler(&logs, nil))},
+			Validator: fakeValidator, DataDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		svcs = append(svcs, s)
+		urls = append(urls, kittest.Serve(t, s).URL)
+	}
+	req := ChargeRequest{OrderID: "ord_shared", AmountCents: 300, Currency: "EUR"}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[int]int{}
+	for i := range 20 {
+		wg.Go(func() {
+			r := kittest.Call(t, http.MethodPost, urls[i%2]+RoutePayments, req, append(svcKey, kit.IdempotencyKeyHeader, "shared")...)
+			mu.Lock()
+			codes[r.Status]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if codes[http.StatusCreated] == 0 || codes[http.StatusCreated]+codes[http.StatusConflict] != 20 {
+		t.Fatalf("answers %v", codes)
+	}
+	if n := strings.Count(logs.String(), `"payment.charged"`); n != 1 {
+		t.Fatalf("charged %d times by two processes", n)
+	}
+
+	// Process 0 dies between Begin and Complete.
+	now := clock.Now()
+	dead := ChargeRequest{OrderID: "ord_dead", AmountCents: 400, Currency: "EUR"}
+	if _, created, err := svcs[0].store.Begin(context.Background(), Record{
+		Payment: Payment{ID: "pay_dead", OrderID: dead.OrderID, AmountCents: 400, Currency: "EUR", CreatedAt: now, UpdatedAt: now},
+		Key:     "dead", Fingerprint: kit.Fingerprint(dead),
+	}, now.Add(DefaultLeaseTTL)); err != nil || !created {
+		t.Fatal(err)
+	}
+	c := NewClient(urls[1], nil, kittest.Keys.Service)
+	if _, err := c.Charge(context.Background(), "dead", dead); !errors.Is(err, ErrInFlight) {
+		t.Fatalf("process 1 took over a live claim: %v", err)
+	}
+	clock.Advance(DefaultLeaseTTL)
+	if p, err := c.Charge(context.Background(), "dead", dead); err != nil || p.ID != "pay_dead" || p.Status != StatusSucceeded {
+		t.Fatalf("take over after the claim expired: %+v %v", p, err)
 	}
 }
