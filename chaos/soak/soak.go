@@ -293,7 +293,9 @@ func soak(ctx context.Context, cfg Config, l *lab.Lab, rep *Report) error {
 		defer wg.Done()
 		rep.FaultsApplied, rep.FaultErrors = inject(loadCtx, l, plan, cfg.Progress)
 	}()
-	lr, err := load.Run(ctx, load.Config{Rate: cfg.Rate, Duration: cfg.Duration, Concurrency: max(64, int(cfg.Rate)), Client: hc, Mix: mix})
+	// Retrying clients hold a worker while they wait to retry (up to
+	// DefaultRetryFor): room for a few seconds of load in flight.
+	lr, err := load.Run(ctx, load.Config{Rate: cfg.Rate, Duration: cfg.Duration, Concurrency: max(128, 4*int(cfg.Rate)), Client: hc, Mix: mix})
 	cancel()
 	wg.Wait()
 	if err != nil {
