@@ -227,11 +227,16 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 			}
 		}()
 	}
-	l.wg.Add(1)
-	go func() {
-		defer l.wg.Done()
-		l.Units["order"].ReconcileEvery(runCtx, 2*time.Second, nil)
-	}()
+	// order settles what a crash or a lost answer left pending and drains
+	// its release outbox; product gives back reservations past their TTL
+	// (as `faultlab serve` does for each).
+	for _, name := range []string{"order", "product"} {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			l.Units[name].ReconcileEvery(runCtx, 2*time.Second, nil)
+		}()
+	}
 
 	urls := map[string]string{}
 	for name, a := range l.Addrs {
