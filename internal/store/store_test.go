@@ -55,3 +55,24 @@ func TestInMemoryIsPrivate(t *testing.T) {
 		t.Fatalf("second in-memory database shares the first: %v", err)
 	}
 }
+
+func TestAddColumnIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, "", "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := Migrate(ctx, db, `CREATE TABLE kv (k TEXT PRIMARY KEY)`, `INSERT INTO kv VALUES ('a')`); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := AddColumn(ctx, db, "kv", "v", "INTEGER NOT NULL DEFAULT 7"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var v int
+	if err := db.QueryRowContext(ctx, `SELECT v FROM kv WHERE k = 'a'`).Scan(&v); err != nil || v != 7 {
+		t.Fatalf("v = %d, %v", v, err)
+	}
+}

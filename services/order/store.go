@@ -556,10 +556,7 @@ func (s *sqliteStore) History(ctx context.Context, after string, limit int) ([]H
 			}
 			e.At = time.UnixMilli(at).UTC()
 			if i, ok := byID[id]; ok {
-				// seq numbers an order's own events 1..n, in the order
-				// the log appended them.
-				e.Seq = int64(len(out[i].Events) + 1)
-				out[i].Events = append(out[i].Events, e)
+				out[i].Events = append(out[i].Events, e) // by the log's own seq
 			}
 		}
 		return ev.Err()

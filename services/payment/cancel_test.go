@@ -58,3 +58,39 @@ func TestChargeFinishesWhenTheCallerGoesAway(t *testing.T) {
 		t.Fatalf("after the caller went away mid-charge: %+v, want one complete charge, none processing", sum)
 	}
 }
+
+// completedFirst lets "another process" complete the charge just before
+// this request does, as when this request's claim expired mid-charge and
+// the other took it over.
+type completedFirst struct {
+	Store
+}
+
+func (s completedFirst) Complete(ctx context.Context, rec Record) (bool, error) {
+	other := rec
+	other.RespBody = []byte(`{"by":"the other process"}`)
+	if _, err := s.Store.Complete(ctx, other); err != nil {
+		return false, err
+	}
+	return s.Store.Complete(ctx, rec)
+}
+
+// TestCompletedByAnotherAnswersItsAnswer: a request whose Complete finds
+// the charge already completed answers what is stored, not its own copy.
+func TestCompletedByAnotherAnswersItsAnswer(t *testing.T) {
+	st, err := OpenStore(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Base: kit.Base{Keys: kittest.Keys}, Validator: fakeValidator, Store: completedFirst{st}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	url := kittest.Serve(t, s).URL
+	r := kittest.Call(t, http.MethodPost, url+RoutePayments, ChargeRequest{OrderID: "ord_x", AmountCents: 5, Currency: "EUR"},
+		append(svcKey, kit.IdempotencyKeyHeader, "first")...)
+	if r.Status != http.StatusCreated || string(r.Body) != `{"by":"the other process"}` {
+		t.Fatalf("answer %d %s, want the stored one", r.Status, r.Body)
+	}
+}

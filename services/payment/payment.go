@@ -226,7 +226,16 @@ func (s *Service) charge(w http.ResponseWriter, r *http.Request) {
 		rec = got
 	}
 	s.process(bg, &rec, r.URL.Path)
-	if err := s.store.Complete(bg, rec); err != nil {
+	done, err := s.store.Complete(bg, rec)
+	if err == nil && !done {
+		// Another request took the claim over and completed it first:
+		// its stored answer is the one.
+		var got Record
+		if got, err = s.store.ByKey(bg, key); err == nil {
+			rec = got
+		}
+	}
+	if err != nil {
 		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
 		return
 	}

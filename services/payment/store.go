@@ -65,8 +65,12 @@ type Store interface {
 	TakeOver(ctx context.Context, key string, now, leaseUntil time.Time) (bool, error)
 	// Charges returns up to limit payments with id > after, by id.
 	Charges(ctx context.Context, after string, limit int) ([]Payment, error)
-	// Complete stores the outcome and the answer of key.
-	Complete(ctx context.Context, rec Record) error
+	// Complete stores the outcome and the answer of key if it is still
+	// processing; done is false when another request completed it first
+	// (its claim had expired and was taken over).
+	Complete(ctx context.Context, rec Record) (done bool, err error)
+	// ByKey returns the payment of an idempotency key.
+	ByKey(ctx context.Context, key string) (Record, error)
 	ByID(ctx context.Context, id string) (Payment, error)
 	ByOrder(ctx context.Context, orderID string) ([]Payment, error)
 	Summary(ctx context.Context) (Summary, error)
@@ -180,14 +184,19 @@ func (s *sqliteStore) Charges(ctx context.Context, after string, limit int) ([]P
 	return out, rows.Err()
 }
 
-func (s *sqliteStore) Complete(ctx context.Context, rec Record) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE payments SET status = ?, reason = ?, resp_status = ?, resp_body = ?, updated_at = ?
+func (s *sqliteStore) Complete(ctx context.Context, rec Record) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE payments SET status = ?, reason = ?, resp_status = ?, resp_body = ?, updated_at = ?
 		WHERE idem_key = ? AND status = ?`,
 		rec.Status, rec.Reason, rec.RespStatus, rec.RespBody, rec.UpdatedAt.UnixMilli(), rec.Key, StatusProcessing)
 	if err != nil {
-		return fmt.Errorf("complete payment: %w", err)
+		return false, fmt.Errorf("complete payment: %w", err)
 	}
-	return nil
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+func (s *sqliteStore) ByKey(ctx context.Context, key string) (Record, error) {
+	return scan(s.db.QueryRowContext(ctx, `SELECT `+cols+` FROM payments WHERE idem_key = ?`, key))
 }
 
 func (s *sqliteStore) ByID(ctx context.Context, id string) (Payment, error) {
