@@ -17,8 +17,8 @@ import (
 // StoreSnapshot reads a history.Snapshot straight from the SQLite files of
 // a lab's DataDir (order.db, payment.db, product.db), read-only, while the
 // services run: the history check's view from below the APIs. Orders get
-// their version and events where the store keeps them (order_events, in
-// the log's order, numbered 1..n per order as GET /internal/orders does).
+// their version and events where the store keeps them (order_events, with
+// the log's own seq, as GET /internal/orders gives them).
 func StoreSnapshot(ctx context.Context, dataDir string) (history.Snapshot, error) {
 	var snap history.Snapshot
 	err := withDB(ctx, dataDir, "order", func(db *sql.Tx) error {
@@ -154,7 +154,6 @@ func readEvents(ctx context.Context, tx *sql.Tx, orders []history.Order) error {
 		}
 		e.At = time.UnixMilli(at).UTC()
 		if o := byID[id]; o != nil {
-			e.Seq = len(o.Events) + 1 // numbered per order, as GET /internal/orders does
 			o.Events = append(o.Events, e)
 		}
 	}
