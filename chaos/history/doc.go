@@ -36,8 +36,9 @@
 //
 // Check assumes the Snapshot was taken after quiescence: faults removed and
 // the reconciler run, so nothing is legitimately in flight. Ops whose answer
-// was a transport error, a 5xx or a 409 are indeterminate: only the global
-// checks apply to their orders.
+// was a transport error, a 5xx, a 409, 408, 425 or 429 (a retry may change
+// it), or a 401 or 403 (the caller was refused, not the order) are
+// indeterminate: only the global checks apply to their orders.
 //
 // The package is a leaf: it imports no service, its types are plain JSON
 // (the shape of the services' /internal read endpoints). Recorder is safe

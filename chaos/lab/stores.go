@@ -17,7 +17,8 @@ import (
 // StoreSnapshot reads a history.Snapshot straight from the SQLite files of
 // a lab's DataDir (order.db, payment.db, product.db), read-only, while the
 // services run: the history check's view from below the APIs. Orders get
-// their version and events where the store keeps them (order_events).
+// their version and events where the store keeps them (order_events, with
+// the log's own seq, as GET /internal/orders gives them).
 func StoreSnapshot(ctx context.Context, dataDir string) (history.Snapshot, error) {
 	var snap history.Snapshot
 	err := withDB(ctx, dataDir, "order", func(db *sql.Tx) error {
