@@ -43,6 +43,9 @@ var loggedFields = map[string]bool{
 	// docs/CONTRACTS.md, log events.
 	"labels.from": true, "labels.to": true, "labels.attempt": true, "labels.reason": true,
 	"labels.delay_ms": true, "labels.attempts": true, "labels.fault": true,
+	"labels.order_id": true, "labels.payment_id": true, "labels.reservation_id": true,
+	"labels.status": true, "labels.version": true, "labels.count": true,
+	"labels.email_hash": true, "source.ip": true,
 }
 
 // TestLoggedFieldsMirrorCode checks that every key the observability package
@@ -353,6 +356,7 @@ func TestIndexTemplateMapsEveryLoggedField(t *testing.T) {
 	wantType := map[string]string{
 		"@timestamp": "date", "message": "text", "error.message": "text",
 		"event.duration": "long", "http.response.status_code": "long", "http.response.body.bytes": "long",
+		"source.ip": "ip",
 	}
 	for f, typ := range mapped {
 		if f == "labels" {
