@@ -254,3 +254,6 @@ func ToxiproxyAddr() string { return Addr(ToxiproxyPort) }
 
 // ToxiproxyURL is the default base URL of Toxiproxy's API.
 func ToxiproxyURL() string { return "http://" + ToxiproxyAddr() }
+
+// Callees returns Default's services that some other service calls.
+func Callees() []string { return Default.Callees() }

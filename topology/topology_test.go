@@ -26,6 +26,9 @@ func TestDefault(t *testing.T) {
 	if got := topology.DefaultURL("nope"); got != "" {
 		t.Errorf("DefaultURL(nope) = %q, want empty", got)
 	}
+	if got, want := topology.Callees(), []string{"user", "product", "order", "payment"}; !slices.Equal(got, want) {
+		t.Errorf("Callees() = %v, want %v", got, want)
+	}
 	if got, want := topology.ToxiproxyAddr(), "127.0.0.1:8474"; got != want {
 		t.Errorf("ToxiproxyAddr() = %q, want %q", got, want)
 	}
