@@ -16,7 +16,10 @@
 // (21001 … 21009 today). Toxiproxy's API listens on ToxiproxyPort (8474).
 //
 // To add a service, append it to the list below with a new port and its
-// upstreams: its hops, proxy ports and start position follow.
+// upstreams: its hops, proxy ports and start position follow, and the
+// existing hops keep their ports. Giving an existing service a new
+// upstream renumbers the proxies after it; the deploy tests then name each
+// file (compose, toxiproxy.json, CONTRACTS.md) that must follow.
 //
 // The package is a leaf: it imports nothing of this module (a test checks).
 package topology

@@ -96,8 +96,13 @@ func TestSixthService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h, ok := wired.Hop("gateway", "review"); !ok || h.Name != "gateway-to-review" {
-		t.Errorf("Hop(gateway, review) = %v, %v", h, ok)
+	// It takes the gateway's next proxy port and shifts the ones after it
+	// (doc.go: the deploy tests then name the files to update).
+	if h, ok := wired.Hop("gateway", "review"); !ok || h.Name != "gateway-to-review" || h.Port != 21005 {
+		t.Errorf("Hop(gateway, review) = %v, %v; want gateway-to-review on 21005", h, ok)
+	}
+	if h, _ := wired.Hop("product", "user"); h.Port != 21006 {
+		t.Errorf("Hop(product, user).Port = %d, want 21006 (shifted)", h.Port)
 	}
 	if got, want := wired.StartOrder(), []string{"user", "product", "payment", "order", "review", "gateway"}; !slices.Equal(got, want) {
 		t.Errorf("StartOrder() with gateway → review = %v, want %v", got, want)
