@@ -119,10 +119,10 @@ func New(cfg Config) (*Service, error) {
 		*u = strings.TrimRight(*u, "/")
 		return upstream{name: name, hc: *c, base: *u}
 	}
-	users := mk("user", &cfg.UserClient, &cfg.UserURL, DefaultUserURL)
-	products := mk("product", &cfg.ProductClient, &cfg.ProductURL, DefaultProductURL)
-	orders := mk("order", &cfg.OrderClient, &cfg.OrderURL, DefaultOrderURL)
-	payments := mk("payment", &cfg.PaymentClient, &cfg.PaymentURL, DefaultPaymentURL)
+	users := mk(topology.User, &cfg.UserClient, &cfg.UserURL, DefaultUserURL)
+	products := mk(topology.Product, &cfg.ProductClient, &cfg.ProductURL, DefaultProductURL)
+	orders := mk(topology.Order, &cfg.OrderClient, &cfg.OrderURL, DefaultOrderURL)
+	payments := mk(topology.Payment, &cfg.PaymentClient, &cfg.PaymentURL, DefaultPaymentURL)
 
 	s := &Service{cfg: cfg, cache: newLRU(cfg.CacheEntries)}
 	o := &kit.Options{
