@@ -17,6 +17,7 @@ import (
 
 	"github.com/faultlab/faultlab/chaos/history"
 	"github.com/faultlab/faultlab/chaos/load"
+	"github.com/faultlab/faultlab/topology"
 )
 
 // Routes are the gateway's public paths the load uses. The zero value
@@ -28,7 +29,7 @@ type Routes struct {
 }
 
 // DefaultRoutes are the gateway's public paths.
-var DefaultRoutes = Routes{Products: "/api/v1/products", Orders: "/api/v1/orders", Login: "/api/v1/login"}
+var DefaultRoutes = Routes{Products: topology.RouteProducts, Orders: topology.RouteOrders, Login: topology.RouteLogin}
 
 // OrderBody is the default create_order body for one unit of productID.
 func OrderBody(productID string) any {

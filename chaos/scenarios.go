@@ -5,19 +5,21 @@ import (
 
 	"github.com/faultlab/faultlab/chaos/fault"
 	"github.com/faultlab/faultlab/chaos/toxi"
+	"github.com/faultlab/faultlab/topology"
 )
 
-// The lab's hops (docs/CONTRACTS.md).
+// The lab's hops, named <caller>-to-<callee> after the topology's
+// services (topology.Hops lists them with their proxy ports).
 const (
-	HopGatewayToUser    = "gateway-to-user"
-	HopGatewayToProduct = "gateway-to-product"
-	HopGatewayToOrder   = "gateway-to-order"
-	HopGatewayToPayment = "gateway-to-payment"
-	HopProductToUser    = "product-to-user"
-	HopOrderToUser      = "order-to-user"
-	HopOrderToProduct   = "order-to-product"
-	HopOrderToPayment   = "order-to-payment"
-	HopPaymentToUser    = "payment-to-user"
+	HopGatewayToUser    = topology.Gateway + "-to-" + topology.User
+	HopGatewayToProduct = topology.Gateway + "-to-" + topology.Product
+	HopGatewayToOrder   = topology.Gateway + "-to-" + topology.Order
+	HopGatewayToPayment = topology.Gateway + "-to-" + topology.Payment
+	HopProductToUser    = topology.Product + "-to-" + topology.User
+	HopOrderToUser      = topology.Order + "-to-" + topology.User
+	HopOrderToProduct   = topology.Order + "-to-" + topology.Product
+	HopOrderToPayment   = topology.Order + "-to-" + topology.Payment
+	HopPaymentToUser    = topology.Payment + "-to-" + topology.User
 )
 
 const s = time.Second

@@ -9,17 +9,26 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/faultlab/faultlab/topology"
 )
 
 // Published is every port the deployment may publish, by service. All bind
 // loopback only. The gateway is the lab's only public API; the Toxiproxy API
 // exists only in the chaos overlay; the UIs exist only behind profiles.
 var Published = map[string][]string{
-	"gateway":      {"127.0.0.1:8080:8080"},
-	"toxiproxy":    {"127.0.0.1:8474:8474"},
-	"prometheus":   {"127.0.0.1:9090:9090"},
-	"alertmanager": {"127.0.0.1:9093:9093"},
-	"kibana":       {"127.0.0.1:5601:5601"},
+	topology.Gateway: {loopbackPort(topology.Port(topology.Gateway))},
+	"toxiproxy":      {loopbackPort(topology.ToxiproxyPort)},
+	"prometheus":     {"127.0.0.1:9090:9090"},
+	"alertmanager":   {"127.0.0.1:9093:9093"},
+	"kibana":         {"127.0.0.1:5601:5601"},
+}
+
+// loopbackPort is the short syntax publishing port on loopback, e.g.
+// 127.0.0.1:8080:8080.
+func loopbackPort(port int) string {
+	p := strconv.Itoa(port)
+	return topology.Loopback + ":" + p + ":" + p
 }
 
 // profileOnly are the services of Published that must sit behind a profile,
@@ -47,7 +56,7 @@ func CheckPorts(p *Project) error {
 	return errors.Join(errs...)
 }
 
-// CheckCore checks the five services against the contracts: the one image,
+// CheckCore checks every service of the contracts: the one image,
 // `serve <svc>`, the listen address, a healthcheck on the service's own port,
 // depends_on with service_healthy on every callee, and the networks (only
 // the gateway leaves `internal`, which must be internal).
@@ -63,7 +72,7 @@ func CheckCore(p *Project, c Contracts) error {
 			callees[h.Caller] = append(callees[h.Caller], h.Callee)
 		}
 	}
-	for _, name := range Services {
+	for _, name := range sortedKeys(c.Ports) {
 		s, ok := p.Services[name]
 		if !ok {
 			fail("service %s missing", name)
@@ -105,7 +114,7 @@ func CheckCore(p *Project, c Contracts) error {
 			}
 		}
 		nets := []string{"internal"}
-		if name == "gateway" {
+		if name == topology.Gateway {
 			nets = []string{"edge", "internal"}
 		}
 		if !slices.Equal(s.Networks, nets) {

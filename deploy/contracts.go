@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/faultlab/faultlab/topology"
 )
 
 // Contracts are the names docs/CONTRACTS.md fixes for the deployment.
@@ -31,14 +33,37 @@ type Hop struct {
 	Port   int // the proxy's listen port
 }
 
-// Services are the five lab services, in dependency order.
-var Services = []string{"user", "product", "payment", "order", "gateway"}
+// Services are the lab services, in dependency order (topology).
+var Services = topology.StartOrder()
 
 var (
-	portRowRE = regexp.MustCompile(`^\|\s*(user|product|order|payment|gateway)\s*\|\s*[0-9.]+:(\d+)\b`)
+	portRowRE = regexp.MustCompile(`^\|\s*(` + namesRE(topology.Names()) + `)\s*\|\s*[0-9.]+:(\d+)\b`)
 	hopRowRE  = regexp.MustCompile(`^\|\s*(([a-z]+)-to-([a-z]+))\s*\|\s*[0-9.]+:(\d+)\s*\|\s*([a-z]+)\b`)
 	headerRE  = regexp.MustCompile("^\\|\\s*`([A-Za-z0-9-]+)`\\s*\\|")
 )
+
+// namesRE is an alternation of the quoted names.
+func namesRE(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = regexp.QuoteMeta(n)
+	}
+	return strings.Join(q, "|")
+}
+
+// FromTopology returns the contracts that t implies: each service's port and
+// one hop per caller → callee with its proxy port. InternalHeaders stay
+// empty (they are not topology).
+func FromTopology(t *topology.Topology) Contracts {
+	c := Contracts{Ports: map[string]int{}}
+	for _, s := range t.Services() {
+		c.Ports[s.Name] = s.Port
+	}
+	for _, h := range t.Hops() {
+		c.Hops = append(c.Hops, Hop{Name: h.Name, Caller: h.Caller, Callee: h.Callee, Port: h.Port})
+	}
+	return c
+}
 
 // ParseContracts reads the port and hop tables of docs/CONTRACTS.md.
 func ParseContracts(path string) (Contracts, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/faultlab/faultlab/chaos"
 	chaoslab "github.com/faultlab/faultlab/chaos/lab"
 	"github.com/faultlab/faultlab/resilience"
+	"github.com/faultlab/faultlab/topology"
 )
 
 // Config says which images to run. The zero value runs the images that
@@ -74,13 +76,23 @@ type service struct {
 	callees map[string]int // callee → hop proxy port in toxiproxy.json
 }
 
-// services in start order: each after its callees.
-var services = []service{
-	{"user", 8081, nil},
-	{"product", 8082, map[string]int{"user": 21005}},
-	{"payment", 8084, map[string]int{"user": 21009}},
-	{"order", 8083, map[string]int{"user": 21006, "product": 21007, "payment": 21008}},
-	{"gateway", 8080, map[string]int{"user": 21001, "product": 21002, "order": 21003, "payment": 21004}},
+// services in start order: each after its callees (topology).
+var services = fromTopology()
+
+func fromTopology() []service {
+	var out []service
+	for _, name := range topology.StartOrder() {
+		s := service{name: name, port: topology.Port(name)}
+		for _, up := range topology.Upstreams(name) {
+			if s.callees == nil {
+				s.callees = map[string]int{}
+			}
+			h, _ := topology.HopOf(name, up)
+			s.callees[up] = h.Port
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // Lab is the five services, Toxiproxy on every hop and Prometheus, each in
@@ -127,8 +139,9 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		return nil, fmt.Errorf("containerlab: network: %w", err)
 	}
 
-	if err := l.run(ctx, "toxiproxy", cfg.ToxiproxyImage, "8474",
-		wait.ForHTTP("/proxies").WithPort("8474/tcp")); err != nil {
+	toxiPort := strconv.Itoa(topology.ToxiproxyPort)
+	if err := l.run(ctx, "toxiproxy", cfg.ToxiproxyImage, toxiPort,
+		wait.ForHTTP("/proxies").WithPort(toxiPort+"/tcp")); err != nil {
 		return nil, err
 	}
 	for _, s := range services {

@@ -22,27 +22,15 @@ import (
 	"github.com/faultlab/faultlab/observability"
 	"github.com/faultlab/faultlab/resilience"
 	"github.com/faultlab/faultlab/services/user"
+	"github.com/faultlab/faultlab/topology"
 )
 
 // Hops lists every hop between services: caller, callee, and the port of
-// its proxy in the default layout (docs/CONTRACTS.md).
-var Hops = []struct {
-	Caller, Callee string
-	Port           int
-}{
-	{"gateway", "user", 21001},
-	{"gateway", "product", 21002},
-	{"gateway", "order", 21003},
-	{"gateway", "payment", 21004},
-	{"product", "user", 21005},
-	{"order", "user", 21006},
-	{"order", "product", 21007},
-	{"order", "payment", 21008},
-	{"payment", "user", 21009},
-}
+// its proxy in the default layout (topology, docs/CONTRACTS.md).
+var Hops = topology.Hops()
 
 // HopName is the Toxiproxy proxy name of a hop.
-func HopName(caller, callee string) string { return caller + "-to-" + callee }
+func HopName(caller, callee string) string { return topology.HopName(caller, callee) }
 
 // Config configures Start. The zero value starts a lab on the default
 // loopback ports with state in memory.
@@ -55,7 +43,7 @@ type Config struct {
 	Ephemeral bool
 	// Listen overrides a service's listen address.
 	Listen map[string]string
-	// ToxiproxyAddr is Toxiproxy's API address (default 127.0.0.1:8474).
+	// ToxiproxyAddr is Toxiproxy's API address (default topology.ToxiproxyAddr).
 	ToxiproxyAddr string
 	// Keys are the secrets; empty ones get lab defaults.
 	Keys auth.Keys
@@ -113,7 +101,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		cfg.Keys.Service = DefaultServiceKey
 	}
 	if cfg.ToxiproxyAddr == "" {
-		cfg.ToxiproxyAddr = "127.0.0.1:8474"
+		cfg.ToxiproxyAddr = topology.ToxiproxyAddr()
 		if cfg.Ephemeral {
 			cfg.ToxiproxyAddr = "127.0.0.1:0"
 		}
@@ -161,11 +149,11 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	}
 	var hops []toxi.Hop
 	for _, h := range Hops {
-		listen := fmt.Sprintf("127.0.0.1:%d", h.Port)
+		listen := topology.Addr(h.Port)
 		if cfg.Ephemeral {
 			listen = "127.0.0.1:0"
 		}
-		hops = append(hops, toxi.Hop{Name: HopName(h.Caller, h.Callee), Listen: listen, Upstream: l.Addrs[h.Callee]})
+		hops = append(hops, toxi.Hop{Name: h.Name, Listen: listen, Upstream: l.Addrs[h.Callee]})
 	}
 	created, err := l.Toxi.CreateHops(hops)
 	if err != nil {
@@ -185,7 +173,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		}
 	}
 	if cfg.PublicURL == "" {
-		cfg.PublicURL = "http://" + l.Addrs["gateway"]
+		cfg.PublicURL = "http://" + l.Addrs[topology.Gateway]
 	}
 
 	// 4. The services, each calling its upstreams through their hops.
@@ -230,7 +218,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	// order settles what a crash or a lost answer left pending and drains
 	// its release outbox; product gives back reservations past their TTL
 	// (as `faultlab serve` does for each).
-	for _, name := range []string{"order", "product"} {
+	for _, name := range []string{topology.Order, topology.Product} {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
@@ -274,7 +262,7 @@ var (
 
 // Reconcile implements chaos.Reconciler: one pass of order's reconciler.
 func (l *Lab) Reconcile(ctx context.Context) error {
-	_, err := l.Units["order"].Reconcile(ctx)
+	_, err := l.Units[topology.Order].Reconcile(ctx)
 	return err
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/faultlab/faultlab/services/payment"
 	"github.com/faultlab/faultlab/services/product"
 	"github.com/faultlab/faultlab/services/user"
+	"github.com/faultlab/faultlab/topology"
 )
 
 // RemoteConfig names the parts of a running lab.
@@ -87,7 +88,7 @@ func (r *Remote) SetPrometheusURL(u string) {
 func (r *Remote) URL(service string) string { return r.cfg.URLs[service] }
 
 // GatewayURL implements chaos.Env.
-func (r *Remote) GatewayURL() string { return r.cfg.URLs["gateway"] }
+func (r *Remote) GatewayURL() string { return r.cfg.URLs[topology.Gateway] }
 
 // HTTPClient implements chaos.Env.
 func (r *Remote) HTTPClient() *http.Client { return r.hc }
@@ -196,7 +197,7 @@ func (r *Remote) ResetFaults(ctx context.Context) error {
 		errs = append(errs, toxi.Reset(ctx, r.toxi))
 	}
 	for name := range r.cfg.URLs {
-		if name == "gateway" {
+		if name == topology.Gateway {
 			continue // the gateway keeps /internal/ unreachable, faults included
 		}
 		c, err := r.Faults(name)
@@ -213,7 +214,7 @@ func (r *Remote) ResetFaults(ctx context.Context) error {
 // set, straight from the stores (StoreSnapshot).
 func (r *Remote) Snapshot(ctx context.Context) (history.Snapshot, error) {
 	snap, err := history.Fetch(ctx, history.Source{
-		OrderURL: r.cfg.URLs["order"], PaymentURL: r.cfg.URLs["payment"], ProductURL: r.cfg.URLs["product"],
+		OrderURL: r.cfg.URLs[topology.Order], PaymentURL: r.cfg.URLs[topology.Payment], ProductURL: r.cfg.URLs[topology.Product],
 		ServiceKey: r.cfg.ServiceKey, HTTP: r.hc,
 	})
 	var se *history.StatusError
@@ -234,7 +235,7 @@ func (r *Remote) Metrics(ctx context.Context, service string) (chaos.MetricFamil
 
 // Charges implements chaos.Env.
 func (r *Remote) Charges(ctx context.Context) (chaos.ChargeSummary, error) {
-	s, err := payment.NewClient(r.cfg.URLs["payment"], r.hc, r.cfg.ServiceKey).Summary(ctx)
+	s, err := payment.NewClient(r.cfg.URLs[topology.Payment], r.hc, r.cfg.ServiceKey).Summary(ctx)
 	if err != nil {
 		return chaos.ChargeSummary{}, fmt.Errorf("lab: charges: %w", err)
 	}
@@ -243,7 +244,7 @@ func (r *Remote) Charges(ctx context.Context) (chaos.ChargeSummary, error) {
 
 // Stock implements chaos.Env.
 func (r *Remote) Stock(ctx context.Context) (chaos.StockSummary, error) {
-	s, err := product.NewClient(r.cfg.URLs["product"], r.hc, r.cfg.ServiceKey).Stock(ctx)
+	s, err := product.NewClient(r.cfg.URLs[topology.Product], r.hc, r.cfg.ServiceKey).Stock(ctx)
 	if err != nil {
 		return chaos.StockSummary{}, fmt.Errorf("lab: stock: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	_ "modernc.org/sqlite" // the stores' driver
 
 	"github.com/faultlab/faultlab/chaos/history"
+	"github.com/faultlab/faultlab/topology"
 )
 
 // StoreSnapshot reads a history.Snapshot straight from the SQLite files of
@@ -21,7 +22,7 @@ import (
 // the log's own seq, as GET /internal/orders gives them).
 func StoreSnapshot(ctx context.Context, dataDir string) (history.Snapshot, error) {
 	var snap history.Snapshot
-	err := withDB(ctx, dataDir, "order", func(db *sql.Tx) error {
+	err := withDB(ctx, dataDir, topology.Order, func(db *sql.Tx) error {
 		rows, err := db.QueryContext(ctx, `SELECT id, user_id, idem_key, status, reason, items, total_cents, currency, payment_id, created_at, updated_at FROM orders ORDER BY id`)
 		if err != nil {
 			return err
@@ -48,7 +49,7 @@ func StoreSnapshot(ctx context.Context, dataDir string) (history.Snapshot, error
 	if err != nil {
 		return snap, err
 	}
-	err = withDB(ctx, dataDir, "payment", func(db *sql.Tx) error {
+	err = withDB(ctx, dataDir, topology.Payment, func(db *sql.Tx) error {
 		rows, err := db.QueryContext(ctx, `SELECT id, order_id, user_id, amount, currency, status, reason, created_at, updated_at FROM payments ORDER BY id`)
 		if err != nil {
 			return err
@@ -68,7 +69,7 @@ func StoreSnapshot(ctx context.Context, dataDir string) (history.Snapshot, error
 	if err != nil {
 		return snap, err
 	}
-	err = withDB(ctx, dataDir, "product", func(db *sql.Tx) error {
+	err = withDB(ctx, dataDir, topology.Product, func(db *sql.Tx) error {
 		rows, err := db.QueryContext(ctx, `SELECT id, initial, available, reserved, sold FROM products ORDER BY id`)
 		if err != nil {
 			return err

@@ -26,6 +26,7 @@ import (
 	"github.com/faultlab/faultlab/chaos/toxi"
 	"github.com/faultlab/faultlab/internal/httpclient"
 	"github.com/faultlab/faultlab/services/user"
+	"github.com/faultlab/faultlab/topology"
 )
 
 // ErrConfig is wrapped by every configuration error of Run.
@@ -77,9 +78,9 @@ var internalRoutes = []struct {
 	service, prefix string
 	probability     float64
 }{
-	{"product", "/internal/reservations/", 0.5}, // commit and release
-	{"product", "/internal/reservations", 0.3},  // reserve, commit and release
-	{"payment", "/payments", 0.3},               // charges
+	{topology.Product, "/internal/reservations/", 0.5}, // commit and release
+	{topology.Product, "/internal/reservations", 0.3},  // reserve, commit and release
+	{topology.Payment, "/payments", 0.3},               // charges
 }
 
 // Plan returns the fault schedule for a load of d: one slot after another,
@@ -94,13 +95,13 @@ func Plan(seed uint64, d, slot time.Duration) []Planned {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	gap := slot / 8
 	var out []Planned
-	services := []string{"user", "product", "order", "payment"}
+	services := topology.Callees() // every service some other one calls
 	for i, at := 1, slot; at+slot/2 <= d; i, at = i+1, at+slot {
 		until := min(at+slot-gap, d)
 		hops := rng.Perm(len(lab.Hops))[:1+rng.IntN(3)]
 		for _, h := range hops {
 			t := toxics[rng.IntN(len(toxics))]
-			hop := lab.HopName(lab.Hops[h].Caller, lab.Hops[h].Callee)
+			hop := lab.Hops[h].Name
 			t.Hop = hop
 			out = append(out, Planned{At: at, Until: until, Fault: chaos.FaultSpec{Kind: chaos.FaultToxic, Hop: hop, Toxic: t}})
 		}
@@ -438,7 +439,7 @@ func settle(ctx context.Context, l *lab.Lab, hc *http.Client, gw, token string, 
 			}
 			return states, reconciled, nil
 		}
-		n, _ := l.Units["order"].Reconcile(ctx)
+		n, _ := l.Units[topology.Order].Reconcile(ctx)
 		reconciled += n
 		if err := pause(ctx); err != nil {
 			return nil, reconciled, err
@@ -454,7 +455,7 @@ func settleStock(ctx context.Context, l *lab.Lab, deadline time.Time) (chaos.Sto
 		if err != nil || s.Reserved == 0 || time.Now().After(deadline) {
 			return s, err
 		}
-		_, _ = l.Units["order"].Reconcile(ctx)
+		_, _ = l.Units[topology.Order].Reconcile(ctx)
 		if err := pause(ctx); err != nil {
 			return s, err
 		}

@@ -13,12 +13,13 @@ import (
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
+	"github.com/faultlab/faultlab/topology"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
 
 // DefaultAPIAddr is the Toxiproxy API address of the lab (docs/CONTRACTS.md).
-const DefaultAPIAddr = "127.0.0.1:8474"
+var DefaultAPIAddr = topology.ToxiproxyAddr()
 
 // Config configures Start. The zero value listens on DefaultAPIAddr and
 // discards Toxiproxy's logs.

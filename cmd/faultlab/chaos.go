@@ -15,6 +15,7 @@ import (
 	"github.com/faultlab/faultlab/chaos/lab"
 	"github.com/faultlab/faultlab/chaos/soak"
 	"github.com/faultlab/faultlab/internal/app"
+	"github.com/faultlab/faultlab/topology"
 )
 
 func init() { extraCommands["chaos"] = runChaos }
@@ -74,7 +75,7 @@ func addLabFlags(fs interface {
 	for _, name := range app.Services {
 		lf.urls[name] = fs.String(name, "http://"+loopbackFor(app.DefaultListen[name]), name+" base URL")
 	}
-	lf.toxiproxy = fs.String("toxiproxy", "http://127.0.0.1:8474", "Toxiproxy API URL; empty: no toxic faults")
+	lf.toxiproxy = fs.String("toxiproxy", topology.ToxiproxyURL(), "Toxiproxy API URL; empty: no toxic faults")
 	lf.serviceKey = fs.String("service-key", lab.DefaultServiceKey, "the services' shared secret (X-Service-Key)")
 	lf.logs = fs.String("logs", "./var/logs", "directory of the services' <service>.log files; empty: no log checks")
 	lf.prometheus = fs.String("prometheus", "", "Prometheus URL for alert checks; empty: skipped")

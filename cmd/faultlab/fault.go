@@ -13,6 +13,7 @@ import (
 	"github.com/faultlab/faultlab/chaos/fault"
 	"github.com/faultlab/faultlab/chaos/lab"
 	"github.com/faultlab/faultlab/internal/app"
+	"github.com/faultlab/faultlab/topology"
 )
 
 func init() { extraCommands["fault"] = runFault }
@@ -66,7 +67,7 @@ func runFault(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	base := *url
 	if base == "" {
 		listen, ok := app.DefaultListen[service]
-		if !ok || service == "gateway" {
+		if !ok || service == topology.Gateway {
 			return usagef("fault %s: unknown service %q: want one of %s", sub, service, strings.Join(faultServices(), ", "))
 		}
 		base = "http://" + loopbackFor(listen)
@@ -141,7 +142,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 func faultServices() []string {
 	var out []string
 	for _, s := range app.Services {
-		if s != "gateway" {
+		if s != topology.Gateway {
 			out = append(out, s)
 		}
 	}

@@ -7,12 +7,13 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/faultlab/faultlab/topology"
 	"github.com/hashicorp/go-retryablehttp"
 )
 
 func runHealthcheck(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := newFlagSet("healthcheck", stderr)
-	def := "http://127.0.0.1:8080/healthz"
+	def := topology.DefaultURL(topology.Gateway) + "/healthz"
 	if l := getenv("FAULTLAB_LISTEN"); l != "" {
 		def = "http://" + loopbackFor(l) + "/healthz"
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/faultlab/faultlab/chaos/lab"
 	"github.com/faultlab/faultlab/chaos/load"
 	"github.com/faultlab/faultlab/services/user"
+	"github.com/faultlab/faultlab/topology"
 )
 
 func init() {
@@ -33,7 +34,7 @@ func init() {
 
 func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := newFlagSet("load", stderr)
-	gateway := fs.String("gateway", "http://127.0.0.1:8080", "the gateway's base URL")
+	gateway := fs.String("gateway", topology.DefaultURL(topology.Gateway), "the gateway's base URL")
 	rate := fs.Float64("rate", 0, "open-loop requests per second; 0: closed loop (max rps). --compare: default 1000")
 	duration := fs.Duration("duration", 10*time.Second, "how long to send load. --compare: each of the four runs, default 5s")
 	concurrency := fs.Int("concurrency", 16, "requests in flight at most. --compare: closed-loop concurrency, default 32")

@@ -5,10 +5,11 @@ import (
 	"strings"
 
 	"github.com/faultlab/faultlab/resilience"
+	"github.com/faultlab/faultlab/topology"
 )
 
 // policyUpstreams are the upstreams whose policy a flag can change.
-var policyUpstreams = []string{"user", "product", "order", "payment"}
+var policyUpstreams = topology.Callees()
 
 // policyFlag is one --policy-<upstream>: resilience.Policy's text form,
 // patched onto a base policy.

@@ -14,6 +14,7 @@ import (
 	"github.com/faultlab/faultlab/internal/server"
 	"github.com/faultlab/faultlab/observability"
 	"github.com/faultlab/faultlab/resilience"
+	"github.com/faultlab/faultlab/topology"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -27,11 +28,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs := newFlagSet("serve", stderr)
 	listen := fs.String("listen", app.DefaultListen[name], "address to listen on")
 	dataDir := fs.String("data-dir", "./var", "databases, signing key and logs/<service>.log")
-	publicURL := fs.String("public-url", "http://127.0.0.1:8080", "the gateway's public URL")
+	publicURL := fs.String("public-url", topology.DefaultURL(topology.Gateway), "the gateway's public URL")
 	gatewayKey := fs.String("gateway-key", "", "the gateway's secret (X-Gateway-Key), required")
 	serviceKey := fs.String("service-key", "", "the services' shared secret (X-Service-Key), required")
 	urls := map[string]*string{}
-	for _, up := range []string{"user", "product", "order", "payment"} {
+	for _, up := range topology.Callees() {
 		urls[up] = fs.String(up+"-url", "http://"+app.DefaultListen[up], "base URL of the "+up+" service")
 	}
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -82,7 +83,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	srv := server.New(unit.Handler, logger)
 	errc := make(chan error, 1)
 	go func() { errc <- server.Serve(ctx, srv, ln) }()
-	if name == "order" || name == "product" {
+	if name == topology.Order || name == topology.Product {
 		// order: settle orders a crash or a lost answer left pending, and
 		// retry queued releases; payment may not be up yet, so keep trying
 		// in the background. product: expire reservations past their TTL.

@@ -11,6 +11,7 @@ import (
 	"github.com/faultlab/faultlab/chaos/lab"
 	"github.com/faultlab/faultlab/internal/app"
 	"github.com/faultlab/faultlab/internal/auth"
+	"github.com/faultlab/faultlab/topology"
 )
 
 func runUp(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -18,8 +19,8 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	dataDir := fs.String("data-dir", "./var", "databases, signing key and logs/<service>.log")
 	gatewayKey := fs.String("gateway-key", lab.DefaultGatewayKey, "the gateway's secret (X-Gateway-Key)")
 	serviceKey := fs.String("service-key", lab.DefaultServiceKey, "the services' shared secret (X-Service-Key)")
-	publicURL := fs.String("public-url", "http://127.0.0.1:8080", "the gateway's public URL, used in links and Location headers")
-	toxiAddr := fs.String("toxiproxy-addr", "127.0.0.1:8474", "Toxiproxy API address")
+	publicURL := fs.String("public-url", topology.DefaultURL(topology.Gateway), "the gateway's public URL, used in links and Location headers")
+	toxiAddr := fs.String("toxiproxy-addr", topology.ToxiproxyAddr(), "Toxiproxy API address")
 	logLevel := fs.String("log-level", "warn", "level of the log lines also printed to stderr: debug, info, warn, error")
 	policies := policyFlags(fs, lab.ScenarioPolicy)
 	if err := parse(fs, args); err != nil {
@@ -51,7 +52,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	defer l.Close()
 	for _, name := range app.Services {
 		role := "internal"
-		if name == "gateway" {
+		if name == topology.Gateway {
 			role = "public"
 		}
 		fmt.Fprintf(stdout, "%-8s listening on http://%s (%s)\n", name, l.Addrs[name], role)

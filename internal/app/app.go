@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,27 +23,34 @@ import (
 	"github.com/faultlab/faultlab/services/payment"
 	"github.com/faultlab/faultlab/services/product"
 	"github.com/faultlab/faultlab/services/user"
+	"github.com/faultlab/faultlab/topology"
 )
 
-// Services lists the service names in start order (dependencies first).
-var Services = []string{"user", "product", "payment", "order", "gateway"}
+// Services lists the service names in start order (dependencies first),
+// from the topology.
+var Services = topology.StartOrder()
 
-// Upstreams lists, for each service, the services it calls.
-var Upstreams = map[string][]string{
-	"user":    nil,
-	"product": {"user"},
-	"payment": {"user"},
-	"order":   {"user", "product", "payment"},
-	"gateway": {"user", "product", "order", "payment"},
+// Upstreams lists, for each service, the services it calls (topology).
+var Upstreams = upstreams()
+
+// DefaultListen is each service's loopback address (topology,
+// docs/CONTRACTS.md).
+var DefaultListen = defaultListen()
+
+func upstreams() map[string][]string {
+	m := map[string][]string{}
+	for _, s := range topology.Services() {
+		m[s.Name] = s.Upstreams
+	}
+	return m
 }
 
-// DefaultListen is each service's loopback address (docs/CONTRACTS.md).
-var DefaultListen = map[string]string{
-	"gateway": "127.0.0.1:8080",
-	"user":    "127.0.0.1:8081",
-	"product": "127.0.0.1:8082",
-	"order":   "127.0.0.1:8083",
-	"payment": "127.0.0.1:8084",
+func defaultListen() map[string]string {
+	m := map[string]string{}
+	for _, s := range topology.Services() {
+		m[s.Name] = topology.DefaultAddr(s.Name)
+	}
+	return m
 }
 
 // ErrUnknownService is returned for a name not in Services.
@@ -141,7 +149,7 @@ func Layered(caller, up string, p resilience.Policy) resilience.Policy {
 // Build assembles the named service.
 func Build(name string, o Options) (*Unit, error) {
 	if _, ok := Upstreams[name]; !ok {
-		return nil, fmt.Errorf("%w %q: want one of user, product, order, payment, gateway", ErrUnknownService, name)
+		return nil, fmt.Errorf("%w %q: want one of %s", ErrUnknownService, name, strings.Join(topology.Names(), ", "))
 	}
 	if o.Logger == nil {
 		o.Logger = observability.Discard()
@@ -159,8 +167,8 @@ func Build(name string, o Options) (*Unit, error) {
 		clients[up] = t.Client()
 	}
 	var validator auth.Validator
-	if uc, ok := clients["user"]; ok && name != "gateway" {
-		ucl := user.NewClient(o.url("user"), uc, o.Keys.Service)
+	if uc, ok := clients[topology.User]; ok && name != topology.Gateway {
+		ucl := user.NewClient(o.url(topology.User), uc, o.Keys.Service)
 		validator = resilience.NewTokenCache(resilience.TokenCacheConfig{
 			Fetch:   ucl.ValidateToken,
 			TTL:     o.TokenTTL,
@@ -181,7 +189,7 @@ func Build(name string, o Options) (*Unit, error) {
 	}
 	base := kit.Base{Logger: o.Logger, Registry: reg, PublicURL: o.PublicURL, Keys: o.Keys, Wrap: wrap, Mount: mount}
 	switch name {
-	case "user":
+	case topology.User:
 		cfg := user.Config{Base: base, DataDir: o.DataDir}
 		if o.Argon2 != nil {
 			cfg.Argon2 = *o.Argon2
@@ -191,35 +199,35 @@ func Build(name string, o Options) (*Unit, error) {
 			return nil, fmt.Errorf("user: %w", err)
 		}
 		u.Handler, u.closer = s, s.Close
-	case "product":
+	case topology.Product:
 		s, err := product.New(product.Config{Base: base, DataDir: o.DataDir,
-			UserClient: clients["user"], UserURL: o.url("user"), Validator: validator})
+			UserClient: clients[topology.User], UserURL: o.url(topology.User), Validator: validator})
 		if err != nil {
 			return nil, fmt.Errorf("product: %w", err)
 		}
 		u.Handler, u.closer, u.reconcile = s, s.Close, s.Sweep
-	case "payment":
+	case topology.Payment:
 		s, err := payment.New(payment.Config{Base: base, DataDir: o.DataDir,
-			UserClient: clients["user"], UserURL: o.url("user"), Validator: validator})
+			UserClient: clients[topology.User], UserURL: o.url(topology.User), Validator: validator})
 		if err != nil {
 			return nil, fmt.Errorf("payment: %w", err)
 		}
 		u.Handler, u.closer = s, s.Close
-	case "order":
+	case topology.Order:
 		s, err := order.New(order.Config{Base: base, DataDir: o.DataDir,
-			UserClient: clients["user"], UserURL: o.url("user"), Validator: validator,
-			ProductClient: clients["product"], ProductURL: o.url("product"),
-			PaymentClient: clients["payment"], PaymentURL: o.url("payment")})
+			UserClient: clients[topology.User], UserURL: o.url(topology.User), Validator: validator,
+			ProductClient: clients[topology.Product], ProductURL: o.url(topology.Product),
+			PaymentClient: clients[topology.Payment], PaymentURL: o.url(topology.Payment)})
 		if err != nil {
 			return nil, fmt.Errorf("order: %w", err)
 		}
 		u.Handler, u.closer, u.reconcile = s, s.Close, s.Reconcile
-	case "gateway":
+	case topology.Gateway:
 		s, err := gateway.New(gateway.Config{Base: base,
-			UserClient: clients["user"], UserURL: o.url("user"),
-			ProductClient: clients["product"], ProductURL: o.url("product"),
-			OrderClient: clients["order"], OrderURL: o.url("order"),
-			PaymentClient: clients["payment"], PaymentURL: o.url("payment")})
+			UserClient: clients[topology.User], UserURL: o.url(topology.User),
+			ProductClient: clients[topology.Product], ProductURL: o.url(topology.Product),
+			OrderClient: clients[topology.Order], OrderURL: o.url(topology.Order),
+			PaymentClient: clients[topology.Payment], PaymentURL: o.url(topology.Payment)})
 		if err != nil {
 			return nil, fmt.Errorf("gateway: %w", err)
 		}

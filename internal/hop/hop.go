@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/faultlab/faultlab/resilience"
+	"github.com/faultlab/faultlab/topology"
 )
 
 // ScenarioPolicy is the default policy of `faultlab up` and of the chaos
@@ -41,7 +42,7 @@ func Layered(caller, up string, p resilience.Policy) resilience.Policy {
 		}
 	}
 	switch {
-	case caller == "gateway" && up == "order":
+	case caller == topology.Gateway && up == topology.Order:
 		// order may spend up to 2 × 2 s on payment (charge, then the
 		// lookup of a charge that may have landed) plus stock calls.
 		fill(6*time.Second, 10*time.Second)
@@ -56,10 +57,10 @@ func Layered(caller, up string, p resilience.Policy) resilience.Policy {
 		if p.MaxConcurrent == 0 {
 			p.MaxConcurrent = 32
 		}
-	case caller == "gateway" && up == "product":
+	case caller == topology.Gateway && up == topology.Product:
 		// The catalogue has a stale copy to fall back on: give up early.
 		fill(500*time.Millisecond, 1200*time.Millisecond)
-	case caller == "order" && up == "payment":
+	case caller == topology.Order && up == topology.Payment:
 		fill(800*time.Millisecond, 2*time.Second)
 	}
 	return p

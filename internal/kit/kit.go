@@ -15,6 +15,7 @@ import (
 	"github.com/faultlab/faultlab/internal/problem"
 	"github.com/faultlab/faultlab/internal/router"
 	"github.com/faultlab/faultlab/observability"
+	"github.com/faultlab/faultlab/topology"
 )
 
 // Health routes every service serves without authentication (they sit on the
@@ -38,7 +39,7 @@ type Check struct {
 
 // DefaultPublicURL is the gateway's public URL when none is configured:
 // where `faultlab up` serves it.
-const DefaultPublicURL = "http://127.0.0.1:8080"
+var DefaultPublicURL = topology.DefaultURL(topology.Gateway)
 
 // Base is the configuration every service shares; each service's Config
 // embeds it.

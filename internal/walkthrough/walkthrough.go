@@ -9,10 +9,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/faultlab/faultlab/topology"
 )
 
 // Gateway is the gateway address the README's walk-through calls.
-const Gateway = "http://127.0.0.1:8080"
+var Gateway = topology.DefaultURL(topology.Gateway)
 
 // Tools are the commands the walk-through needs.
 var Tools = []string{"bash", "curl", "sed"}

@@ -24,14 +24,19 @@ import (
 	"github.com/faultlab/faultlab/internal/router"
 	"github.com/faultlab/faultlab/observability"
 	"github.com/faultlab/faultlab/resilience"
+	"github.com/faultlab/faultlab/topology"
+)
+
+// The upstreams' default base URLs (topology).
+var (
+	DefaultUserURL    = topology.DefaultURL(topology.User)
+	DefaultProductURL = topology.DefaultURL(topology.Product)
+	DefaultOrderURL   = topology.DefaultURL(topology.Order)
+	DefaultPaymentURL = topology.DefaultURL(topology.Payment)
 )
 
 // Defaults.
 const (
-	DefaultUserURL      = "http://127.0.0.1:8081"
-	DefaultProductURL   = "http://127.0.0.1:8082"
-	DefaultOrderURL     = "http://127.0.0.1:8083"
-	DefaultPaymentURL   = "http://127.0.0.1:8084"
 	DefaultMaxBody      = 64 << 10
 	DefaultCacheEntries = 256
 	maxCachedBody       = 1 << 20
@@ -114,10 +119,10 @@ func New(cfg Config) (*Service, error) {
 		*u = strings.TrimRight(*u, "/")
 		return upstream{name: name, hc: *c, base: *u}
 	}
-	users := mk("user", &cfg.UserClient, &cfg.UserURL, DefaultUserURL)
-	products := mk("product", &cfg.ProductClient, &cfg.ProductURL, DefaultProductURL)
-	orders := mk("order", &cfg.OrderClient, &cfg.OrderURL, DefaultOrderURL)
-	payments := mk("payment", &cfg.PaymentClient, &cfg.PaymentURL, DefaultPaymentURL)
+	users := mk(topology.User, &cfg.UserClient, &cfg.UserURL, DefaultUserURL)
+	products := mk(topology.Product, &cfg.ProductClient, &cfg.ProductURL, DefaultProductURL)
+	orders := mk(topology.Order, &cfg.OrderClient, &cfg.OrderURL, DefaultOrderURL)
+	payments := mk(topology.Payment, &cfg.PaymentClient, &cfg.PaymentURL, DefaultPaymentURL)
 
 	s := &Service{cfg: cfg, cache: newLRU(cfg.CacheEntries)}
 	o := &kit.Options{
@@ -152,15 +157,15 @@ func New(cfg Config) (*Service, error) {
 		method, path string
 		h            http.Handler
 	}{
-		{http.MethodPost, "/api/v1/login", s.forward(users, fixed("/users/api/login"), false)},
+		{http.MethodPost, topology.RouteLogin, s.forward(users, fixed("/users/api/login"), false)},
 		{http.MethodPost, "/users/api/login", s.forward(users, fixed("/users/api/login"), false)},
-		{http.MethodGet, "/api/v1/products", s.forward(products, fixed("/products"), true)},
-		{http.MethodGet, "/api/v1/products/:id", s.forward(products, withID("/products/"), true)},
-		{http.MethodPost, "/api/v1/products", s.forward(products, fixed("/products"), false)},
-		{http.MethodPost, "/api/v1/orders", s.forward(orders, fixed("/orders"), false)},
-		{http.MethodGet, "/api/v1/orders", s.forward(orders, fixed("/orders"), false)},
-		{http.MethodGet, "/api/v1/orders/:id", s.forward(orders, withID("/orders/"), false)},
-		{http.MethodGet, "/api/v1/payments/:id", s.forward(payments, withID("/payments/"), false)},
+		{http.MethodGet, topology.RouteProducts, s.forward(products, fixed("/products"), true)},
+		{http.MethodGet, topology.RouteProducts + "/:id", s.forward(products, withID("/products/"), true)},
+		{http.MethodPost, topology.RouteProducts, s.forward(products, fixed("/products"), false)},
+		{http.MethodPost, topology.RouteOrders, s.forward(orders, fixed("/orders"), false)},
+		{http.MethodGet, topology.RouteOrders, s.forward(orders, fixed("/orders"), false)},
+		{http.MethodGet, topology.RouteOrders + "/:id", s.forward(orders, withID("/orders/"), false)},
+		{http.MethodGet, topology.RoutePayments + "/:id", s.forward(payments, withID("/payments/"), false)},
 		{http.MethodGet, api.PathJSON, document("application/json", spec)},
 		{http.MethodGet, api.PathYAML, document(api.YAMLContentType, api.YAML())},
 	}

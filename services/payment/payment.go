@@ -19,6 +19,7 @@ import (
 	"github.com/faultlab/faultlab/internal/router"
 	"github.com/faultlab/faultlab/observability"
 	"github.com/faultlab/faultlab/services/user"
+	"github.com/faultlab/faultlab/topology"
 )
 
 // Routes.
@@ -30,9 +31,13 @@ const (
 	RouteCharges  = "/internal/charges"
 )
 
+// The upstreams' default base URLs (topology).
+var (
+	DefaultUserURL = topology.DefaultURL(topology.User)
+)
+
 // Defaults.
 const (
-	DefaultUserURL      = "http://127.0.0.1:8081"
 	DefaultDeclineAbove = 1_000_000
 	MaxAmount           = 1_000_000_000_000
 	// DefaultLeaseTTL is how long a request's claim on a charge in flight

@@ -20,6 +20,7 @@ import (
 	"github.com/faultlab/faultlab/internal/router"
 	"github.com/faultlab/faultlab/observability"
 	"github.com/faultlab/faultlab/services/user"
+	"github.com/faultlab/faultlab/topology"
 )
 
 // Routes.
@@ -31,17 +32,21 @@ const (
 	RouteCommit       = "/internal/reservations/:id/commit"
 	RouteStock        = "/internal/stock"
 	// PublicPrefix is where the gateway publishes the catalogue.
-	PublicPrefix = "/api/v1/products"
+	PublicPrefix = topology.RouteProducts
+)
+
+// The upstreams' default base URLs (topology).
+var (
+	DefaultUserURL = topology.DefaultURL(topology.User)
 )
 
 // Defaults and bounds.
 const (
-	DefaultUserURL = "http://127.0.0.1:8081"
-	DefaultLimit   = 20
-	MaxLimit       = 100
-	MaxOffset      = 1_000_000
-	MaxItems       = 50
-	MaxQuantity    = 10_000
+	DefaultLimit = 20
+	MaxLimit     = 100
+	MaxOffset    = 1_000_000
+	MaxItems     = 50
+	MaxQuantity  = 10_000
 	// DefaultReservationTTL is how long a reservation holds stock unless
 	// renewed (a repeated reserve of its id renews it).
 	DefaultReservationTTL = 10 * time.Minute
