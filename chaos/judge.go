@@ -346,12 +346,12 @@ func (rn *run) judgeBreaker(c Check, v *Verdict) {
 	rn.mu.Unlock()
 	last := "no samples"
 	if len(ss) > 0 {
-		last = ss[len(ss)-1].State
+		last = ss[len(ss)-1].State.String()
 	}
 	switch c.Kind {
 	case CheckBreakerOpens:
 		for _, s := range ss {
-			if s.At >= w.Start && s.State == "open" {
+			if s.At >= w.Start && s.State == BreakerOpen {
 				d := s.At - w.Start
 				v.Measured = "open after " + d.Round(10*time.Millisecond).String()
 				v.Pass = d <= c.Within
@@ -362,10 +362,10 @@ func (rn *run) judgeBreaker(c Check, v *Verdict) {
 	case CheckBreakerCloses:
 		opened := false
 		for _, s := range ss {
-			if s.At >= w.Start && s.State == "open" {
+			if s.At >= w.Start && s.State == BreakerOpen {
 				opened = true
 			}
-			if opened && s.At >= w.End && s.State == "closed" {
+			if opened && s.At >= w.End && s.State == BreakerClosed {
 				d := s.At - w.End
 				v.Measured = "closed after " + d.Round(10*time.Millisecond).String()
 				v.Pass = d <= c.Within
@@ -379,7 +379,7 @@ func (rn *run) judgeBreaker(c Check, v *Verdict) {
 		v.Measured = "not closed after recovery (last: " + last + ")"
 	case CheckBreakerHalfOpen:
 		for _, s := range ss {
-			if s.At >= w.End && s.State == "half_open" {
+			if s.At >= w.End && s.State == BreakerHalfOpen {
 				v.Measured, v.Pass = "seen half-open", true
 				return
 			}
@@ -405,8 +405,8 @@ func (rn *run) judgeStaysClosed(c Check, v *Verdict) {
 	rn.mu.Lock()
 	other := ""
 	for _, s := range rn.samples {
-		if s.Breaker == key && s.State != "closed" && other == "" {
-			other = s.State
+		if s.Breaker == key && s.State != BreakerClosed && other == "" {
+			other = s.State.String()
 		}
 	}
 	rn.mu.Unlock()
@@ -429,7 +429,7 @@ func (rn *run) timeline() {
 	if rn.res.Load == nil {
 		return
 	}
-	rank := map[string]int{"unknown": 0, "closed": 1, "half_open": 2, "open": 3}
+	rank := map[BreakerState]int{BreakerUnknown: 0, BreakerClosed: 1, BreakerHalfOpen: 2, BreakerOpen: 3}
 	for _, s := range rn.res.Load.Seconds {
 		p := Point{Offset: s.Offset, Requests: s.Requests, Successes: s.Successes, Dropped: s.Dropped, P99: s.P99}
 		from, to := time.Duration(s.Offset)*time.Second, time.Duration(s.Offset+1)*time.Second
@@ -438,7 +438,7 @@ func (rn *run) timeline() {
 				continue
 			}
 			if p.Breakers == nil {
-				p.Breakers = map[string]string{}
+				p.Breakers = map[string]BreakerState{}
 			}
 			if rank[b.State] >= rank[p.Breakers[b.Breaker]] {
 				p.Breakers[b.Breaker] = b.State

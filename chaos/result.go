@@ -9,14 +9,14 @@ import (
 
 // Verdict is the outcome of one Check.
 type Verdict struct {
-	Check    string `json:"check"`
-	Kind     string `json:"kind"`
-	Phase    string `json:"phase"`
-	Pass     bool   `json:"pass"`
-	Skipped  bool   `json:"skipped,omitempty"` // could not be judged; see Note
-	Measured string `json:"measured"`
-	Want     string `json:"want"`
-	Note     string `json:"note,omitempty"`
+	Check    string    `json:"check"`
+	Kind     CheckKind `json:"kind"`
+	Phase    string    `json:"phase"`
+	Pass     bool      `json:"pass"`
+	Skipped  bool      `json:"skipped,omitempty"` // could not be judged; see Note
+	Measured string    `json:"measured"`
+	Want     string    `json:"want"`
+	Note     string    `json:"note,omitempty"`
 }
 
 // Window is when a Step's fault was actually active, from the start of the
@@ -29,22 +29,37 @@ type Window struct {
 	Error string        `json:"error,omitempty"` // apply or revert failed
 }
 
+// BreakerState is a breaker's state as the circuitbreaker_state gauge
+// labels it. In JSON it is the plain string.
+type BreakerState string
+
+// String returns the state as metrics spell it.
+func (s BreakerState) String() string { return string(s) }
+
+// Breaker states. BreakerUnknown is a sample whose metrics could not be read.
+const (
+	BreakerClosed   BreakerState = "closed"
+	BreakerHalfOpen BreakerState = "half_open"
+	BreakerOpen     BreakerState = "open"
+	BreakerUnknown  BreakerState = "unknown"
+)
+
 // BreakerSample is one reading of a breaker's state gauge.
 type BreakerSample struct {
 	At      time.Duration `json:"at"`      // from the start of the main load
 	Breaker string        `json:"breaker"` // "service→upstream"
-	State   string        `json:"state"`   // closed, half_open, open, or unknown
+	State   BreakerState  `json:"state"`   // closed, half_open, open, or unknown
 }
 
 // Point is one second of the main load.
 type Point struct {
-	Offset    int               `json:"offset"`
-	Requests  int               `json:"requests"`
-	Successes int               `json:"successes"`
-	Dropped   int               `json:"dropped"`
-	P99       time.Duration     `json:"p99"`
-	Breakers  map[string]string `json:"breakers,omitempty"` // worst state seen in the second
-	Faults    []string          `json:"faults,omitempty"`   // steps active in the second
+	Offset    int                     `json:"offset"`
+	Requests  int                     `json:"requests"`
+	Successes int                     `json:"successes"`
+	Dropped   int                     `json:"dropped"`
+	P99       time.Duration           `json:"p99"`
+	Breakers  map[string]BreakerState `json:"breakers,omitempty"` // worst state seen in the second
+	Faults    []string                `json:"faults,omitempty"`   // steps active in the second
 }
 
 // SuccessRate of the second, or 1 without requests.

@@ -53,10 +53,10 @@ func (rn *run) sample(ctx context.Context, breakers map[string][]string, alerts 
 		mf, err := rn.env.Metrics(ctx, svc)
 		at := rn.opt.Now().Sub(rn.t0)
 		for _, up := range ups {
-			state := "unknown"
+			state := BreakerUnknown
 			if err == nil {
-				for _, s := range []string{"open", "half_open", "closed"} {
-					if v, ok := mf.Gauge("faultlab_circuitbreaker_state", map[string]string{"name": up, "state": s}); ok && v == 1 {
+				for _, s := range []BreakerState{BreakerOpen, BreakerHalfOpen, BreakerClosed} {
+					if v, ok := mf.Gauge("faultlab_circuitbreaker_state", map[string]string{"name": up, "state": string(s)}); ok && v == 1 {
 						state = s
 						break
 					}
