@@ -388,16 +388,8 @@ func (t *Transport) attempt(parent context.Context, now, deadline time.Time, req
 			return attemptResult{kind: kindRejected, err: err}
 		}
 	}
-	// (5) Attempt timeout, clipped by the call's deadline. When the caller's
-	// own deadline is sooner still, its context is used as is.
-	actx, acancel := parent, noCancel
-	ad := now.Add(t.p.AttemptTimeout)
-	if deadline.Before(ad) {
-		ad = deadline
-	}
-	if pd, ok := parent.Deadline(); !ok || pd.After(ad) {
-		actx, acancel = context.WithDeadline(parent, ad)
-	}
+	// (5) Attempt timeout, clipped by the call's deadline.
+	actx, acancel, ad := t.attemptContext(parent, now, deadline)
 	// (6) Bulkhead.
 	if !t.bh.tryAcquire() {
 		acancel()
@@ -417,26 +409,53 @@ func (t *Transport) attempt(parent context.Context, now, deadline time.Time, req
 	if err != nil {
 		t.bh.release()
 		acancel()
-		switch {
-		case parent.Err() != nil: // the caller gave up: not the upstream's fault
-			done(errAttemptExcluded)
-			t.m.attempts[attemptCanceled].Inc()
-			return attemptResult{kind: kindFinal, err: t.callerGone(parent.Err())}
-		case actx.Err() != nil && !time.Now().Before(deadline): // Policy.Timeout ran out during the attempt
-			done(errAttemptFailed)
-			t.m.attempts[attemptTimeout].Inc()
-			return attemptResult{kind: kindFinal, err: &UpstreamError{Upstream: t.name, Attempts: n,
-				Err: fmt.Errorf("%w: call timed out after %v: %w", ErrDeadline, t.p.Timeout, err)}}
-		case actx.Err() != nil:
-			done(errAttemptFailed)
-			t.m.attempts[attemptTimeout].Inc()
-			return attemptResult{kind: kindRetry, err: fmt.Errorf("attempt %d timed out after %v: %w", n, t.p.AttemptTimeout, err)}
-		default:
-			done(errAttemptFailed)
-			t.m.attempts[attemptError].Inc()
-			return attemptResult{kind: kindRetry, err: fmt.Errorf("attempt %d: %w", n, err)}
-		}
+		return t.wireFailure(parent, actx, deadline, n, err, done)
 	}
+	return t.answered(resp, acancel, n, done)
+}
+
+// attemptContext returns the attempt's context and deadline: the attempt
+// timeout from now, clipped by the call's deadline. When the caller's own
+// deadline is sooner still, its context is used as is.
+func (t *Transport) attemptContext(parent context.Context, now, deadline time.Time) (context.Context, context.CancelFunc, time.Time) {
+	actx, acancel := parent, noCancel
+	ad := now.Add(t.p.AttemptTimeout)
+	if deadline.Before(ad) {
+		ad = deadline
+	}
+	if pd, ok := parent.Deadline(); !ok || pd.After(ad) {
+		actx, acancel = context.WithDeadline(parent, ad)
+	}
+	return actx, acancel, ad
+}
+
+// wireFailure classifies attempt n that got no response (err), reports it
+// to the breaker through done and counts it.
+func (t *Transport) wireFailure(parent, actx context.Context, deadline time.Time, n int, err error, done func(error)) attemptResult {
+	switch {
+	case parent.Err() != nil: // the caller gave up: not the upstream's fault
+		done(errAttemptExcluded)
+		t.m.attempts[attemptCanceled].Inc()
+		return attemptResult{kind: kindFinal, err: t.callerGone(parent.Err())}
+	case actx.Err() != nil && !time.Now().Before(deadline): // Policy.Timeout ran out during the attempt
+		done(errAttemptFailed)
+		t.m.attempts[attemptTimeout].Inc()
+		return attemptResult{kind: kindFinal, err: &UpstreamError{Upstream: t.name, Attempts: n,
+			Err: fmt.Errorf("%w: call timed out after %v: %w", ErrDeadline, t.p.Timeout, err)}}
+	case actx.Err() != nil:
+		done(errAttemptFailed)
+		t.m.attempts[attemptTimeout].Inc()
+		return attemptResult{kind: kindRetry, err: fmt.Errorf("attempt %d timed out after %v: %w", n, t.p.AttemptTimeout, err)}
+	default:
+		done(errAttemptFailed)
+		t.m.attempts[attemptError].Inc()
+		return attemptResult{kind: kindRetry, err: fmt.Errorf("attempt %d: %w", n, err)}
+	}
+}
+
+// answered classifies attempt n's response by its status, reports it to the
+// breaker through done and counts it.
+func (t *Transport) answered(resp *http.Response, acancel context.CancelFunc, n int, done func(error)) attemptResult {
 	code := resp.StatusCode
 	switch {
 	case code == http.StatusServiceUnavailable && resp.Header.Get(DependencyHeader) != "":
