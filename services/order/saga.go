@@ -96,42 +96,68 @@ func (s *Service) drive(ctx context.Context, rn *run, rec *Record) {
 		s.commitAndConfirm(ctx, rn, rec)
 		return
 	}
-	if rec.Currency != "" {
-		// An earlier run got as far as pricing: it may have charged.
-		found, ok, err := s.chargeOf(ctx, rec.ID)
-		if err != nil {
-			rn.block("payment", err)
-			return
-		}
-		if ok {
-			switch found.Status {
-			case payment.StatusSucceeded:
-				s.paid(ctx, rn, rec, found)
-				return
-			case payment.StatusDeclined:
-				s.end(bg, rn, rec, ReasonPaymentDeclined, "payment declined", http.StatusPaymentRequired, resID)
-				return
-			default:
-				rn.block("payment", fmt.Errorf("%w: charge of %s still processing", kit.ErrPending, rec.ID))
-				return
-			}
-		}
-	}
-	res, err := s.products.Reserve(ctx, resID, items)
-	if err != nil {
-		switch kit.StatusOf(err) {
-		case http.StatusUnprocessableEntity:
-			s.end(bg, rn, rec, ReasonUnknownProduct, upstreamDetail(err, "unknown product"), http.StatusUnprocessableEntity)
-		case http.StatusConflict:
-			s.end(bg, rn, rec, ReasonInsufficientStock, upstreamDetail(err, "insufficient stock"), http.StatusConflict)
-		case http.StatusBadRequest:
-			s.end(bg, rn, rec, ReasonProductRefused, "product refused the order: "+upstreamDetail(err, "invalid reservation"), http.StatusUnprocessableEntity)
-		default:
-			// The reservation may have landed before its answer was lost.
-			s.interrupt(bg, rn, rec, ReasonProductUnavailable, "product", err, resID)
-		}
+	if rec.Currency != "" && s.resumeCharge(ctx, rn, rec, resID) {
 		return
 	}
+	res, ok := s.reserve(ctx, rn, rec, resID, items)
+	if !ok {
+		return
+	}
+	total, cur, ok := s.price(bg, rn, rec, resID, res)
+	if !ok || !s.extendLease(bg, rn, rec) {
+		return
+	}
+	s.charge(ctx, rn, rec, resID, total, cur)
+}
+
+// resumeCharge is for an order an earlier run got as far as pricing: it
+// may have charged. It reports whether payment's answer settled this run.
+func (s *Service) resumeCharge(ctx context.Context, rn *run, rec *Record, resID string) bool {
+	found, ok, err := s.chargeOf(ctx, rec.ID)
+	if err != nil {
+		rn.block("payment", err)
+		return true
+	}
+	if !ok {
+		return false
+	}
+	switch found.Status {
+	case payment.StatusSucceeded:
+		s.paid(ctx, rn, rec, found)
+	case payment.StatusDeclined:
+		s.end(context.WithoutCancel(ctx), rn, rec, ReasonPaymentDeclined, "payment declined", http.StatusPaymentRequired, resID)
+	default:
+		rn.block("payment", fmt.Errorf("%w: charge of %s still processing", kit.ErrPending, rec.ID))
+	}
+	return true
+}
+
+// reserve reserves the order's items (idempotent by attempt). When product
+// refuses or is unavailable, it ends or interrupts the run and reports
+// false.
+func (s *Service) reserve(ctx context.Context, rn *run, rec *Record, resID string, items []product.Item) (product.Reservation, bool) {
+	bg := context.WithoutCancel(ctx)
+	res, err := s.products.Reserve(ctx, resID, items)
+	if err == nil {
+		return res, true
+	}
+	switch kit.StatusOf(err) {
+	case http.StatusUnprocessableEntity:
+		s.end(bg, rn, rec, ReasonUnknownProduct, upstreamDetail(err, "unknown product"), http.StatusUnprocessableEntity)
+	case http.StatusConflict:
+		s.end(bg, rn, rec, ReasonInsufficientStock, upstreamDetail(err, "insufficient stock"), http.StatusConflict)
+	case http.StatusBadRequest:
+		s.end(bg, rn, rec, ReasonProductRefused, "product refused the order: "+upstreamDetail(err, "invalid reservation"), http.StatusUnprocessableEntity)
+	default:
+		// The reservation may have landed before its answer was lost.
+		s.interrupt(bg, rn, rec, ReasonProductUnavailable, "product", err, resID)
+	}
+	return res, false
+}
+
+// price records the reservation's prices and the order's total. It reports
+// false when the run stops (mixed currencies, or the write lost).
+func (s *Service) price(bg context.Context, rn *run, rec *Record, resID string, res product.Reservation) (int64, string, bool) {
 	next := *rec
 	next.Items = unpriced(rec.Items)
 	var total int64
@@ -139,7 +165,7 @@ func (s *Service) drive(ctx context.Context, rn *run, rec *Record) {
 	for i, it := range res.Items {
 		if cur != "" && it.Currency != cur {
 			s.end(bg, rn, rec, ReasonMixedCurrencies, "all products of an order must share one currency", http.StatusUnprocessableEntity, resID)
-			return
+			return 0, "", false
 		}
 		cur = it.Currency
 		total += it.Quantity * it.UnitPriceCents
@@ -149,21 +175,32 @@ func (s *Service) drive(ctx context.Context, rn *run, rec *Record) {
 	}
 	next.TotalCents, next.Currency, next.UpdatedAt = total, cur, s.now()
 	if s.transition(bg, rn, rec, next) != nil {
-		return
+		return 0, "", false
 	}
-	// The charge must not outlive the lease: extend it first. A run that
-	// cannot has lost the order to another and stops here.
-	now := s.now()
-	if got, err := s.store.Extend(bg, rec.ID, rn.owner, now.Add(s.cfg.LeaseTTL)); err != nil {
+	return total, cur, true
+}
+
+// extendLease extends the run's lease before the charge, which must not
+// outlive it. A run that cannot has lost the order to another (or the
+// store) and stops: it reports false.
+func (s *Service) extendLease(bg context.Context, rn *run, rec *Record) bool {
+	got, err := s.store.Extend(bg, rec.ID, rn.owner, s.now().Add(s.cfg.LeaseTTL))
+	if err != nil {
 		if errors.Is(err, ErrLeased) {
 			*rec = got
 		} else {
 			rn.block("order store", err)
 		}
-		return
-	} else {
-		rec.LeaseUntil = got.LeaseUntil
+		return false
 	}
+	rec.LeaseUntil = got.LeaseUntil
+	return true
+}
+
+// charge asks payment for the order's total and settles the run on its
+// answer.
+func (s *Service) charge(ctx context.Context, rn *run, rec *Record, resID string, total int64, cur string) {
+	bg := context.WithoutCancel(ctx)
 	pay, err := s.payments.Charge(ctx, PaymentKey(rec.ID), payment.ChargeRequest{
 		OrderID: rec.ID, UserID: rec.UserID, AmountCents: total, Currency: cur,
 	})
@@ -190,7 +227,13 @@ func (s *Service) drive(ctx context.Context, rn *run, rec *Record) {
 		s.end(bg, rn, rec, ReasonPaymentRefused, "payment refused the order: "+refusalDetail(err), http.StatusUnprocessableEntity, resID)
 		return
 	}
-	// Unavailable, or in flight: did the charge land anyway?
+	s.chargeUnanswered(ctx, rn, rec, resID, err)
+}
+
+// chargeUnanswered handles a charge that failed as unavailable or in
+// flight (err): did it land anyway?
+func (s *Service) chargeUnanswered(ctx context.Context, rn *run, rec *Record, resID string, err error) {
+	bg := context.WithoutCancel(ctx)
 	found, ok, ferr := s.chargeOf(bg, rec.ID)
 	switch {
 	case ferr == nil && ok && found.Status == payment.StatusSucceeded:
