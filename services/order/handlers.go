@@ -24,30 +24,8 @@ type CreateRequest struct {
 
 func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 	p, _ := auth.FromContext(r.Context())
-	if n := len(r.Header.Values(kit.IdempotencyKeyHeader)); n > 1 {
-		problem.Write(w, r, problem.Newf(http.StatusBadRequest, "send one Idempotency-Key header, not %d", n))
-		return
-	}
-	key := r.Header.Get(kit.IdempotencyKeyHeader)
-	if !kit.ValidIdempotencyKey(key) {
-		problem.Write(w, r, problem.BadRequest("Idempotency-Key header is required: 1 to 255 printable ASCII characters"))
-		return
-	}
-	var req CreateRequest
-	if err := problem.DecodeJSON(w, r, &req, 32<<10); err != nil {
-		problem.Write(w, r, err)
-		return
-	}
-	if len(req.Items) == 0 || len(req.Items) > s.cfg.MaxLines {
-		pe := problem.Newf(http.StatusBadRequest, "invalid order: an order holds 1 to %d lines", s.cfg.MaxLines)
-		pe.Errors = []problem.FieldError{{Field: "items", Detail: fmt.Sprintf("must hold 1 to %d lines", s.cfg.MaxLines)}}
-		problem.Write(w, r, pe)
-		return
-	}
-	if bad := product.ValidateItems(req.Items); len(bad) > 0 {
-		pe := problem.BadRequest("invalid order: " + bad[0].Field + " " + bad[0].Detail)
-		pe.Errors = bad
-		problem.Write(w, r, pe)
+	key, req, ok := s.parseCreate(w, r)
+	if !ok {
 		return
 	}
 	// Writes must finish even if the client goes away mid-run.
@@ -98,21 +76,58 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 	}
 	defer func() { _ = s.store.Unlease(bg, got.ID, rn.owner) }()
 	if got.Status == StatusInterrupted {
-		// A replay runs an interrupted order again, as a new attempt.
-		next := got
-		next.Attempt++
-		next.Status, next.Reason, next.RespStatus, next.RespBody, next.RetryAfter = StatusPending, "", 0, nil, 0
-		next.TotalCents, next.Currency = 0, ""
-		next.Items = unpriced(got.Items)
-		next.UpdatedAt = s.now()
-		if s.transition(bg, rn, &got, next) == nil {
-			rn.fresh = true
-		}
+		s.newAttempt(bg, rn, &got)
 	}
 	if got.Status == StatusPending && got.LeaseOwner == rn.owner {
 		s.drive(ctx, rn, &got)
 	}
 	s.writeAnswer(w, r, &got, rn)
+}
+
+// parseCreate reads the Idempotency-Key and the body of POST /orders. On
+// a bad request it writes the problem and reports false.
+func (s *Service) parseCreate(w http.ResponseWriter, r *http.Request) (string, CreateRequest, bool) {
+	var req CreateRequest
+	if n := len(r.Header.Values(kit.IdempotencyKeyHeader)); n > 1 {
+		problem.Write(w, r, problem.Newf(http.StatusBadRequest, "send one Idempotency-Key header, not %d", n))
+		return "", req, false
+	}
+	key := r.Header.Get(kit.IdempotencyKeyHeader)
+	if !kit.ValidIdempotencyKey(key) {
+		problem.Write(w, r, problem.BadRequest("Idempotency-Key header is required: 1 to 255 printable ASCII characters"))
+		return "", req, false
+	}
+	if err := problem.DecodeJSON(w, r, &req, 32<<10); err != nil {
+		problem.Write(w, r, err)
+		return "", req, false
+	}
+	if len(req.Items) == 0 || len(req.Items) > s.cfg.MaxLines {
+		pe := problem.Newf(http.StatusBadRequest, "invalid order: an order holds 1 to %d lines", s.cfg.MaxLines)
+		pe.Errors = []problem.FieldError{{Field: "items", Detail: fmt.Sprintf("must hold 1 to %d lines", s.cfg.MaxLines)}}
+		problem.Write(w, r, pe)
+		return "", req, false
+	}
+	if bad := product.ValidateItems(req.Items); len(bad) > 0 {
+		pe := problem.BadRequest("invalid order: " + bad[0].Field + " " + bad[0].Detail)
+		pe.Errors = bad
+		problem.Write(w, r, pe)
+		return "", req, false
+	}
+	return key, req, true
+}
+
+// newAttempt runs an interrupted order again, as a new attempt: a replay
+// does that.
+func (s *Service) newAttempt(bg context.Context, rn *run, got *Record) {
+	next := *got
+	next.Attempt++
+	next.Status, next.Reason, next.RespStatus, next.RespBody, next.RetryAfter = StatusPending, "", 0, nil, 0
+	next.TotalCents, next.Currency = 0, ""
+	next.Items = unpriced(got.Items)
+	next.UpdatedAt = s.now()
+	if s.transition(bg, rn, got, next) == nil {
+		rn.fresh = true
+	}
 }
 
 func unpriced(lines []Line) []Line {
