@@ -114,37 +114,43 @@ type Service struct {
 	h          http.Handler
 }
 
+// withDefaults fills in the zero fields of c.
+func (c Config) withDefaults() Config {
+	c.Base = c.Base.WithDefaults()
+	if c.TokenTTL <= 0 {
+		c.TokenTTL = DefaultTokenTTL
+	}
+	if c.LoginLimit <= 0 {
+		c.LoginLimit = DefaultLoginLimit
+	}
+	if c.LoginWindow <= 0 {
+		c.LoginWindow = DefaultLoginWindow
+	}
+	if c.MaxConcurrentHashes <= 0 {
+		c.MaxConcurrentHashes = max(1, runtime.NumCPU()/2)
+	}
+	switch {
+	case c.TrustedHashes == 0:
+		c.TrustedHashes = 1
+	case c.TrustedHashes < 0:
+		c.TrustedHashes = 0
+	}
+	if c.TrustWindow <= 0 {
+		c.TrustWindow = 15 * time.Minute
+	}
+	switch {
+	case c.HashQueue == 0:
+		c.HashQueue = c.MaxConcurrentHashes
+	case c.HashQueue < 0:
+		c.HashQueue = 0
+	}
+	c.Argon2 = c.Argon2.withDefaults()
+	return c
+}
+
 // New builds the service, opening its store and seeding it if empty.
 func New(cfg Config) (*Service, error) {
-	cfg.Base = cfg.Base.WithDefaults()
-	if cfg.TokenTTL <= 0 {
-		cfg.TokenTTL = DefaultTokenTTL
-	}
-	if cfg.LoginLimit <= 0 {
-		cfg.LoginLimit = DefaultLoginLimit
-	}
-	if cfg.LoginWindow <= 0 {
-		cfg.LoginWindow = DefaultLoginWindow
-	}
-	if cfg.MaxConcurrentHashes <= 0 {
-		cfg.MaxConcurrentHashes = max(1, runtime.NumCPU()/2)
-	}
-	switch {
-	case cfg.TrustedHashes == 0:
-		cfg.TrustedHashes = 1
-	case cfg.TrustedHashes < 0:
-		cfg.TrustedHashes = 0
-	}
-	if cfg.TrustWindow <= 0 {
-		cfg.TrustWindow = 15 * time.Minute
-	}
-	switch {
-	case cfg.HashQueue == 0:
-		cfg.HashQueue = cfg.MaxConcurrentHashes
-	case cfg.HashQueue < 0:
-		cfg.HashQueue = 0
-	}
-	cfg.Argon2 = cfg.Argon2.withDefaults()
+	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
