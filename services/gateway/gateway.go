@@ -92,18 +92,38 @@ type Route struct {
 	Method, Path string
 }
 
+// withDefaults fills in the zero fields of c (the upstreams are New's).
+func (c Config) withDefaults() Config {
+	c.Base = c.Base.WithDefaults()
+	if c.MaxBody <= 0 {
+		c.MaxBody = DefaultMaxBody
+	}
+	if c.CacheEntries <= 0 {
+		c.CacheEntries = DefaultCacheEntries
+	}
+	if c.MinRequestTimeout <= 0 {
+		c.MinRequestTimeout = DefaultMinRequestTimeout
+	}
+	return c
+}
+
+// fixed is the target of a route that forwards to the upstream path p.
+func fixed(p string) func(*http.Request) (string, bool) {
+	return func(*http.Request) (string, bool) { return p, true }
+}
+
+// withID is the target of a route with an :id: prefix plus the id, when
+// the id is valid.
+func withID(prefix string) func(*http.Request) (string, bool) {
+	return func(r *http.Request) (string, bool) {
+		id := router.Param(r, "id")
+		return prefix + url.PathEscape(id), kit.ValidID(id)
+	}
+}
+
 // New builds the gateway.
 func New(cfg Config) (*Service, error) {
-	cfg.Base = cfg.Base.WithDefaults()
-	if cfg.MaxBody <= 0 {
-		cfg.MaxBody = DefaultMaxBody
-	}
-	if cfg.CacheEntries <= 0 {
-		cfg.CacheEntries = DefaultCacheEntries
-	}
-	if cfg.MinRequestTimeout <= 0 {
-		cfg.MinRequestTimeout = DefaultMinRequestTimeout
-	}
+	cfg = cfg.withDefaults()
 	mk := func(name string, c **http.Client, u *string, def string) upstream {
 		if *c == nil {
 			*c = kit.DefaultClient()
@@ -134,15 +154,6 @@ func New(cfg Config) (*Service, error) {
 	}
 	for _, u := range []upstream{users, products, orders, payments} {
 		o.Ready = append(o.Ready, kit.UpstreamCheck(u.name, u.hc, u.base))
-	}
-	fixed := func(p string) func(*http.Request) (string, bool) {
-		return func(*http.Request) (string, bool) { return p, true }
-	}
-	withID := func(prefix string) func(*http.Request) (string, bool) {
-		return func(r *http.Request) (string, bool) {
-			id := router.Param(r, "id")
-			return prefix + url.PathEscape(id), kit.ValidID(id)
-		}
 	}
 	spec, err := api.JSON()
 	if err != nil {
