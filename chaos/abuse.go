@@ -18,7 +18,7 @@ import (
 // the step's window, from its own client addresses, beside the scenario's
 // load. Its results are judged like the mix's, under its Call name, and
 // never count in the mix's own checks or timeline.
-const FaultAbuse = "abuse"
+const FaultAbuse FaultKind = "abuse"
 
 // Calls of an Abuse.
 const (

@@ -6,64 +6,71 @@ import (
 	"time"
 )
 
+// CheckKind is the kind of a Check. In JSON it is the plain string
+// ("success_rate", "breaker_opens", ...).
+type CheckKind string
+
+// String returns the kind as scenarios spell it.
+func (k CheckKind) String() string { return string(k) }
+
 // Kinds of Check.
 const (
 	// CheckSuccessRate: in Phase, the share of successful Call results
 	// (all calls when Call is empty) is at least Min.
-	CheckSuccessRate = "success_rate"
+	CheckSuccessRate CheckKind = "success_rate"
 	// CheckLatency: in Phase, the Quantile (0.5, 0.9 or 0.99; default 0.99)
 	// of Call's latency is at most MaxLatency; or, with Max > 0, at most Max
 	// times the same quantile of Call in the before phase (MaxLatency is
 	// then a floor, for timer noise on an idle loopback).
-	CheckLatency = "latency"
+	CheckLatency CheckKind = "latency"
 	// CheckStatusSeen: in Phase, the share of Call results with Status is at
 	// least Min (Min 0: at least one).
-	CheckStatusSeen = "status_seen"
+	CheckStatusSeen CheckKind = "status_seen"
 	// CheckStatusAbsent: in Phase, no Call result has Status.
-	CheckStatusAbsent = "status_absent"
+	CheckStatusAbsent CheckKind = "status_absent"
 	// CheckHeader: in Phase, among Call results with Status (any when 0),
 	// the share carrying Header (equal to Value when set) is at least Min
 	// (Min 0: at least one).
-	CheckHeader = "header"
+	CheckHeader CheckKind = "header"
 	// CheckBreakerOpens: Service's breaker on Upstream is seen open within
 	// Within of the start of the first fault (or of the step named Step).
-	CheckBreakerOpens = "breaker_opens"
+	CheckBreakerOpens CheckKind = "breaker_opens"
 	// CheckBreakerCloses: after being open, the breaker is seen closed
 	// within Within of the fault's revert.
-	CheckBreakerCloses = "breaker_closes"
+	CheckBreakerCloses CheckKind = "breaker_closes"
 	// CheckBreakerHalfOpen: the breaker went half-open after the fault's
 	// revert (a half_open transition counted, or a half_open sample).
-	CheckBreakerHalfOpen = "breaker_half_open"
+	CheckBreakerHalfOpen CheckKind = "breaker_half_open"
 	// CheckBreakerStaysClosed: Service's breaker on Upstream never opens
 	// during the run (no transition to open counted, no sample other than
 	// closed): a fault behind Upstream must not trip it.
-	CheckBreakerStaysClosed = "breaker_stays_closed"
+	CheckBreakerStaysClosed CheckKind = "breaker_stays_closed"
 	// CheckRetryAmplification: on Service, attempts to Upstream per logical
 	// call (metric deltas over the run) are at most Max.
-	CheckRetryAmplification = "retry_amplification"
+	CheckRetryAmplification CheckKind = "retry_amplification"
 	// CheckMetricIncrease: on Service, the counter Metric (summed over series
 	// matching Labels) rose by at least Min (default 1) over the run.
-	CheckMetricIncrease = "metric_increase"
+	CheckMetricIncrease CheckKind = "metric_increase"
 	// CheckNoDoubleCharge: Env.Charges reports no duplicate charges.
-	CheckNoDoubleCharge = "no_double_charge"
+	CheckNoDoubleCharge CheckKind = "no_double_charge"
 	// CheckStockConsistent: Env.Stock adds up: available + reserved + sold = initial.
-	CheckStockConsistent = "stock_consistent"
+	CheckStockConsistent CheckKind = "stock_consistent"
 	// CheckLogEvent: at least Min (default 1) log events with event.action
 	// Action (from Service, when set) since the run started.
-	CheckLogEvent = "log_event"
+	CheckLogEvent CheckKind = "log_event"
 	// CheckAlertFires: the Prometheus alert Alert was seen firing.
-	CheckAlertFires = "alert_fires"
+	CheckAlertFires CheckKind = "alert_fires"
 	// CheckHistory: once the faults are off and the shop is quiet (Settle,
 	// within Within; 0 means DefaultSettle), what every create_order client
 	// was told agrees with the stores: history.Check finds 0 anomalies.
 	// Skipped when the Env is no Historian.
-	CheckHistory = "history"
+	CheckHistory CheckKind = "history"
 )
 
 // Check is one claim of a scenario's hypothesis. Which fields matter
 // depends on Kind (see the Check* constants).
 type Check struct {
-	Kind        string            `json:"kind"`
+	Kind        CheckKind         `json:"kind"`
 	Phase       string            `json:"phase,omitempty"` // default: overall
 	Call        string            `json:"call,omitempty"`
 	Min         float64           `json:"min,omitempty"`
@@ -162,7 +169,7 @@ func (c Check) String() string {
 	case CheckHistory:
 		return "history: clients' answers agree with the stores"
 	}
-	return c.Kind
+	return string(c.Kind)
 }
 
 // Validate reports the first problem with c.

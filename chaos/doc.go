@@ -42,6 +42,11 @@
 // inline SVG timeline (requests/s, success rate, p99, breaker state; fault
 // windows shaded).
 //
+// Files: run.go is the runner (phases, fault schedule, progress), sample.go
+// the sampler, check.go and judge.go the checks and the judge, result.go
+// the Result, report.go the Markdown and HTML/SVG writers, scenario.go and
+// scenarios.go the scenarios, calls.go the workload.
+//
 // Scenario, Step, FaultSpec, Check and Result are plain JSON-serialisable
 // values (durations are nanoseconds in JSON). Run may be called from several
 // goroutines against different Envs; a single Env is driven by one Run at a

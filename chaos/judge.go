@@ -66,98 +66,128 @@ func (rn *run) judge(ctx context.Context, c Check) Verdict {
 	case CheckBreakerStaysClosed:
 		rn.judgeStaysClosed(c, &v)
 	case CheckRetryAmplification:
-		v.Want = fmt.Sprintf("≤ %.2f attempts per call", c.Max)
-		attempts := rn.delta(c.Service, "faultlab_client_attempts_total", map[string]string{"name": c.Upstream})
-		calls := rn.delta(c.Service, "faultlab_client_requests_total", map[string]string{"name": c.Upstream})
-		if calls == 0 {
-			v.Measured = "no calls"
-			v.Note = "no logical calls were counted, so amplification is unknown"
-			return v
-		}
-		ratio := attempts / calls
-		v.Measured = fmt.Sprintf("%.2f (%.0f attempts / %.0f calls)", ratio, attempts, calls)
-		v.Pass = ratio <= c.Max
+		rn.judgeAmplification(c, &v)
 	case CheckMetricIncrease:
 		d := rn.delta(c.Service, c.Metric, c.Labels)
 		v.Want = fmt.Sprintf("≥ +%g", c.minCount())
 		v.Measured = fmt.Sprintf("+%g", d)
 		v.Pass = d >= c.minCount()
 	case CheckNoDoubleCharge:
-		v.Want = "0 duplicates"
-		cs, err := rn.env.Charges(ctx)
-		if rn.envErr(&v, err) {
-			return v
-		}
-		v.Measured = fmt.Sprintf("%d duplicates in %d charges", cs.Duplicates, cs.Total)
-		v.Pass = cs.Duplicates == 0
+		rn.judgeCharges(ctx, &v)
 	case CheckStockConsistent:
-		v.Want = "available + reserved + sold = initial"
-		s, err := rn.env.Stock(ctx)
-		if rn.envErr(&v, err) {
-			return v
-		}
-		v.Measured = fmt.Sprintf("%d + %d + %d = %d of %d", s.Available, s.Reserved, s.Sold, s.Available+s.Reserved+s.Sold, s.Initial)
-		v.Pass = s.Consistent()
+		rn.judgeStock(ctx, &v)
 	case CheckHistory:
-		v.Want = "0 anomalies"
-		rep, err := VerifyHistory(ctx, rn.env, rn.rec.Ops(), c.Within)
-		if rn.envErr(&v, err) {
-			return v
-		}
-		rn.res.History = &rep
-		v.Measured = rep.Summary()
-		v.Pass = rep.OK()
-		if !v.Pass {
-			v.Note = historyNote(rep)
-		}
+		rn.judgeHistory(ctx, c, &v)
 	case CheckLogEvent:
-		v.Want = fmt.Sprintf("≥ %g events", c.minCount())
-		evs, err := rn.env.Events(ctx, c.Action, rn.res.Started)
-		if rn.envErr(&v, err) {
-			return v
-		}
-		n := 0
-		for _, e := range evs {
-			if c.Service == "" || e["service.name"] == c.Service {
-				n++
-			}
-		}
-		v.Measured = fmt.Sprintf("%d events", n)
-		v.Pass = float64(n) >= c.minCount()
+		rn.judgeLogEvent(ctx, c, &v)
 	case CheckAlertFires:
-		v.Want = "firing"
-		if _, err := rn.env.Alerts(ctx); err == nil {
-			rn.sample(ctx, nil, true)
-		}
-		rn.mu.Lock()
-		f, fired := rn.alerts[c.Alert]
-		aerr := rn.alertErr
-		faultAt, hasFault := rn.firstFault()
-		rn.mu.Unlock()
-		if aerr != nil {
-			v.Skipped, v.Measured, v.Note = true, "unknown", "alerts not supported by this environment: "+aerr.Error()
-			return v
-		}
-		v.Measured = "not seen firing"
-		d := Detection{Alert: c.Alert, Fault: faultAt, Firing: -1}
-		if fired {
-			d.Firing, d.ActiveAt = f.seen, f.activeAt
-			v.Measured = "seen firing"
-			if hasFault {
-				v.Measured = fmt.Sprintf("firing %s after the fault began", d.TimeToDetect().Round(10*time.Millisecond))
-				if d.TimeToDetect() < 0 {
-					v.Measured = "already firing before the fault"
-				}
-			}
-		}
-		if hasFault {
-			rn.mu.Lock()
-			rn.res.Detections = append(rn.res.Detections, d)
-			rn.mu.Unlock()
-		}
-		v.Pass = fired
+		rn.judgeAlert(ctx, c, &v)
 	}
 	return v
+}
+
+// judgeAmplification judges amplification: attempts per logical call on Service to Upstream.
+func (rn *run) judgeAmplification(c Check, v *Verdict) {
+	v.Want = fmt.Sprintf("≤ %.2f attempts per call", c.Max)
+	attempts := rn.delta(c.Service, "faultlab_client_attempts_total", map[string]string{"name": c.Upstream})
+	calls := rn.delta(c.Service, "faultlab_client_requests_total", map[string]string{"name": c.Upstream})
+	if calls == 0 {
+		v.Measured = "no calls"
+		v.Note = "no logical calls were counted, so amplification is unknown"
+		return
+	}
+	ratio := attempts / calls
+	v.Measured = fmt.Sprintf("%.2f (%.0f attempts / %.0f calls)", ratio, attempts, calls)
+	v.Pass = ratio <= c.Max
+}
+
+// judgeCharges judges no double charge: Env.Charges has no duplicates.
+func (rn *run) judgeCharges(ctx context.Context, v *Verdict) {
+	v.Want = "0 duplicates"
+	cs, err := rn.env.Charges(ctx)
+	if rn.envErr(v, err) {
+		return
+	}
+	v.Measured = fmt.Sprintf("%d duplicates in %d charges", cs.Duplicates, cs.Total)
+	v.Pass = cs.Duplicates == 0
+}
+
+// judgeStock judges stock consistent: Env.Stock adds up.
+func (rn *run) judgeStock(ctx context.Context, v *Verdict) {
+	v.Want = "available + reserved + sold = initial"
+	s, err := rn.env.Stock(ctx)
+	if rn.envErr(v, err) {
+		return
+	}
+	v.Measured = fmt.Sprintf("%d + %d + %d = %d of %d", s.Available, s.Reserved, s.Sold, s.Available+s.Reserved+s.Sold, s.Initial)
+	v.Pass = s.Consistent()
+}
+
+// judgeHistory judges history: the clients' answers agree with the stores once settled.
+func (rn *run) judgeHistory(ctx context.Context, c Check, v *Verdict) {
+	v.Want = "0 anomalies"
+	rep, err := VerifyHistory(ctx, rn.env, rn.rec.Ops(), c.Within)
+	if rn.envErr(v, err) {
+		return
+	}
+	rn.res.History = &rep
+	v.Measured = rep.Summary()
+	v.Pass = rep.OK()
+	if !v.Pass {
+		v.Note = historyNote(rep)
+	}
+}
+
+// judgeLogEvent judges log event: enough events with the action.
+func (rn *run) judgeLogEvent(ctx context.Context, c Check, v *Verdict) {
+	v.Want = fmt.Sprintf("≥ %g events", c.minCount())
+	evs, err := rn.env.Events(ctx, c.Action, rn.res.Started)
+	if rn.envErr(v, err) {
+		return
+	}
+	n := 0
+	for _, e := range evs {
+		if c.Service == "" || e["service.name"] == c.Service {
+			n++
+		}
+	}
+	v.Measured = fmt.Sprintf("%d events", n)
+	v.Pass = float64(n) >= c.minCount()
+}
+
+// judgeAlert judges alert fires: the alert was seen firing; records the Detection.
+func (rn *run) judgeAlert(ctx context.Context, c Check, v *Verdict) {
+	v.Want = "firing"
+	if _, err := rn.env.Alerts(ctx); err == nil {
+		rn.sample(ctx, nil, true)
+	}
+	rn.mu.Lock()
+	f, fired := rn.alerts[c.Alert]
+	aerr := rn.alertErr
+	faultAt, hasFault := rn.firstFault()
+	rn.mu.Unlock()
+	if aerr != nil {
+		v.Skipped, v.Measured, v.Note = true, "unknown", "alerts not supported by this environment: "+aerr.Error()
+		return
+	}
+	v.Measured = "not seen firing"
+	d := Detection{Alert: c.Alert, Fault: faultAt, Firing: -1}
+	if fired {
+		d.Firing, d.ActiveAt = f.seen, f.activeAt
+		v.Measured = "seen firing"
+		if hasFault {
+			v.Measured = fmt.Sprintf("firing %s after the fault began", d.TimeToDetect().Round(10*time.Millisecond))
+			if d.TimeToDetect() < 0 {
+				v.Measured = "already firing before the fault"
+			}
+		}
+	}
+	if hasFault {
+		rn.mu.Lock()
+		rn.res.Detections = append(rn.res.Detections, d)
+		rn.mu.Unlock()
+	}
+	v.Pass = fired
 }
 
 // firstFault returns when the first fault was applied, from the start of
@@ -208,18 +238,7 @@ func (rn *run) delta(service, metric string, labels map[string]string) float64 {
 }
 
 func (rn *run) judgeRequests(c Check, v *Verdict) {
-	var sel []record
-	recs := rn.records(c.phase())
-	if isAbuseCall(c.Call) { // abuse runs only in its window: any phase sees all of it
-		rn.mu.Lock()
-		recs = rn.phases[phaseAbuse]
-		rn.mu.Unlock()
-	}
-	for _, r := range recs {
-		if c.Call == "" || r.r.Call == c.Call {
-			sel = append(sel, r)
-		}
-	}
+	sel := rn.selected(c)
 	n := len(sel)
 	count := func(f func(record) bool) int {
 		k := 0
@@ -242,35 +261,7 @@ func (rn *run) judgeRequests(c Check, v *Verdict) {
 		v.Measured = fmt.Sprintf("%s (%d/%d)", pct(rate), ok, n)
 		v.Pass = rate >= c.Min
 	case CheckLatency:
-		ds := make([]time.Duration, n)
-		for i, r := range sel {
-			ds[i] = r.r.Latency
-		}
-		q := load.Summarize(ds)
-		got := map[float64]time.Duration{0.5: q.P50, 0.9: q.P90, 0.99: q.P99}[c.quantile()]
-		limit := c.MaxLatency
-		v.Want = "≤ " + c.MaxLatency.String()
-		if c.Max > 0 { // relative to the same call's quantile before the faults
-			var base []time.Duration
-			for _, r := range rn.records(PhaseBefore) {
-				if c.Call == "" || r.r.Call == c.Call {
-					base = append(base, r.r.Latency)
-				}
-			}
-			if len(base) == 0 {
-				v.Skipped, v.Measured, v.Want, v.Note = true, "no baseline", "-", "no "+c.target()+" requests before the faults"
-				return
-			}
-			bq := load.Summarize(base)
-			b := map[float64]time.Duration{0.5: bq.P50, 0.9: bq.P90, 0.99: bq.P99}[c.quantile()]
-			limit = max(time.Duration(c.Max*float64(b)), c.MaxLatency)
-			v.Want = fmt.Sprintf("≤ %g × %s before = %s", c.Max, b.Round(100*time.Microsecond), limit.Round(100*time.Microsecond))
-			if c.MaxLatency > 0 {
-				v.Want += fmt.Sprintf(" (floor %s)", c.MaxLatency)
-			}
-		}
-		v.Measured = fmt.Sprintf("%s (n=%d)", got.Round(100*time.Microsecond), n)
-		v.Pass = got <= limit
+		rn.judgeLatency(c, sel, v)
 	case CheckStatusSeen:
 		k := count(func(r record) bool { return r.r.Status == c.Status })
 		v.Measured = fmt.Sprintf("%d of %d (%s)", k, n, pct(float64(k)/float64(n)))
@@ -287,25 +278,81 @@ func (rn *run) judgeRequests(c Check, v *Verdict) {
 		v.Measured = fmt.Sprintf("%d of %d", k, n)
 		v.Pass = k == 0
 	case CheckHeader:
-		var with, of int
-		for _, r := range sel {
-			if c.Status != 0 && r.r.Status != c.Status {
-				continue
-			}
-			of++
-			h := rn.cap.header(r.r.TraceID)
-			if val := h.Get(c.Header); val != "" && (c.Value == "" || val == c.Value) {
-				with++
+		rn.judgeHeader(c, sel, v)
+	}
+}
+
+// selected returns the results of the check's phase and Call.
+func (rn *run) selected(c Check) []record {
+	var sel []record
+	recs := rn.records(c.phase())
+	if isAbuseCall(c.Call) { // abuse runs only in its window: any phase sees all of it
+		rn.mu.Lock()
+		recs = rn.phases[phaseAbuse]
+		rn.mu.Unlock()
+	}
+	for _, r := range recs {
+		if c.Call == "" || r.r.Call == c.Call {
+			sel = append(sel, r)
+		}
+	}
+	return sel
+}
+
+// judgeLatency judges CheckLatency over sel, absolute or against the same
+// call's quantile before the faults.
+func (rn *run) judgeLatency(c Check, sel []record, v *Verdict) {
+	ds := make([]time.Duration, len(sel))
+	for i, r := range sel {
+		ds[i] = r.r.Latency
+	}
+	q := load.Summarize(ds)
+	got := map[float64]time.Duration{0.5: q.P50, 0.9: q.P90, 0.99: q.P99}[c.quantile()]
+	limit := c.MaxLatency
+	v.Want = "≤ " + c.MaxLatency.String()
+	if c.Max > 0 { // relative to the same call's quantile before the faults
+		var base []time.Duration
+		for _, r := range rn.records(PhaseBefore) {
+			if c.Call == "" || r.r.Call == c.Call {
+				base = append(base, r.r.Latency)
 			}
 		}
-		v.Measured = fmt.Sprintf("%d of %d", with, of)
-		if c.Min == 0 {
-			v.Want = "at least one"
-			v.Pass = with > 0
-		} else {
-			v.Want = "≥ " + pct(c.Min)
-			v.Pass = of > 0 && float64(with)/float64(of) >= c.Min
+		if len(base) == 0 {
+			v.Skipped, v.Measured, v.Want, v.Note = true, "no baseline", "-", "no "+c.target()+" requests before the faults"
+			return
 		}
+		bq := load.Summarize(base)
+		b := map[float64]time.Duration{0.5: bq.P50, 0.9: bq.P90, 0.99: bq.P99}[c.quantile()]
+		limit = max(time.Duration(c.Max*float64(b)), c.MaxLatency)
+		v.Want = fmt.Sprintf("≤ %g × %s before = %s", c.Max, b.Round(100*time.Microsecond), limit.Round(100*time.Microsecond))
+		if c.MaxLatency > 0 {
+			v.Want += fmt.Sprintf(" (floor %s)", c.MaxLatency)
+		}
+	}
+	v.Measured = fmt.Sprintf("%s (n=%d)", got.Round(100*time.Microsecond), len(sel))
+	v.Pass = got <= limit
+}
+
+// judgeHeader judges CheckHeader over sel.
+func (rn *run) judgeHeader(c Check, sel []record, v *Verdict) {
+	var with, of int
+	for _, r := range sel {
+		if c.Status != 0 && r.r.Status != c.Status {
+			continue
+		}
+		of++
+		h := rn.cap.header(r.r.TraceID)
+		if val := h.Get(c.Header); val != "" && (c.Value == "" || val == c.Value) {
+			with++
+		}
+	}
+	v.Measured = fmt.Sprintf("%d of %d", with, of)
+	if c.Min == 0 {
+		v.Want = "at least one"
+		v.Pass = with > 0
+	} else {
+		v.Want = "≥ " + pct(c.Min)
+		v.Pass = of > 0 && float64(with)/float64(of) >= c.Min
 	}
 }
 
@@ -346,12 +393,12 @@ func (rn *run) judgeBreaker(c Check, v *Verdict) {
 	rn.mu.Unlock()
 	last := "no samples"
 	if len(ss) > 0 {
-		last = ss[len(ss)-1].State
+		last = ss[len(ss)-1].State.String()
 	}
 	switch c.Kind {
 	case CheckBreakerOpens:
 		for _, s := range ss {
-			if s.At >= w.Start && s.State == "open" {
+			if s.At >= w.Start && s.State == BreakerOpen {
 				d := s.At - w.Start
 				v.Measured = "open after " + d.Round(10*time.Millisecond).String()
 				v.Pass = d <= c.Within
@@ -362,10 +409,10 @@ func (rn *run) judgeBreaker(c Check, v *Verdict) {
 	case CheckBreakerCloses:
 		opened := false
 		for _, s := range ss {
-			if s.At >= w.Start && s.State == "open" {
+			if s.At >= w.Start && s.State == BreakerOpen {
 				opened = true
 			}
-			if opened && s.At >= w.End && s.State == "closed" {
+			if opened && s.At >= w.End && s.State == BreakerClosed {
 				d := s.At - w.End
 				v.Measured = "closed after " + d.Round(10*time.Millisecond).String()
 				v.Pass = d <= c.Within
@@ -379,7 +426,7 @@ func (rn *run) judgeBreaker(c Check, v *Verdict) {
 		v.Measured = "not closed after recovery (last: " + last + ")"
 	case CheckBreakerHalfOpen:
 		for _, s := range ss {
-			if s.At >= w.End && s.State == "half_open" {
+			if s.At >= w.End && s.State == BreakerHalfOpen {
 				v.Measured, v.Pass = "seen half-open", true
 				return
 			}
@@ -405,8 +452,8 @@ func (rn *run) judgeStaysClosed(c Check, v *Verdict) {
 	rn.mu.Lock()
 	other := ""
 	for _, s := range rn.samples {
-		if s.Breaker == key && s.State != "closed" && other == "" {
-			other = s.State
+		if s.Breaker == key && s.State != BreakerClosed && other == "" {
+			other = s.State.String()
 		}
 	}
 	rn.mu.Unlock()
@@ -429,7 +476,7 @@ func (rn *run) timeline() {
 	if rn.res.Load == nil {
 		return
 	}
-	rank := map[string]int{"unknown": 0, "closed": 1, "half_open": 2, "open": 3}
+	rank := map[BreakerState]int{BreakerUnknown: 0, BreakerClosed: 1, BreakerHalfOpen: 2, BreakerOpen: 3}
 	for _, s := range rn.res.Load.Seconds {
 		p := Point{Offset: s.Offset, Requests: s.Requests, Successes: s.Successes, Dropped: s.Dropped, P99: s.P99}
 		from, to := time.Duration(s.Offset)*time.Second, time.Duration(s.Offset+1)*time.Second
@@ -438,7 +485,7 @@ func (rn *run) timeline() {
 				continue
 			}
 			if p.Breakers == nil {
-				p.Breakers = map[string]string{}
+				p.Breakers = map[string]BreakerState{}
 			}
 			if rank[b.State] >= rank[p.Breakers[b.Breaker]] {
 				p.Breakers[b.Breaker] = b.State

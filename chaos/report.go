@@ -85,7 +85,7 @@ func WriteMarkdown(w io.Writer, r *Result) error {
 		for _, p := range r.Timeline {
 			fmt.Fprintf(&b, "| %d | %d | %.1f | %s | %s |", p.Offset, p.Requests, 100*p.SuccessRate(), rd(p.P99), strings.Join(p.Faults, ", "))
 			for _, k := range keys {
-				b.WriteString(" " + p.Breakers[k] + " |")
+				b.WriteString(" " + p.Breakers[k].String() + " |")
 			}
 			b.WriteString("\n")
 		}
@@ -212,7 +212,7 @@ func TimelineSVG(r *Result) string {
 		}
 		b.WriteString(`</g>`)
 	}
-	colors := map[string]string{"closed": "#2a9d8f", "half_open": "#e9c46a", "open": "#e63946", "unknown": "#ccc"}
+	colors := map[BreakerState]string{BreakerClosed: "#2a9d8f", BreakerHalfOpen: "#e9c46a", BreakerOpen: "#e63946", BreakerUnknown: "#ccc"}
 	top := 10 + 3*(panelH+panelGap)
 	for i, k := range keys {
 		y := top + i*rowH

@@ -26,10 +26,10 @@ func sampleResult() *chaos.Result {
 		},
 		Windows: []chaos.Window{{Step: "payment down", Fault: "down on order-to-payment", Start: time.Second, End: 3 * time.Second}},
 		Timeline: []chaos.Point{
-			{Offset: 0, Requests: 25, Successes: 25, P99: 5 * time.Millisecond, Breakers: map[string]string{"order→payment": "closed"}},
-			{Offset: 1, Requests: 25, Successes: 15, P99: 9 * time.Millisecond, Breakers: map[string]string{"order→payment": "open"}, Faults: []string{"payment down"}},
-			{Offset: 2, Requests: 25, Successes: 25, P99: 5 * time.Millisecond, Breakers: map[string]string{"order→payment": "half_open"}, Faults: []string{"payment down"}},
-			{Offset: 3, Requests: 25, Successes: 25, P99: 5 * time.Millisecond, Breakers: map[string]string{"order→payment": "closed"}},
+			{Offset: 0, Requests: 25, Successes: 25, P99: 5 * time.Millisecond, Breakers: map[string]chaos.BreakerState{"order→payment": "closed"}},
+			{Offset: 1, Requests: 25, Successes: 15, P99: 9 * time.Millisecond, Breakers: map[string]chaos.BreakerState{"order→payment": "open"}, Faults: []string{"payment down"}},
+			{Offset: 2, Requests: 25, Successes: 25, P99: 5 * time.Millisecond, Breakers: map[string]chaos.BreakerState{"order→payment": "half_open"}, Faults: []string{"payment down"}},
+			{Offset: 3, Requests: 25, Successes: 25, P99: 5 * time.Millisecond, Breakers: map[string]chaos.BreakerState{"order→payment": "closed"}},
 		},
 		Failures: []load.Sample{{Call: "create_order", Start: t0.Add(1500 * time.Millisecond), Status: 503, TraceID: "4bf92f3577b34da6a3ce929d0e0e4736"}},
 	}

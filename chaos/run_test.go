@@ -191,7 +191,7 @@ func TestRun(t *testing.T) {
 		case v.Pass:
 			got = "pass"
 		}
-		if w := want[v.Kind+"/"+v.Phase]; got != w {
+		if w := want[v.Kind.String()+"/"+v.Phase]; got != w {
 			t.Errorf("%s/%s: %s (measured %s, want %s, note %s); expected %s", v.Kind, v.Phase, got, v.Measured, v.Want, v.Note, w)
 		}
 	}

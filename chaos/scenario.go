@@ -45,17 +45,24 @@ type Step struct {
 	Fault FaultSpec `json:"fault"`
 }
 
+// FaultKind is the kind of a FaultSpec. In JSON it is the plain string
+// ("toxic", "http", "abuse").
+type FaultKind string
+
+// String returns the kind as scenarios spell it.
+func (k FaultKind) String() string { return string(k) }
+
 // Fault kinds of a FaultSpec.
 const (
-	FaultToxic = "toxic" // a Toxiproxy toxic on a hop
-	FaultHTTP  = "http"  // an HTTP fault on a service's middleware
+	FaultToxic FaultKind = "toxic" // a Toxiproxy toxic on a hop
+	FaultHTTP  FaultKind = "http"  // an HTTP fault on a service's middleware
 )
 
 // FaultSpec is a declarative fault: a toxic on a hop, or an HTTP fault on a
 // service.
 type FaultSpec struct {
 	// Kind is FaultToxic or FaultHTTP.
-	Kind string `json:"kind"`
+	Kind FaultKind `json:"kind"`
 	// Hop is the proxy of a toxic, e.g. "order-to-payment"; it fills
 	// Toxic.Hop when that is empty.
 	Hop string `json:"hop,omitempty"`

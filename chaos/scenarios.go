@@ -28,13 +28,10 @@ func toxicStep(name string, at, until time.Duration, t toxi.Toxic) Step {
 	return Step{Name: name, At: at, Until: until, Fault: FaultSpec{Kind: FaultToxic, Hop: t.Hop, Toxic: t}}
 }
 
-func mix(kv ...any) []MixEntry {
-	var m []MixEntry
-	for i := 0; i+1 < len(kv); i += 2 {
-		m = append(m, MixEntry{Call: kv[i].(string), Weight: kv[i+1].(int)})
-	}
-	return m
-}
+// w is one entry of a load's mix: call, weight times out of the sum.
+func w(call string, weight int) MixEntry { return MixEntry{Call: call, Weight: weight} }
+
+func mix(entries ...MixEntry) []MixEntry { return entries }
 
 // Checks shared by several scenarios.
 func steadyBefore() Check {
@@ -45,8 +42,8 @@ func steadyAfter() Check {
 	return Check{Kind: CheckSuccessRate, Phase: PhaseAfter, Min: 0.99, Description: "steady state after: success rate"}
 }
 
-func dataIntact() []Check {
-	return []Check{{Kind: CheckNoDoubleCharge}, {Kind: CheckStockConsistent}, {Kind: CheckHistory}}
+func dataIntact() checkGroup {
+	return checkGroup{{Kind: CheckNoDoubleCharge}, {Kind: CheckStockConsistent}, {Kind: CheckHistory}}
 }
 
 func successDuring(call string, min float64) Check {
@@ -57,15 +54,20 @@ func p99During(call string, max time.Duration) Check {
 	return Check{Kind: CheckLatency, Phase: PhaseDuring, Call: call, Quantile: 0.99, MaxLatency: max}
 }
 
-func hyp(groups ...any) []Check {
+// claim is what a hypothesis lists: a Check or a checkGroup.
+type claim interface{ checks() []Check }
+
+func (c Check) checks() []Check { return []Check{c} }
+
+// checkGroup is several Checks that go together in hypotheses.
+type checkGroup []Check
+
+func (g checkGroup) checks() []Check { return g }
+
+func hyp(claims ...claim) []Check {
 	var out []Check
-	for _, g := range groups {
-		switch x := g.(type) {
-		case Check:
-			out = append(out, x)
-		case []Check:
-			out = append(out, x...)
-		}
+	for _, c := range claims {
+		out = append(out, c.checks()...)
 	}
 	return out
 }
@@ -79,7 +81,7 @@ func Catalogue() []Scenario {
 			Description: "order-to-payment is down: orders fail fast with 503 and Retry-After, order's payment breaker opens within ~3s and closes after recovery; nothing is charged twice, stock adds up, and the catalogue is unaffected.",
 			Short:       true,
 			Faults:      []Step{toxicStep("payment down", 2*s, 4500*time.Millisecond, toxi.Toxic{Hop: HopOrderToPayment, Kind: toxi.Down})},
-			Load:        LoadProfile{Rate: 30, Duration: 7 * s, Concurrency: 16, Mix: mix(CallListProducts, 2, CallGetProduct, 1, CallCreateOrder, 2)},
+			Load:        LoadProfile{Rate: 30, Duration: 7 * s, Concurrency: 16, Mix: mix(w(CallListProducts, 2), w(CallGetProduct, 1), w(CallCreateOrder, 2))},
 			Hypothesis: hyp(steadyBefore(),
 				successDuring(CallListProducts, 0.99),
 				successDuring(CallGetProduct, 0.99),
@@ -99,7 +101,7 @@ func Catalogue() []Scenario {
 			Name:        "payment-latency",
 			Description: "2s of latency on order-to-payment: order's attempts time out and its breaker opens; browsing the catalogue stays fast.",
 			Faults:      []Step{toxicStep("payment slow", 2*s, 6*s, toxi.Toxic{Hop: HopOrderToPayment, Kind: toxi.Latency, LatencyMs: 2000})},
-			Load:        LoadProfile{Rate: 30, Duration: 8 * s, Concurrency: 32, Mix: mix(CallListProducts, 2, CallGetProduct, 1, CallCreateOrder, 2)},
+			Load:        LoadProfile{Rate: 30, Duration: 8 * s, Concurrency: 32, Mix: mix(w(CallListProducts, 2), w(CallGetProduct, 1), w(CallCreateOrder, 2))},
 			Hypothesis: hyp(steadyBefore(),
 				p99During(CallListProducts, 1500*time.Millisecond),
 				p99During(CallGetProduct, 1500*time.Millisecond),
@@ -118,7 +120,7 @@ func Catalogue() []Scenario {
 				toxicStep("order→user down", 2*s, 4500*time.Millisecond, toxi.Toxic{Hop: HopOrderToUser, Kind: toxi.Down}),
 				toxicStep("payment→user down", 2*s, 4500*time.Millisecond, toxi.Toxic{Hop: HopPaymentToUser, Kind: toxi.Down}),
 			},
-			Load: LoadProfile{Rate: 30, Duration: 7 * s, Concurrency: 16, Mix: mix(CallListProducts, 2, CallGetProduct, 1, CallCreateOrder, 2, CallLogin, 1)},
+			Load: LoadProfile{Rate: 30, Duration: 7 * s, Concurrency: 16, Mix: mix(w(CallListProducts, 2), w(CallGetProduct, 1), w(CallCreateOrder, 2), w(CallLogin, 1))},
 			Hypothesis: hyp(steadyBefore(),
 				successDuring(CallCreateOrder, 0.95),
 				successDuring(CallListProducts, 0.99),
@@ -131,7 +133,7 @@ func Catalogue() []Scenario {
 			Name:        "product-slow",
 			Description: "Latency with jitter on gateway-to-product: the gateway answers the catalogue from its last-known-good copy (X-Cache-Status: stale) within its deadline.",
 			Faults:      []Step{toxicStep("product slow", 2*s, 6*s, toxi.Toxic{Hop: HopGatewayToProduct, Kind: toxi.Latency, LatencyMs: 1500, JitterMs: 500})},
-			Load:        LoadProfile{Rate: 30, Duration: 8 * s, Concurrency: 32, Mix: mix(CallListProducts, 3, CallGetProduct, 1)},
+			Load:        LoadProfile{Rate: 30, Duration: 8 * s, Concurrency: 32, Mix: mix(w(CallListProducts, 3), w(CallGetProduct, 1))},
 			Hypothesis: hyp(steadyBefore(),
 				successDuring(CallListProducts, 0.95),
 				Check{Kind: CheckHeader, Phase: PhaseDuring, Call: CallListProducts, Header: "X-Cache-Status", Value: "stale"},
@@ -144,7 +146,7 @@ func Catalogue() []Scenario {
 			Name:        "order-payment-reset",
 			Description: "order-to-payment resets connections mid-request: charges may land without order seeing the answer; retries with the same idempotency key must not charge twice, and stock must add up.",
 			Faults:      []Step{toxicStep("payment resets", 2*s, 6*s, toxi.Toxic{Hop: HopOrderToPayment, Kind: toxi.ResetPeer, TimeoutMs: 20})},
-			Load:        LoadProfile{Rate: 30, Duration: 8 * s, Concurrency: 16, Mix: mix(CallCreateOrder, 3, CallGetOrder, 1, CallListProducts, 1)},
+			Load:        LoadProfile{Rate: 30, Duration: 8 * s, Concurrency: 16, Mix: mix(w(CallCreateOrder, 3), w(CallGetOrder, 1), w(CallListProducts, 1))},
 			Hypothesis: hyp(steadyBefore(),
 				Check{Kind: CheckMetricIncrease, Service: "order", Metric: "faultlab_client_retries_total", Labels: map[string]string{"name": "payment"}},
 				Check{Kind: CheckRetryAmplification, Service: "order", Upstream: "payment", Max: 3},
@@ -154,7 +156,7 @@ func Catalogue() []Scenario {
 			Name:        "payment-flapping",
 			Description: "Half of order-to-payment's connections are reset: retries hide most failures, amplification stays bounded, nothing is charged twice.",
 			Faults:      []Step{toxicStep("payment flapping", 2*s, 7*s, toxi.Toxic{Hop: HopOrderToPayment, Kind: toxi.ResetPeer, Toxicity: 0.5})},
-			Load:        LoadProfile{Rate: 30, Duration: 9 * s, Concurrency: 16, Mix: mix(CallCreateOrder, 3, CallListProducts, 1)},
+			Load:        LoadProfile{Rate: 30, Duration: 9 * s, Concurrency: 16, Mix: mix(w(CallCreateOrder, 3), w(CallListProducts, 1))},
 			Hypothesis: hyp(steadyBefore(),
 				successDuring(CallCreateOrder, 0.8),
 				Check{Kind: CheckRetryAmplification, Service: "order", Upstream: "payment", Max: 3},
@@ -166,7 +168,7 @@ func Catalogue() []Scenario {
 			Short:       true,
 			Faults: []Step{{Name: "payment 503", At: 2 * s, Until: 4 * s, Fault: FaultSpec{Kind: FaultHTTP, Service: "payment",
 				HTTP: fault.Fault{Name: "payment-503-burst", Kind: fault.KindStatus, Status: 503, RetryAfter: 1}}}},
-			Load: LoadProfile{Rate: 30, Duration: 7 * s, Concurrency: 16, Mix: mix(CallCreateOrder, 3, CallListProducts, 1)},
+			Load: LoadProfile{Rate: 30, Duration: 7 * s, Concurrency: 16, Mix: mix(w(CallCreateOrder, 3), w(CallListProducts, 1))},
 			Hypothesis: hyp(steadyBefore(),
 				Check{Kind: CheckStatusSeen, Phase: PhaseDuring, Call: CallCreateOrder, Status: 503},
 				Check{Kind: CheckMetricIncrease, Service: "order", Metric: "faultlab_client_attempts_total", Labels: map[string]string{"name": "payment", "outcome": "status_5xx"}},
@@ -182,7 +184,7 @@ func Catalogue() []Scenario {
 				toxicStep("product sliced", 1*s, 6*s, toxi.Toxic{Hop: HopGatewayToProduct, Kind: toxi.Slicer, AverageSize: 64, SizeVariation: 32, DelayUs: 200}),
 				toxicStep("product throttled", 1*s, 6*s, toxi.Toxic{Hop: HopGatewayToProduct, Kind: toxi.Bandwidth, RateKBps: 64}),
 			},
-			Load: LoadProfile{Rate: 20, Duration: 7 * s, Concurrency: 16, Mix: mix(CallListProducts, 1, CallGetProduct, 1)},
+			Load: LoadProfile{Rate: 20, Duration: 7 * s, Concurrency: 16, Mix: mix(w(CallListProducts, 1), w(CallGetProduct, 1))},
 			Hypothesis: hyp(steadyBefore(),
 				successDuring("", 0.99),
 				p99During("", time.Second),
@@ -192,7 +194,7 @@ func Catalogue() []Scenario {
 			Name:        "recovery",
 			Description: "After order-to-payment comes back, order's breaker goes half-open, its probes succeed, and it closes; orders succeed again.",
 			Faults:      []Step{toxicStep("payment down", 1*s, 3*s, toxi.Toxic{Hop: HopOrderToPayment, Kind: toxi.Down})},
-			Load:        LoadProfile{Rate: 30, Duration: 9 * s, Concurrency: 16, Mix: mix(CallCreateOrder, 3, CallListProducts, 1)},
+			Load:        LoadProfile{Rate: 30, Duration: 9 * s, Concurrency: 16, Mix: mix(w(CallCreateOrder, 3), w(CallListProducts, 1))},
 			Hypothesis: hyp(steadyBefore(),
 				Check{Kind: CheckBreakerOpens, Service: "order", Upstream: "payment", Within: 2 * s},
 				Check{Kind: CheckBreakerHalfOpen, Service: "order", Upstream: "payment"},
@@ -203,7 +205,7 @@ func Catalogue() []Scenario {
 			Name:        "gateway-overload",
 			Description: "gateway-to-order is slow under high concurrency: the gateway's order bulkhead sheds the excess with 503 while healthy routes keep low latency.",
 			Faults:      []Step{toxicStep("order slow", 1*s, 6*s, toxi.Toxic{Hop: HopGatewayToOrder, Kind: toxi.Latency, LatencyMs: 1500})},
-			Load:        LoadProfile{Rate: 60, Duration: 8 * s, Concurrency: 96, Mix: mix(CallCreateOrder, 2, CallListProducts, 1)},
+			Load:        LoadProfile{Rate: 60, Duration: 8 * s, Concurrency: 96, Mix: mix(w(CallCreateOrder, 2), w(CallListProducts, 1))},
 			Hypothesis: hyp(steadyBefore(),
 				Check{Kind: CheckMetricIncrease, Service: "gateway", Metric: "faultlab_bulkhead_rejections_total", Labels: map[string]string{"name": "order"}},
 				Check{Kind: CheckStatusSeen, Phase: PhaseDuring, Call: CallCreateOrder, Status: 503},
@@ -221,7 +223,7 @@ func Catalogue() []Scenario {
 				abuseStep("wrong passwords", 2*s, 6500*time.Millisecond, Abuse{Call: CallAbuseWrongPassword, Rate: 100, Concurrency: 4}),
 				abuseStep("unknown emails", 2*s, 6500*time.Millisecond, Abuse{Call: CallAbuseUnknownEmail, Rate: 50, Concurrency: 16, Sources: 20}),
 			},
-			Load: LoadProfile{Rate: 30, Duration: 8 * s, Concurrency: 16, Mix: mix(CallListProducts, 3, CallGetProduct, 1, CallCreateOrder, 1, CallLogin, 2)},
+			Load: LoadProfile{Rate: 30, Duration: 8 * s, Concurrency: 16, Mix: mix(w(CallListProducts, 3), w(CallGetProduct, 1), w(CallCreateOrder, 1), w(CallLogin, 2))},
 			Hypothesis: hyp(steadyBefore(),
 				successDuring(CallLogin, 0.99), successDuring(CallListProducts, 0.99), successDuring(CallCreateOrder, 0.99),
 				Check{Kind: CheckLatency, Phase: PhaseDuring, Call: CallListProducts, Max: 2, MaxLatency: 250 * time.Millisecond, Description: "catalogue p99 within 2× its baseline"},
@@ -262,7 +264,7 @@ func CompoundFaults() Scenario {
 			toxicStep("payment resets", 3*s, 6*s, toxi.Toxic{Hop: HopOrderToPayment, Kind: toxi.ResetPeer, Toxicity: 0.3}),
 		},
 		Load: LoadProfile{Rate: 15, Duration: d, Concurrency: 64, RetryFor: DefaultRetryFor,
-			Mix: mix(CallCreateOrderRetrying, 2, CallCreateOrder, 1)},
+			Mix: mix(w(CallCreateOrderRetrying, 2), w(CallCreateOrder, 1))},
 		Hypothesis: hyp(steadyBefore(),
 			Check{Kind: CheckSuccessRate, Call: CallCreateOrderRetrying, Min: 0.95, Description: "retrying clients end with a 201"},
 			Check{Kind: CheckStatusAbsent, Call: CallCreateOrderRetrying, Status: 500, Description: "no retrying client ends with a 500"},

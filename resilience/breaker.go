@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,65 +24,178 @@ var (
 	errAttemptExcluded = errors.New("attempt excluded")
 )
 
-// breaker wraps gobreaker's two-step breaker for one upstream. gobreaker
-// v2.4.0 reads time.Now itself (no clock injection), so its state moves on
-// real time; the breaker here only uses Clock for the Retry-After hint of
-// OpenError. It is safe for concurrent use.
+// neverTimeout is gobreaker's open period: long enough that gobreaker never
+// leaves the open state by itself. The breaker moves open -> half-open on
+// its Clock instead.
+const neverTimeout = time.Duration(1 << 62)
+
+// breaker is the circuit breaker for one upstream. In the closed state it
+// counts through gobreaker's two-step breaker (its rolling window and
+// ReadyToTrip); gobreaker v2.4.0 reads time.Now itself, so it is given an
+// open period it never reaches. The open period and the half-open probes
+// are the breaker's own, on Clock, so that tests move the breaker with a
+// fake clock:
+//
+//	closed (gobreaker counts) --trip--> open --Clock >= open--> half_open
+//	half_open --probes succeed--> closed (a fresh gobreaker)
+//	half_open --a probe fails--> open
+//
+// It is safe for concurrent use.
 type breaker struct {
-	cb       *gobreaker.TwoStepCircuitBreaker[struct{}]
+	name     string
+	settings gobreaker.Settings
 	clock    Clock
 	open     time.Duration
-	openedAt atomic.Int64 // Clock time of the last transition to open, UnixNano
+	probes   uint32
+	m        *upstreamMetrics
+	log      *slog.Logger
+
+	st atomic.Int32 // a gobreaker.State; written under mu
+	cb atomic.Pointer[gobreaker.TwoStepCircuitBreaker[struct{}]]
+
+	mu        sync.Mutex
+	openedAt  time.Time // Clock time of the last transition to open
+	gen       uint64    // bumped on every transition; stale probes are ignored
+	inflight  uint32    // half-open probes admitted and not excluded
+	successes uint32    // half-open probes that succeeded
 }
 
 func newBreaker(name string, p Policy, clock Clock, m *upstreamMetrics, log *slog.Logger) *breaker {
-	b := &breaker{clock: clock, open: p.BreakerOpenTimeout}
+	b := &breaker{name: name, clock: clock, open: p.BreakerOpenTimeout, probes: p.BreakerHalfOpenProbes, m: m, log: log}
 	minReq, ratio := p.BreakerMinRequests, p.BreakerFailureRatio
-	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+	b.settings = gobreaker.Settings{
 		Name:         name,
 		MaxRequests:  p.BreakerHalfOpenProbes,
 		Interval:     p.BreakerWindow,
 		BucketPeriod: p.BreakerWindow / 10,
-		Timeout:      p.BreakerOpenTimeout,
+		Timeout:      neverTimeout,
 		ReadyToTrip: func(c gobreaker.Counts) bool {
 			counted := c.TotalSuccesses + c.TotalFailures
 			return counted >= minReq && float64(c.TotalFailures) >= ratio*float64(counted)
 		},
 		IsExcluded: func(err error) bool { return err == errAttemptExcluded },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
-			if to == gobreaker.StateOpen {
-				b.openedAt.Store(clock.Now().UnixNano())
+			// With neverTimeout the only change gobreaker makes is the trip.
+			if from == gobreaker.StateClosed && to == gobreaker.StateOpen {
+				b.mu.Lock()
+				b.setLocked(gobreaker.StateOpen)
+				b.mu.Unlock()
 			}
-			m.transition(int(from), int(to))
-			level := slog.LevelWarn
-			if to == gobreaker.StateClosed {
-				level = slog.LevelInfo
-			}
-			// gobreaker calls this under its lock and without a context, so
-			// the line has no trace.id: a transition belongs to no one call.
-			log.LogAttrs(context.Background(), level, "breaker "+name+" "+stateNames[from]+" -> "+stateNames[to],
-				slog.String(observability.FieldEventAction, "breaker.state_change"),
-				slog.String(observability.FieldUpstream, name),
-				slog.String("labels.from", stateNames[from]),
-				slog.String("labels.to", stateNames[to]),
-			)
 		},
-	})
+	}
+	b.cb.Store(gobreaker.NewTwoStepCircuitBreaker[struct{}](b.settings))
 	m.state[0].Set(1)
 	return b
 }
 
 // allow asks to send one attempt. On refusal it returns an *OpenError.
 func (b *breaker) allow(name string, last error) (func(error), error) {
-	done, err := b.cb.Allow()
-	if err == nil {
-		return done, nil
+	if gobreaker.State(b.st.Load()) == gobreaker.StateClosed {
+		done, err := b.cb.Load().Allow()
+		if err == nil {
+			return done, nil
+		}
+		// gobreaker tripped since the load above: the breaker is open now.
 	}
-	wait := time.Duration(0)
-	if errors.Is(err, gobreaker.ErrOpenState) {
-		wait = b.open - b.clock.Now().Sub(time.Unix(0, b.openedAt.Load()))
+	done, wait, err := b.allowSlow()
+	if err != nil {
+		return nil, &OpenError{Upstream: name, Wait: wait, Last: last}
 	}
-	return nil, &OpenError{Upstream: name, Wait: wait, Last: last}
+	return done, nil
 }
 
-func (b *breaker) state() string { return stateNames[b.cb.State()] }
+// allowSlow admits a half-open probe or refuses with the wait left. It
+// never calls gobreaker under mu: gobreaker calls OnStateChange, which
+// takes mu, under its own lock.
+func (b *breaker) allowSlow() (func(error), time.Duration, error) {
+	b.mu.Lock()
+	switch b.currentLocked() {
+	case gobreaker.StateClosed:
+		b.mu.Unlock()
+		done, err := b.cb.Load().Allow()
+		return done, 0, err
+	case gobreaker.StateOpen:
+		wait := b.open - b.clock.Now().Sub(b.openedAt)
+		b.mu.Unlock()
+		return nil, wait, gobreaker.ErrOpenState
+	}
+	defer b.mu.Unlock()
+	if b.inflight >= b.probes {
+		return nil, 0, gobreaker.ErrTooManyRequests
+	}
+	b.inflight++
+	gen := b.gen
+	return func(err error) { b.probeDone(gen, err) }, 0, nil
+}
+
+// probeDone records the outcome of a half-open probe admitted in gen.
+func (b *breaker) probeDone(gen uint64, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if gen != b.gen {
+		return
+	}
+	switch {
+	case err == errAttemptExcluded:
+		b.inflight--
+	case err == nil:
+		b.successes++
+		if b.successes >= b.probes {
+			b.cb.Store(gobreaker.NewTwoStepCircuitBreaker[struct{}](b.settings))
+			b.setLocked(gobreaker.StateClosed)
+		}
+	default:
+		b.setLocked(gobreaker.StateOpen)
+	}
+}
+
+// currentLocked moves open -> half-open once the open period has passed on
+// Clock, and returns the state.
+func (b *breaker) currentLocked() gobreaker.State {
+	st := gobreaker.State(b.st.Load())
+	if st == gobreaker.StateOpen && b.clock.Now().Sub(b.openedAt) >= b.open {
+		b.setLocked(gobreaker.StateHalfOpen)
+		return gobreaker.StateHalfOpen
+	}
+	return st
+}
+
+// setLocked makes the transition to st, if it is one: a new generation,
+// the metrics and the breaker.state_change line.
+func (b *breaker) setLocked(to gobreaker.State) {
+	from := gobreaker.State(b.st.Load())
+	if from == to {
+		return
+	}
+	b.gen++
+	b.inflight, b.successes = 0, 0
+	if to == gobreaker.StateOpen {
+		b.openedAt = b.clock.Now()
+	}
+	b.st.Store(int32(to))
+	b.m.transition(int(from), int(to))
+	level := slog.LevelWarn
+	if to == gobreaker.StateClosed {
+		level = slog.LevelInfo
+	}
+	// A transition belongs to no one call, so the line has no trace.id.
+	b.log.LogAttrs(context.Background(), level, "breaker "+b.name+" "+stateNames[from]+" -> "+stateNames[to],
+		slog.String(observability.FieldEventAction, "breaker.state_change"),
+		slog.String(observability.FieldUpstream, b.name),
+		slog.String("labels.from", stateNames[from]),
+		slog.String("labels.to", stateNames[to]),
+	)
+}
+
+// state returns the state's name, moving open -> half-open on Clock first.
+func (b *breaker) state() string {
+	if gobreaker.State(b.st.Load()) == gobreaker.StateClosed {
+		return stateNames[gobreaker.StateClosed]
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return stateNames[b.currentLocked()]
+}
+
+// counts returns gobreaker's counts of the closed state.
+func (b *breaker) counts() gobreaker.Counts { return b.cb.Load().Counts() }

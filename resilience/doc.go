@@ -82,11 +82,13 @@
 //
 // # Time
 //
-// Waits (backoff, Retry-After), the budget window, the token cache TTLs and
-// breaker Retry-After hints run on Config.Clock (resilience/clocktest has a
-// fake). Context deadlines run on real time because the network enforces
-// them. gobreaker v2.4.0 reads time.Now itself and cannot be given a clock,
-// so tests keep BreakerOpenTimeout short and poll State with a deadline.
+// Waits (backoff, Retry-After), the budget window, the token cache TTLs, the
+// breaker's open period (open -> half-open) and its Retry-After hints run on
+// Config.Clock (resilience/clocktest has a fake). Context deadlines run on
+// real time because the network enforces them. gobreaker v2.4.0 reads
+// time.Now itself, so it only counts the closed state's rolling window
+// (BreakerWindow, on real time); it is given an open period it never
+// reaches, and the breaker leaves the open state on Clock (breaker.go).
 //
 // # Token cache
 //

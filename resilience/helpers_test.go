@@ -9,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -129,21 +128,6 @@ func value(tb testing.TB, m prometheus.Metric) float64 {
 		return d.Counter.GetValue()
 	}
 	return d.Gauge.GetValue()
-}
-
-// eventually polls cond until it holds or the deadline passes. Used only
-// where gobreaker's own real-time clock must move (it cannot be injected).
-func eventually(tb testing.TB, within time.Duration, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("condition not met within %v", within)
-		}
-		<-tick.C
-	}
 }
 
 func zero() float64 { return 0 }

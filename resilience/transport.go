@@ -181,79 +181,36 @@ type attemptResult struct {
 func (t *Transport) call(req *http.Request) (*http.Response, int, int, error) {
 	parent := req.Context()
 	// (1) Deadline: the caller's, clipped by Policy.Timeout.
-	if err := parent.Err(); err != nil {
-		closeRequestBody(req)
-		return nil, 0, callRejected, t.callerGone(err)
+	now, deadline, err := t.callDeadline(req)
+	if err != nil {
+		return nil, 0, callRejected, err
 	}
-	// The call's deadline is kept as a value, not a context: every attempt
-	// gets one context from the caller's, clipped to min(call deadline,
-	// attempt timeout), and waits between attempts are checked against it
-	// before they start. One context per attempt instead of two.
-	// Deadlines are wall-clock, as context's own are, so they read time.Now;
-	// the injected clock paces what the transport waits for itself
-	// (backoff and Retry-After waits).
-	now := time.Now()
-	deadline := now.Add(t.p.Timeout)
-	if d, ok := parent.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	if deadline.Sub(now) < time.Millisecond {
-		closeRequestBody(req)
-		return nil, 0, callRejected, fmt.Errorf("upstream %s: %w: no time left for the call: %w", t.name, ErrDeadline, context.DeadlineExceeded)
-	}
-
 	// (2) Retries: only for requests that are safe to send twice, with a
 	// body that can be sent twice.
 	canRetry := t.p.MaxAttempts > 1 && retryable(req)
-	var replay func() (io.ReadCloser, error)
-	if canRetry && req.Body != nil && req.Body != http.NoBody {
-		if req.GetBody != nil {
-			replay = req.GetBody
-		} else {
-			buf, err := io.ReadAll(req.Body)
-			req.Body.Close()
-			if err != nil {
-				return nil, 0, callFailure, fmt.Errorf("upstream %s: reading request body: %w", t.name, err)
-			}
-			replay = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
-			req = req.WithContext(parent)
-			req.ContentLength = int64(len(buf))
-			req.Body, _ = replay()
-		}
+	req, replay, err := t.replayable(req, canRetry)
+	if err != nil {
+		return nil, 0, callFailure, err
 	}
 
 	t.budget.call()
-	var (
-		last        error // the previous attempt's failure
-		lastStatus  int
-		lastProblem []byte
-		jit         *jitter
-	)
+	var rs retryState
 	for n := 1; ; n++ {
 		body := req.Body
 		if n > 1 && replay != nil {
 			var err error
 			if body, err = replay(); err != nil {
-				return nil, n - 1, callFailure, &UpstreamError{Upstream: t.name, Status: lastStatus, Attempts: n - 1, Err: fmt.Errorf("replaying request body: %w", err)}
+				return nil, n - 1, callFailure, &UpstreamError{Upstream: t.name, Status: rs.lastStatus, Attempts: n - 1, Err: fmt.Errorf("replaying request body: %w", err)}
 			}
 		}
 		if n > 1 {
 			now = time.Now()
 		}
-		res := t.attempt(parent, now, deadline, req, body, n, last)
+		res := t.attempt(parent, now, deadline, req, body, n, rs.last)
 		switch res.kind {
 		case kindDone:
-			if res.resp.Body == nil || res.resp.Body == http.NoBody {
-				res.cancel()
-				t.bh.release()
-			} else {
-				res.resp.Body = &releaseBody{rc: res.resp.Body, t: t, cancel: res.cancel}
-			}
-			outcome := callSuccess
-			if res.resp.StatusCode >= 500 {
-				outcome = callFailure
-			}
-			return res.resp, n, outcome, nil
+			resp, outcome := t.deliver(res)
+			return resp, n, outcome, nil
 		case kindRejected:
 			if n == 1 {
 				return nil, 0, callRejected, res.err
@@ -264,59 +221,10 @@ func (t *Transport) call(req *http.Request) (*http.Response, int, int, error) {
 		}
 
 		// kindRetry: a connection error, an attempt timeout, or 502/503/504.
-		var wait time.Duration
-		hasWait := false
-		last, lastStatus, lastProblem = res.err, 0, nil
-		if res.resp != nil {
-			lastStatus = res.resp.StatusCode
-			wait, hasWait = parseRetryAfter(res.resp.Header.Get("Retry-After"), t.clock.Now())
-			lastProblem = readProblem(res.resp)
-			t.finish(res)
+		delay, err := t.nextDelay(parent, deadline, res, n, canRetry, &rs)
+		if err != nil {
+			return nil, n, callFailure, err
 		}
-		giveUp := func(cause error) (*http.Response, int, int, error) {
-			return nil, n, callFailure, &UpstreamError{Upstream: t.name, Status: lastStatus, Attempts: n, Wait: wait, Problem: lastProblem, Err: cause}
-		}
-		if !canRetry || n >= t.p.MaxAttempts {
-			return giveUp(last)
-		}
-		if parent.Err() != nil {
-			return nil, n, callFailure, t.callerGone(parent.Err())
-		}
-		delay := wait
-		if hasWait {
-			if wait > t.p.MaxRetryAfter {
-				return giveUp(fmt.Errorf("Retry-After %v exceeds the policy's %v: %w", wait, t.p.MaxRetryAfter, last))
-			}
-		} else {
-			if jit == nil {
-				jit = newJitter(t.p, t.clock, t.rand)
-			}
-			delay = jit.next()
-		}
-		if time.Until(deadline) <= delay+time.Millisecond {
-			return giveUp(fmt.Errorf("%w: no time left to wait %v for attempt %d: %w", ErrDeadline, delay, n+1, last))
-		}
-		// (3) Retry budget.
-		if !t.budget.tryRetry() {
-			t.m.budgetExhausted.Inc()
-			t.log.LogAttrs(parent, slog.LevelWarn, "retry budget of "+t.name+" exhausted",
-				slog.String(observability.FieldEventAction, "retry.budget_exhausted"),
-				slog.String(observability.FieldUpstream, t.name))
-			return giveUp(fmt.Errorf("%w: %w", ErrBudgetExhausted, last))
-		}
-		t.m.retries.Inc()
-		reason := attemptOutcomeNames[attemptError]
-		if lastStatus != 0 {
-			reason = "status_" + strconv.Itoa(lastStatus)
-		} else if errors.Is(last, context.DeadlineExceeded) {
-			reason = attemptOutcomeNames[attemptTimeout]
-		}
-		t.log.LogAttrs(parent, slog.LevelInfo, "retrying "+t.name+" after "+reason,
-			slog.String(observability.FieldEventAction, "retry.attempt"),
-			slog.String(observability.FieldUpstream, t.name),
-			slog.Int("labels.attempt", n+1),
-			slog.String("labels.reason", reason),
-			slog.Int64("labels.delay_ms", delay.Milliseconds()))
 		if delay > 0 {
 			select {
 			case <-t.clock.After(delay):
@@ -325,6 +233,144 @@ func (t *Transport) call(req *http.Request) (*http.Response, int, int, error) {
 			}
 		}
 	}
+}
+
+// callDeadline is step (1): it returns the time and the call's deadline, or
+// an error (the body closed) when the caller is gone or no time is left.
+//
+// The call's deadline is kept as a value, not a context: every attempt gets
+// one context from the caller's, clipped to min(call deadline, attempt
+// timeout), and waits between attempts are checked against it before they
+// start. One context per attempt instead of two. Deadlines are wall-clock,
+// as context's own are, so they read time.Now; the injected clock paces
+// what the transport waits for itself (backoff and Retry-After waits).
+func (t *Transport) callDeadline(req *http.Request) (now, deadline time.Time, err error) {
+	parent := req.Context()
+	if err := parent.Err(); err != nil {
+		closeRequestBody(req)
+		return now, deadline, t.callerGone(err)
+	}
+	now = time.Now()
+	deadline = now.Add(t.p.Timeout)
+	if d, ok := parent.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if deadline.Sub(now) < time.Millisecond {
+		closeRequestBody(req)
+		return now, deadline, fmt.Errorf("upstream %s: %w: no time left for the call: %w", t.name, ErrDeadline, context.DeadlineExceeded)
+	}
+	return now, deadline, nil
+}
+
+// replayable is step (2): when the call may be retried and has a body, it
+// returns a function that gives the body again for each attempt, reading
+// the body into memory when the request cannot replay it itself (req is
+// then a copy carrying the buffered body).
+func (t *Transport) replayable(req *http.Request, canRetry bool) (*http.Request, func() (io.ReadCloser, error), error) {
+	if !canRetry || req.Body == nil || req.Body == http.NoBody {
+		return req, nil, nil
+	}
+	if req.GetBody != nil {
+		return req, req.GetBody, nil
+	}
+	buf, err := io.ReadAll(req.Body)
+	req.Body.Close()
+	if err != nil {
+		return req, nil, fmt.Errorf("upstream %s: reading request body: %w", t.name, err)
+	}
+	replay := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+	req = req.WithContext(req.Context())
+	req.ContentLength = int64(len(buf))
+	req.Body, _ = replay()
+	return req, replay, nil
+}
+
+// deliver hands a kindDone response to the caller: its body releases the
+// bulkhead slot and the attempt's context when closed.
+func (t *Transport) deliver(res attemptResult) (*http.Response, int) {
+	if res.resp.Body == nil || res.resp.Body == http.NoBody {
+		res.cancel()
+		t.bh.release()
+	} else {
+		res.resp.Body = &releaseBody{rc: res.resp.Body, t: t, cancel: res.cancel}
+	}
+	if res.resp.StatusCode >= 500 {
+		return res.resp, callFailure
+	}
+	return res.resp, callSuccess
+}
+
+// retryState is what a call remembers of its previous attempt.
+type retryState struct {
+	last        error // the previous attempt's failure
+	lastStatus  int
+	lastProblem []byte
+	jit         *jitter
+}
+
+// nextDelay records the failed attempt n in rs and decides on another: it
+// returns how long to wait first, or the error that ends the call (the
+// policy, the deadline or (3) the retry budget says no).
+func (t *Transport) nextDelay(parent context.Context, deadline time.Time, res attemptResult, n int, canRetry bool, rs *retryState) (time.Duration, error) {
+	var wait time.Duration
+	hasWait := false
+	rs.last, rs.lastStatus, rs.lastProblem = res.err, 0, nil
+	if res.resp != nil {
+		rs.lastStatus = res.resp.StatusCode
+		wait, hasWait = parseRetryAfter(res.resp.Header.Get("Retry-After"), t.clock.Now())
+		rs.lastProblem = readProblem(res.resp)
+		t.finish(res)
+	}
+	giveUp := func(cause error) (time.Duration, error) {
+		return 0, &UpstreamError{Upstream: t.name, Status: rs.lastStatus, Attempts: n, Wait: wait, Problem: rs.lastProblem, Err: cause}
+	}
+	if !canRetry || n >= t.p.MaxAttempts {
+		return giveUp(rs.last)
+	}
+	if parent.Err() != nil {
+		return 0, t.callerGone(parent.Err())
+	}
+	delay := wait
+	if hasWait {
+		if wait > t.p.MaxRetryAfter {
+			return giveUp(fmt.Errorf("Retry-After %v exceeds the policy's %v: %w", wait, t.p.MaxRetryAfter, rs.last))
+		}
+	} else {
+		if rs.jit == nil {
+			rs.jit = newJitter(t.p, t.clock, t.rand)
+		}
+		delay = rs.jit.next()
+	}
+	if time.Until(deadline) <= delay+time.Millisecond {
+		return giveUp(fmt.Errorf("%w: no time left to wait %v for attempt %d: %w", ErrDeadline, delay, n+1, rs.last))
+	}
+	// (3) Retry budget.
+	if !t.budget.tryRetry() {
+		t.m.budgetExhausted.Inc()
+		t.log.LogAttrs(parent, slog.LevelWarn, "retry budget of "+t.name+" exhausted",
+			slog.String(observability.FieldEventAction, "retry.budget_exhausted"),
+			slog.String(observability.FieldUpstream, t.name))
+		return giveUp(fmt.Errorf("%w: %w", ErrBudgetExhausted, rs.last))
+	}
+	t.m.retries.Inc()
+	t.logRetry(parent, n, rs, delay)
+	return delay, nil
+}
+
+// logRetry writes the retry.attempt line for attempt n+1.
+func (t *Transport) logRetry(ctx context.Context, n int, rs *retryState, delay time.Duration) {
+	reason := attemptOutcomeNames[attemptError]
+	if rs.lastStatus != 0 {
+		reason = "status_" + strconv.Itoa(rs.lastStatus)
+	} else if errors.Is(rs.last, context.DeadlineExceeded) {
+		reason = attemptOutcomeNames[attemptTimeout]
+	}
+	t.log.LogAttrs(ctx, slog.LevelInfo, "retrying "+t.name+" after "+reason,
+		slog.String(observability.FieldEventAction, "retry.attempt"),
+		slog.String(observability.FieldUpstream, t.name),
+		slog.Int("labels.attempt", n+1),
+		slog.String("labels.reason", reason),
+		slog.Int64("labels.delay_ms", delay.Milliseconds()))
 }
 
 // attempt sends attempt n: (4) breaker, (5) attempt timeout, (6) bulkhead, wire.
@@ -342,16 +388,8 @@ func (t *Transport) attempt(parent context.Context, now, deadline time.Time, req
 			return attemptResult{kind: kindRejected, err: err}
 		}
 	}
-	// (5) Attempt timeout, clipped by the call's deadline. When the caller's
-	// own deadline is sooner still, its context is used as is.
-	actx, acancel := parent, noCancel
-	ad := now.Add(t.p.AttemptTimeout)
-	if deadline.Before(ad) {
-		ad = deadline
-	}
-	if pd, ok := parent.Deadline(); !ok || pd.After(ad) {
-		actx, acancel = context.WithDeadline(parent, ad)
-	}
+	// (5) Attempt timeout, clipped by the call's deadline.
+	actx, acancel, ad := t.attemptContext(parent, now, deadline)
 	// (6) Bulkhead.
 	if !t.bh.tryAcquire() {
 		acancel()
@@ -371,26 +409,53 @@ func (t *Transport) attempt(parent context.Context, now, deadline time.Time, req
 	if err != nil {
 		t.bh.release()
 		acancel()
-		switch {
-		case parent.Err() != nil: // the caller gave up: not the upstream's fault
-			done(errAttemptExcluded)
-			t.m.attempts[attemptCanceled].Inc()
-			return attemptResult{kind: kindFinal, err: t.callerGone(parent.Err())}
-		case actx.Err() != nil && !time.Now().Before(deadline): // Policy.Timeout ran out during the attempt
-			done(errAttemptFailed)
-			t.m.attempts[attemptTimeout].Inc()
-			return attemptResult{kind: kindFinal, err: &UpstreamError{Upstream: t.name, Attempts: n,
-				Err: fmt.Errorf("%w: call timed out after %v: %w", ErrDeadline, t.p.Timeout, err)}}
-		case actx.Err() != nil:
-			done(errAttemptFailed)
-			t.m.attempts[attemptTimeout].Inc()
-			return attemptResult{kind: kindRetry, err: fmt.Errorf("attempt %d timed out after %v: %w", n, t.p.AttemptTimeout, err)}
-		default:
-			done(errAttemptFailed)
-			t.m.attempts[attemptError].Inc()
-			return attemptResult{kind: kindRetry, err: fmt.Errorf("attempt %d: %w", n, err)}
-		}
+		return t.wireFailure(parent, actx, deadline, n, err, done)
 	}
+	return t.answered(resp, acancel, n, done)
+}
+
+// attemptContext returns the attempt's context and deadline: the attempt
+// timeout from now, clipped by the call's deadline. When the caller's own
+// deadline is sooner still, its context is used as is.
+func (t *Transport) attemptContext(parent context.Context, now, deadline time.Time) (context.Context, context.CancelFunc, time.Time) {
+	actx, acancel := parent, noCancel
+	ad := now.Add(t.p.AttemptTimeout)
+	if deadline.Before(ad) {
+		ad = deadline
+	}
+	if pd, ok := parent.Deadline(); !ok || pd.After(ad) {
+		actx, acancel = context.WithDeadline(parent, ad)
+	}
+	return actx, acancel, ad
+}
+
+// wireFailure classifies attempt n that got no response (err), reports it
+// to the breaker through done and counts it.
+func (t *Transport) wireFailure(parent, actx context.Context, deadline time.Time, n int, err error, done func(error)) attemptResult {
+	switch {
+	case parent.Err() != nil: // the caller gave up: not the upstream's fault
+		done(errAttemptExcluded)
+		t.m.attempts[attemptCanceled].Inc()
+		return attemptResult{kind: kindFinal, err: t.callerGone(parent.Err())}
+	case actx.Err() != nil && !time.Now().Before(deadline): // Policy.Timeout ran out during the attempt
+		done(errAttemptFailed)
+		t.m.attempts[attemptTimeout].Inc()
+		return attemptResult{kind: kindFinal, err: &UpstreamError{Upstream: t.name, Attempts: n,
+			Err: fmt.Errorf("%w: call timed out after %v: %w", ErrDeadline, t.p.Timeout, err)}}
+	case actx.Err() != nil:
+		done(errAttemptFailed)
+		t.m.attempts[attemptTimeout].Inc()
+		return attemptResult{kind: kindRetry, err: fmt.Errorf("attempt %d timed out after %v: %w", n, t.p.AttemptTimeout, err)}
+	default:
+		done(errAttemptFailed)
+		t.m.attempts[attemptError].Inc()
+		return attemptResult{kind: kindRetry, err: fmt.Errorf("attempt %d: %w", n, err)}
+	}
+}
+
+// answered classifies attempt n's response by its status, reports it to the
+// breaker through done and counts it.
+func (t *Transport) answered(resp *http.Response, acancel context.CancelFunc, n int, done func(error)) attemptResult {
 	code := resp.StatusCode
 	switch {
 	case code == http.StatusServiceUnavailable && resp.Header.Get(DependencyHeader) != "":

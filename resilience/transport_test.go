@@ -58,9 +58,10 @@ func TestBreakerTripsHalfOpensAndCloses(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
-	r := newRig(t, Config{Policy: Policy{
+	clk := clocktest.New(clocktest.Epoch)
+	r := newRig(t, Config{Clock: clk, Policy: Policy{
 		MaxAttempts: 1, BreakerMinRequests: 4, BreakerFailureRatio: 0.5,
-		BreakerOpenTimeout: 30 * time.Millisecond, BreakerHalfOpenProbes: 2,
+		BreakerOpenTimeout: 30 * time.Second, BreakerHalfOpenProbes: 2,
 	}})
 
 	for i := range 4 {
@@ -79,8 +80,8 @@ func TestBreakerTripsHalfOpensAndCloses(t *testing.T) {
 	if !errors.Is(err, ErrOpen) || !errors.As(err, &oe) {
 		t.Fatalf("err = %v, want *OpenError", err)
 	}
-	if wait, ok := RetryAfter(err); !ok || wait < time.Second {
-		t.Fatalf("RetryAfter = %v, %v", wait, ok)
+	if wait, ok := RetryAfter(err); !ok || wait != 30*time.Second {
+		t.Fatalf("RetryAfter = %v, %v, want 30s", wait, ok)
 	}
 	if up.hits.Load() != before {
 		t.Fatal("an open breaker let a call reach the network")
@@ -89,9 +90,16 @@ func TestBreakerTripsHalfOpensAndCloses(t *testing.T) {
 		t.Fatalf("breaker_rejections_total = %v", got)
 	}
 
-	// gobreaker reads time.Now itself; the open interval is short, so poll.
+	// The open period runs on the injected clock only.
 	healthy.Store(true)
-	eventually(t, 5*time.Second, func() bool { return r.t.State() == "half_open" })
+	clk.Advance(30*time.Second - time.Nanosecond)
+	if got := r.t.State(); got != "open" {
+		t.Fatalf("1ns before the open period ends State = %q, want open", got)
+	}
+	clk.Advance(time.Nanosecond)
+	if got := r.t.State(); got != "half_open" {
+		t.Fatalf("after the open period State = %q, want half_open", got)
+	}
 	for i := range 2 {
 		if resp, err := r.get(t, up.URL); err != nil || resp.StatusCode != 200 {
 			t.Fatalf("probe %d: %v %v", i, resp, err)
@@ -118,16 +126,68 @@ func TestBreakerTripsHalfOpensAndCloses(t *testing.T) {
 
 func TestBreakerHalfOpenFailureReopens(t *testing.T) {
 	up := newUpstream(t, status(http.StatusBadGateway))
-	r := newRig(t, Config{Policy: Policy{MaxAttempts: 1, BreakerMinRequests: 2, BreakerOpenTimeout: 20 * time.Millisecond}})
+	clk := clocktest.New(clocktest.Epoch)
+	r := newRig(t, Config{Clock: clk, Policy: Policy{MaxAttempts: 1, BreakerMinRequests: 2, BreakerOpenTimeout: time.Minute}})
 	for range 2 {
 		_, _ = r.get(t, up.URL)
 	}
-	eventually(t, 5*time.Second, func() bool { return r.t.State() == "half_open" })
+	clk.Advance(time.Minute)
+	if got := r.t.State(); got != "half_open" {
+		t.Fatalf("State = %q after the open period, want half_open", got)
+	}
 	if _, err := r.get(t, up.URL); !errors.Is(err, ErrUpstream) {
 		t.Fatalf("probe err = %v", err)
 	}
 	if got := r.t.State(); got != "open" {
 		t.Fatalf("State = %q after a failed probe, want open", got)
+	}
+	// A new open period starts at the failed probe.
+	clk.Advance(time.Minute - time.Nanosecond)
+	if got := r.t.State(); got != "open" {
+		t.Fatalf("State = %q before the second open period ends, want open", got)
+	}
+	clk.Advance(time.Nanosecond)
+	if got := r.t.State(); got != "half_open" {
+		t.Fatalf("State = %q after the second open period, want half_open", got)
+	}
+}
+
+func TestBreakerHalfOpenAdmitsOnlyItsProbes(t *testing.T) {
+	clk := clocktest.New(clocktest.Epoch)
+	r := newRig(t, Config{Clock: clk, Policy: Policy{BreakerMinRequests: 1, BreakerOpenTimeout: time.Second, BreakerHalfOpenProbes: 2}})
+	b := r.t.br
+	done, err := b.allow("product", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done(errAttemptFailed)
+	if _, err := b.allow("product", nil); !errors.Is(err, ErrOpen) {
+		t.Fatalf("open: err = %v, want ErrOpen", err)
+	}
+	clk.Advance(time.Second)
+	p1, err1 := b.allow("product", nil)
+	p2, err2 := b.allow("product", nil)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("probes refused: %v, %v", err1, err2)
+	}
+	if _, err := b.allow("product", nil); !errors.Is(err, ErrOpen) {
+		t.Fatalf("third probe: err = %v, want ErrOpen", err)
+	}
+	p1(errAttemptExcluded) // frees its slot, counts for nothing
+	p3, err := b.allow("product", nil)
+	if err != nil {
+		t.Fatalf("probe after an exclusion: %v", err)
+	}
+	p2(nil)
+	if got := b.state(); got != "half_open" {
+		t.Fatalf("after 1 good probe State = %q, want half_open", got)
+	}
+	p3(nil)
+	if got := b.state(); got != "closed" {
+		t.Fatalf("after 2 good probes State = %q, want closed", got)
+	}
+	if c := b.counts(); c.Requests != 0 {
+		t.Fatalf("closed again with counts %+v, want fresh ones", c)
 	}
 }
 
@@ -368,7 +428,7 @@ func TestClientErrorsNeitherRetriedNorBreakerFailures(t *testing.T) {
 			if got := r.t.State(); got != "closed" {
 				t.Fatalf("State = %q: %d counted as failures", got, code)
 			}
-			if c := r.t.br.cb.Counts(); c.TotalFailures != 0 || c.TotalSuccesses != 0 || c.TotalExclusions != 10 {
+			if c := r.t.br.counts(); c.TotalFailures != 0 || c.TotalSuccesses != 0 || c.TotalExclusions != 10 {
 				t.Fatalf("breaker counts %+v, want 10 exclusions", c)
 			}
 			if got := r.counter(t, r.m.clientRequests, "product", "success"); got != 10 {
@@ -398,7 +458,7 @@ func TestDependencyUnavailableIsFinal(t *testing.T) {
 	if got := up.hits.Load(); got != 10 {
 		t.Fatalf("%d hits for 10 calls: a dependency 503 was retried", got)
 	}
-	if c := r.t.br.cb.Counts(); r.t.State() != "closed" || c.TotalFailures != 0 || c.TotalExclusions != 10 {
+	if c := r.t.br.counts(); r.t.State() != "closed" || c.TotalFailures != 0 || c.TotalExclusions != 10 {
 		t.Fatalf("breaker %s, counts %+v: want closed, 10 exclusions", r.t.State(), c)
 	}
 	if got := r.counter(t, r.m.clientAttempts, "order", "dependency_unavailable"); got != 10 {
@@ -416,7 +476,7 @@ func TestDependencyUnavailableIsFinal(t *testing.T) {
 			t.Fatalf("plain 503: err %v, want the upstream counted unavailable", err)
 		}
 	}
-	if c := r.t.br.cb.Counts(); c.TotalFailures == 0 && r.t.State() == "closed" {
+	if c := r.t.br.counts(); c.TotalFailures == 0 && r.t.State() == "closed" {
 		t.Fatalf("a plain 503 did not count against the breaker: %+v", c)
 	}
 }
@@ -473,7 +533,7 @@ func TestCallerLimitedOrShedIsFinal(t *testing.T) {
 			if len(clock.Waits()) != 0 {
 				t.Fatalf("waited %v", clock.Waits())
 			}
-			if c := r.t.br.cb.Counts(); r.t.State() != "closed" || c.TotalFailures != 0 || c.TotalExclusions != 20 {
+			if c := r.t.br.counts(); r.t.State() != "closed" || c.TotalFailures != 0 || c.TotalExclusions != 20 {
 				t.Fatalf("breaker %s, counts %+v: want closed, 20 exclusions", r.t.State(), c)
 			}
 			if got := r.counter(t, r.m.clientAttempts, "user", tt.outcome); got != 20 {
@@ -493,7 +553,7 @@ func TestServerErrorOtherThan502to504IsReturned(t *testing.T) {
 	if err != nil || resp.StatusCode != 500 || up.hits.Load() != 1 {
 		t.Fatalf("resp %v err %v hits %d: want the 500 returned after one attempt", resp, err, up.hits.Load())
 	}
-	if c := r.t.br.cb.Counts(); c.TotalFailures != 1 {
+	if c := r.t.br.counts(); c.TotalFailures != 1 {
 		t.Fatalf("a 500 is a breaker failure; counts %+v", c)
 	}
 }
@@ -523,7 +583,7 @@ func TestCallerCancellationIsNotABreakerFailure(t *testing.T) {
 	if got := r.t.State(); got != "closed" {
 		t.Fatalf("State = %q: caller cancellation counted as failure", got)
 	}
-	if c := r.t.br.cb.Counts(); c.TotalFailures != 0 {
+	if c := r.t.br.counts(); c.TotalFailures != 0 {
 		t.Fatalf("breaker counts %+v", c)
 	}
 }

@@ -378,7 +378,7 @@ func logVerdicts(t *testing.T, res *chaos.Result) {
 		}
 		t.Logf("%s %-8s %-60s measured %-28s want %s %s", mark, v.Phase, v.Check, v.Measured, v.Want, v.Note)
 	}
-	last := map[string]string{}
+	last := map[string]chaos.BreakerState{}
 	for _, b := range res.Breakers {
 		if last[b.Breaker] != b.State {
 			t.Logf("breaker %s %s at %v", b.Breaker, b.State, b.At.Round(10*time.Millisecond))

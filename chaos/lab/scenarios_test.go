@@ -170,7 +170,7 @@ func TestBreakerMatters(t *testing.T) {
 	}
 	var breakerFailed bool
 	for _, v := range res.Verdicts {
-		if v.Kind == string(chaos.CheckBreakerOpens) && !v.Pass && !v.Skipped {
+		if v.Kind == chaos.CheckBreakerOpens && !v.Pass && !v.Skipped {
 			breakerFailed = true
 		}
 	}

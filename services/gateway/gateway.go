@@ -97,18 +97,38 @@ type Route struct {
 	Method, Path string
 }
 
+// withDefaults fills in the zero fields of c (the upstreams are New's).
+func (c Config) withDefaults() Config {
+	c.Base = c.Base.WithDefaults()
+	if c.MaxBody <= 0 {
+		c.MaxBody = DefaultMaxBody
+	}
+	if c.CacheEntries <= 0 {
+		c.CacheEntries = DefaultCacheEntries
+	}
+	if c.MinRequestTimeout <= 0 {
+		c.MinRequestTimeout = DefaultMinRequestTimeout
+	}
+	return c
+}
+
+// fixed is the target of a route that forwards to the upstream path p.
+func fixed(p string) func(*http.Request) (string, bool) {
+	return func(*http.Request) (string, bool) { return p, true }
+}
+
+// withID is the target of a route with an :id: prefix plus the id, when
+// the id is valid.
+func withID(prefix string) func(*http.Request) (string, bool) {
+	return func(r *http.Request) (string, bool) {
+		id := router.Param(r, "id")
+		return prefix + url.PathEscape(id), kit.ValidID(id)
+	}
+}
+
 // New builds the gateway.
 func New(cfg Config) (*Service, error) {
-	cfg.Base = cfg.Base.WithDefaults()
-	if cfg.MaxBody <= 0 {
-		cfg.MaxBody = DefaultMaxBody
-	}
-	if cfg.CacheEntries <= 0 {
-		cfg.CacheEntries = DefaultCacheEntries
-	}
-	if cfg.MinRequestTimeout <= 0 {
-		cfg.MinRequestTimeout = DefaultMinRequestTimeout
-	}
+	cfg = cfg.withDefaults()
 	mk := func(name string, c **http.Client, u *string, def string) upstream {
 		if *c == nil {
 			*c = kit.DefaultClient()
@@ -139,15 +159,6 @@ func New(cfg Config) (*Service, error) {
 	}
 	for _, u := range []upstream{users, products, orders, payments} {
 		o.Ready = append(o.Ready, kit.UpstreamCheck(u.name, u.hc, u.base))
-	}
-	fixed := func(p string) func(*http.Request) (string, bool) {
-		return func(*http.Request) (string, bool) { return p, true }
-	}
-	withID := func(prefix string) func(*http.Request) (string, bool) {
-		return func(r *http.Request) (string, bool) {
-			id := router.Param(r, "id")
-			return prefix + url.PathEscape(id), kit.ValidID(id)
-		}
 	}
 	spec, err := api.JSON()
 	if err != nil {
@@ -292,110 +303,142 @@ func (s *Service) forward(up upstream, target func(*http.Request) (string, bool)
 			problem.Write(w, r, problem.NotFound("no such resource"))
 			return
 		}
-		var body []byte
-		if r.Body != nil && r.Body != http.NoBody {
-			if r.ContentLength > s.cfg.MaxBody {
-				problem.Write(w, r, problem.Newf(http.StatusRequestEntityTooLarge, "request body exceeds %d bytes", s.cfg.MaxBody))
-				return
-			}
-			b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
-			if err != nil {
-				var mbe *http.MaxBytesError
-				if errors.As(err, &mbe) {
-					problem.Write(w, r, err)
-					return
-				}
-				problem.Write(w, r, problem.BadRequest("could not read the request body"))
-				return
-			}
-			body = b
-		}
-		u := up.base + path
-		if r.URL.RawQuery != "" {
-			u += "?" + r.URL.RawQuery
-		}
-		var reqBody any
-		if len(body) > 0 {
-			reqBody = body
-		}
-		req, err := kit.NewRequest(r.Context(), r.Method, u, reqBody)
-		if err != nil {
-			problem.Write(w, r, problem.BadRequest("malformed request"))
+		body, ok := s.readBody(w, r)
+		if !ok {
 			return
 		}
-		req.Header.Del("Content-Type")
-		req.Header.Del("Accept")
-		for _, h := range requestHeaders {
-			if v := r.Header.Values(h); len(v) > 0 {
-				req.Header[h] = append([]string(nil), v...)
-			}
+		req, ok := s.upstreamRequest(w, r, up, path, body)
+		if !ok {
+			return
 		}
-		req.Header.Set(auth.GatewayKeyHeader, s.cfg.Keys.Gateway)
-		req.Header.Set(contract.ForwardedFor, kit.RemoteIP(r))
 		cacheKey := r.URL.Path + "?" + r.URL.RawQuery
 
 		resp, err := up.hc.Do(req)
 		if err != nil {
-			if catalogue && s.serveStale(w, r, cacheKey, err) {
-				return
-			}
-			// The upstream explained itself (order: "payment is
-			// temporarily unavailable"; user: "too many failed logins"):
-			// pass its problem on, with the Retry-After it asked for. A
-			// 429 stays a 429: the client is being limited, not told that
-			// the service is down.
-			if d, ok := r.Context().Value(clientTimeoutKey{}).(time.Duration); ok && errors.Is(r.Context().Err(), context.DeadlineExceeded) {
-				// The client's own Request-Timeout ran out: say so, and
-				// do not blame a healthy upstream.
-				problem.Write(w, r, problem.Newf(http.StatusGatewayTimeout, "the request's %s of %v passed before %s answered", contract.RequestTimeout, d, up.name))
-				return
-			}
-			var ue *resilience.UpstreamError
-			if errors.As(err, &ue) && ue.Problem != nil && (ue.Status >= 500 || ue.Status == http.StatusTooManyRequests) {
-				w.Header().Set("Content-Type", problem.ContentType)
-				w.Header().Set("Retry-After", strconv.Itoa(int(ue.RetryAfter()/time.Second)))
-				writePublicProblem(w, r, ue.Status, ue.Problem)
-				return
-			}
-			problem.Write(w, r, kit.UpstreamProblem(up.name, err))
+			s.callFailed(w, r, up, cacheKey, catalogue, err)
 			return
 		}
 		defer resp.Body.Close()
-		if catalogue && resp.StatusCode >= 500 {
-			if s.serveStale(w, r, cacheKey, errors.New(resp.Status)) {
-				return
-			}
+		s.relay(w, r, up, cacheKey, catalogue, resp)
+	})
+}
+
+// readBody reads the client's body, up to MaxBody. On a bad body it writes
+// the problem and reports false.
+func (s *Service) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, true
+	}
+	if r.ContentLength > s.cfg.MaxBody {
+		problem.Write(w, r, problem.Newf(http.StatusRequestEntityTooLarge, "request body exceeds %d bytes", s.cfg.MaxBody))
+		return nil, false
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			problem.Write(w, r, err)
+			return nil, false
 		}
-		for _, h := range responseHeaders {
-			if v := resp.Header.Values(h); len(v) > 0 {
-				w.Header()[h] = append([]string(nil), v...)
-			}
+		problem.Write(w, r, problem.BadRequest("could not read the request body"))
+		return nil, false
+	}
+	return b, true
+}
+
+// upstreamRequest builds the request to up for path: the client's query,
+// body and requestHeaders, the gateway key and the client's address.
+func (s *Service) upstreamRequest(w http.ResponseWriter, r *http.Request, up upstream, path string, body []byte) (*http.Request, bool) {
+	u := up.base + path
+	if r.URL.RawQuery != "" {
+		u += "?" + r.URL.RawQuery
+	}
+	var reqBody any
+	if len(body) > 0 {
+		reqBody = body
+	}
+	req, err := kit.NewRequest(r.Context(), r.Method, u, reqBody)
+	if err != nil {
+		problem.Write(w, r, problem.BadRequest("malformed request"))
+		return nil, false
+	}
+	req.Header.Del("Content-Type")
+	req.Header.Del("Accept")
+	for _, h := range requestHeaders {
+		if v := r.Header.Values(h); len(v) > 0 {
+			req.Header[h] = append([]string(nil), v...)
 		}
-		if catalogue && resp.StatusCode == http.StatusOK {
-			b, err := io.ReadAll(io.LimitReader(resp.Body, maxCachedBody+1))
-			if err != nil {
-				problem.Write(w, r, kit.UpstreamProblem(up.name, err))
-				return
-			}
-			if len(b) <= maxCachedBody {
-				s.cache.put(cached{key: cacheKey, body: b, contentType: resp.Header.Get("Content-Type"), link: resp.Header.Get("Link")})
-			}
-			w.WriteHeader(resp.StatusCode)
-			_, _ = w.Write(b)
+	}
+	req.Header.Set(auth.GatewayKeyHeader, s.cfg.Keys.Gateway)
+	req.Header.Set(contract.ForwardedFor, kit.RemoteIP(r))
+	return req, true
+}
+
+// callFailed answers a call to up that brought no response (err): a stale
+// catalogue page, the client's own timeout, the upstream's own problem, or
+// the upstream's unavailability.
+func (s *Service) callFailed(w http.ResponseWriter, r *http.Request, up upstream, cacheKey string, catalogue bool, err error) {
+	if catalogue && s.serveStale(w, r, cacheKey, err) {
+		return
+	}
+	// The upstream explained itself (order: "payment is
+	// temporarily unavailable"; user: "too many failed logins"):
+	// pass its problem on, with the Retry-After it asked for. A
+	// 429 stays a 429: the client is being limited, not told that
+	// the service is down.
+	if d, ok := r.Context().Value(clientTimeoutKey{}).(time.Duration); ok && errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+		// The client's own Request-Timeout ran out: say so, and
+		// do not blame a healthy upstream.
+		problem.Write(w, r, problem.Newf(http.StatusGatewayTimeout, "the request's %s of %v passed before %s answered", contract.RequestTimeout, d, up.name))
+		return
+	}
+	var ue *resilience.UpstreamError
+	if errors.As(err, &ue) && ue.Problem != nil && (ue.Status >= 500 || ue.Status == http.StatusTooManyRequests) {
+		w.Header().Set("Content-Type", problem.ContentType)
+		w.Header().Set("Retry-After", strconv.Itoa(int(ue.RetryAfter()/time.Second)))
+		writePublicProblem(w, r, ue.Status, ue.Problem)
+		return
+	}
+	problem.Write(w, r, kit.UpstreamProblem(up.name, err))
+}
+
+// relay passes up's response on: responseHeaders, then the body (cached
+// for a catalogue page, a public problem for an upstream's problem).
+func (s *Service) relay(w http.ResponseWriter, r *http.Request, up upstream, cacheKey string, catalogue bool, resp *http.Response) {
+	if catalogue && resp.StatusCode >= 500 {
+		if s.serveStale(w, r, cacheKey, errors.New(resp.Status)) {
 			return
 		}
-		if resp.StatusCode >= 400 && strings.HasPrefix(resp.Header.Get("Content-Type"), problem.ContentType) {
-			b, err := io.ReadAll(io.LimitReader(resp.Body, kit.MaxResponseBody))
-			if err != nil {
-				problem.Write(w, r, kit.UpstreamProblem(up.name, err))
-				return
-			}
-			writePublicProblem(w, r, resp.StatusCode, b)
+	}
+	for _, h := range responseHeaders {
+		if v := resp.Header.Values(h); len(v) > 0 {
+			w.Header()[h] = append([]string(nil), v...)
+		}
+	}
+	if catalogue && resp.StatusCode == http.StatusOK {
+		b, err := io.ReadAll(io.LimitReader(resp.Body, maxCachedBody+1))
+		if err != nil {
+			problem.Write(w, r, kit.UpstreamProblem(up.name, err))
 			return
+		}
+		if len(b) <= maxCachedBody {
+			s.cache.put(cached{key: cacheKey, body: b, contentType: resp.Header.Get("Content-Type"), link: resp.Header.Get("Link")})
 		}
 		w.WriteHeader(resp.StatusCode)
-		_, _ = io.Copy(w, io.LimitReader(resp.Body, kit.MaxResponseBody))
-	})
+		_, _ = w.Write(b)
+		return
+	}
+	if resp.StatusCode >= 400 && strings.HasPrefix(resp.Header.Get("Content-Type"), problem.ContentType) {
+		b, err := io.ReadAll(io.LimitReader(resp.Body, kit.MaxResponseBody))
+		if err != nil {
+			problem.Write(w, r, kit.UpstreamProblem(up.name, err))
+			return
+		}
+		writePublicProblem(w, r, resp.StatusCode, b)
+		return
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, io.LimitReader(resp.Body, kit.MaxResponseBody))
 }
 
 // writePublicProblem passes an upstream's problem document b on with its

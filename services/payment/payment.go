@@ -155,33 +155,8 @@ type ChargeRequest struct {
 var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
 
 func (s *Service) charge(w http.ResponseWriter, r *http.Request) {
-	key := r.Header.Get(kit.IdempotencyKeyHeader)
-	if !kit.ValidIdempotencyKey(key) {
-		problem.Write(w, r, problem.BadRequest("Idempotency-Key header is required: 1 to 255 printable ASCII characters"))
-		return
-	}
-	var req ChargeRequest
-	if err := problem.DecodeJSON(w, r, &req, 8<<10); err != nil {
-		problem.Write(w, r, err)
-		return
-	}
-	var bad []problem.FieldError
-	if !kit.ValidID(req.OrderID) {
-		bad = append(bad, problem.FieldError{Field: "order_id", Detail: "must be an order id"})
-	}
-	if req.UserID != "" && !kit.ValidID(req.UserID) {
-		bad = append(bad, problem.FieldError{Field: "user_id", Detail: "must be a user id"})
-	}
-	if req.AmountCents <= 0 || req.AmountCents > MaxAmount {
-		bad = append(bad, problem.FieldError{Field: "amount", Detail: fmt.Sprintf("must be from 1 to %d cents", int64(MaxAmount))})
-	}
-	if !currencyRE.MatchString(req.Currency) {
-		bad = append(bad, problem.FieldError{Field: "currency", Detail: "must be a 3-letter ISO 4217 code"})
-	}
-	if len(bad) > 0 {
-		p := problem.BadRequest("invalid payment")
-		p.Errors = bad
-		problem.Write(w, r, p)
+	key, req, ok := parseCharge(w, r)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
@@ -201,31 +176,7 @@ func (s *Service) charge(w http.ResponseWriter, r *http.Request) {
 	// charged while the row stays processing.
 	bg := context.WithoutCancel(ctx)
 	if !created {
-		switch {
-		case got.Status == StatusProcessing && got.LeaseUntil.After(now):
-			p := problem.Conflict("a request with this Idempotency-Key is still in progress")
-			p.RetryAfter = max(time.Second, got.LeaseUntil.Sub(now))
-			problem.Write(w, r, p)
-			return
-		case got.Fingerprint != rec.Fingerprint:
-			problem.Write(w, r, problem.Unprocessable("Idempotency-Key was already used with a different request body"))
-			return
-		case got.Status != StatusProcessing:
-			w.Header().Set(ReplayedHeader, "true")
-			writeStored(w, got.RespStatus, got.RespBody)
-			return
-		}
-		// Processing: another request holds it, or held it and died. Take
-		// it over only once its claim has expired.
-		took, err := s.store.TakeOver(bg, key, now, now.Add(s.cfg.LeaseTTL))
-		if err != nil {
-			problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
-			return
-		}
-		if !took {
-			p := problem.Conflict("a request with this Idempotency-Key is still in progress")
-			p.RetryAfter = time.Second
-			problem.Write(w, r, p)
+		if !s.takeOver(bg, w, r, key, now, got, rec.Fingerprint) {
 			return
 		}
 		rec = got
@@ -245,6 +196,77 @@ func (s *Service) charge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeStored(w, rec.RespStatus, rec.RespBody)
+}
+
+// parseCharge reads the Idempotency-Key and the body of a charge. On a bad
+// request it writes the problem and reports false.
+func parseCharge(w http.ResponseWriter, r *http.Request) (string, ChargeRequest, bool) {
+	var req ChargeRequest
+	key := r.Header.Get(kit.IdempotencyKeyHeader)
+	if !kit.ValidIdempotencyKey(key) {
+		problem.Write(w, r, problem.BadRequest("Idempotency-Key header is required: 1 to 255 printable ASCII characters"))
+		return "", req, false
+	}
+	if err := problem.DecodeJSON(w, r, &req, 8<<10); err != nil {
+		problem.Write(w, r, err)
+		return "", req, false
+	}
+	var bad []problem.FieldError
+	if !kit.ValidID(req.OrderID) {
+		bad = append(bad, problem.FieldError{Field: "order_id", Detail: "must be an order id"})
+	}
+	if req.UserID != "" && !kit.ValidID(req.UserID) {
+		bad = append(bad, problem.FieldError{Field: "user_id", Detail: "must be a user id"})
+	}
+	if req.AmountCents <= 0 || req.AmountCents > MaxAmount {
+		bad = append(bad, problem.FieldError{Field: "amount", Detail: fmt.Sprintf("must be from 1 to %d cents", int64(MaxAmount))})
+	}
+	if !currencyRE.MatchString(req.Currency) {
+		bad = append(bad, problem.FieldError{Field: "currency", Detail: "must be a 3-letter ISO 4217 code"})
+	}
+	if len(bad) > 0 {
+		p := problem.BadRequest("invalid payment")
+		p.Errors = bad
+		problem.Write(w, r, p)
+		return "", req, false
+	}
+	return key, req, true
+}
+
+// takeOver handles a key seen before (got; fingerprint is this request's).
+// It answers the request itself (still in progress, the key reused with
+// another body, or the stored answer replayed) and reports false, unless
+// got is processing under an expired claim: then it takes the claim over
+// and reports true.
+func (s *Service) takeOver(bg context.Context, w http.ResponseWriter, r *http.Request, key string, now time.Time, got Record, fingerprint string) bool {
+	switch {
+	case got.Status == StatusProcessing && got.LeaseUntil.After(now):
+		p := problem.Conflict("a request with this Idempotency-Key is still in progress")
+		p.RetryAfter = max(time.Second, got.LeaseUntil.Sub(now))
+		problem.Write(w, r, p)
+		return false
+	case got.Fingerprint != fingerprint:
+		problem.Write(w, r, problem.Unprocessable("Idempotency-Key was already used with a different request body"))
+		return false
+	case got.Status != StatusProcessing:
+		w.Header().Set(ReplayedHeader, "true")
+		writeStored(w, got.RespStatus, got.RespBody)
+		return false
+	}
+	// Processing: another request holds it, or held it and died. Take it
+	// over only once its claim has expired.
+	took, err := s.store.TakeOver(bg, key, now, now.Add(s.cfg.LeaseTTL))
+	if err != nil {
+		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
+		return false
+	}
+	if !took {
+		p := problem.Conflict("a request with this Idempotency-Key is still in progress")
+		p.RetryAfter = time.Second
+		problem.Write(w, r, p)
+		return false
+	}
+	return true
 }
 
 // process runs the deterministic processor and fills in rec's outcome

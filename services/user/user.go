@@ -114,37 +114,43 @@ type Service struct {
 	h          http.Handler
 }
 
+// withDefaults fills in the zero fields of c.
+func (c Config) withDefaults() Config {
+	c.Base = c.Base.WithDefaults()
+	if c.TokenTTL <= 0 {
+		c.TokenTTL = DefaultTokenTTL
+	}
+	if c.LoginLimit <= 0 {
+		c.LoginLimit = DefaultLoginLimit
+	}
+	if c.LoginWindow <= 0 {
+		c.LoginWindow = DefaultLoginWindow
+	}
+	if c.MaxConcurrentHashes <= 0 {
+		c.MaxConcurrentHashes = max(1, runtime.NumCPU()/2)
+	}
+	switch {
+	case c.TrustedHashes == 0:
+		c.TrustedHashes = 1
+	case c.TrustedHashes < 0:
+		c.TrustedHashes = 0
+	}
+	if c.TrustWindow <= 0 {
+		c.TrustWindow = 15 * time.Minute
+	}
+	switch {
+	case c.HashQueue == 0:
+		c.HashQueue = c.MaxConcurrentHashes
+	case c.HashQueue < 0:
+		c.HashQueue = 0
+	}
+	c.Argon2 = c.Argon2.withDefaults()
+	return c
+}
+
 // New builds the service, opening its store and seeding it if empty.
 func New(cfg Config) (*Service, error) {
-	cfg.Base = cfg.Base.WithDefaults()
-	if cfg.TokenTTL <= 0 {
-		cfg.TokenTTL = DefaultTokenTTL
-	}
-	if cfg.LoginLimit <= 0 {
-		cfg.LoginLimit = DefaultLoginLimit
-	}
-	if cfg.LoginWindow <= 0 {
-		cfg.LoginWindow = DefaultLoginWindow
-	}
-	if cfg.MaxConcurrentHashes <= 0 {
-		cfg.MaxConcurrentHashes = max(1, runtime.NumCPU()/2)
-	}
-	switch {
-	case cfg.TrustedHashes == 0:
-		cfg.TrustedHashes = 1
-	case cfg.TrustedHashes < 0:
-		cfg.TrustedHashes = 0
-	}
-	if cfg.TrustWindow <= 0 {
-		cfg.TrustWindow = 15 * time.Minute
-	}
-	switch {
-	case cfg.HashQueue == 0:
-		cfg.HashQueue = cfg.MaxConcurrentHashes
-	case cfg.HashQueue < 0:
-		cfg.HashQueue = 0
-	}
-	cfg.Argon2 = cfg.Argon2.withDefaults()
+	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -252,23 +258,8 @@ type LoginResponse struct {
 }
 
 func (s *Service) login(w http.ResponseWriter, r *http.Request) {
-	var req LoginRequest
-	if err := problem.DecodeJSON(w, r, &req, maxLoginBody); err != nil {
-		problem.Write(w, r, err)
-		return
-	}
-	email := strings.ToLower(strings.TrimSpace(req.Email))
-	var bad []problem.FieldError
-	if email == "" || len(email) > 254 || !strings.Contains(email, "@") {
-		bad = append(bad, problem.FieldError{Field: "email", Detail: "must be an email address"})
-	}
-	if req.Password == "" || len(req.Password) > maxPasswordLen {
-		bad = append(bad, problem.FieldError{Field: "password", Detail: fmt.Sprintf("must be 1 to %d bytes", maxPasswordLen)})
-	}
-	if len(bad) > 0 {
-		p := problem.BadRequest("invalid login request")
-		p.Errors = bad
-		problem.Write(w, r, p)
+	email, req, ok := parseLogin(w, r)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
@@ -276,41 +267,14 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) {
 	acct, byIP := "acct:"+email, "ip:"+ip
 	// The limits answer at once, before any hashing: a locked account or
 	// client costs a map lookup, not a core.
-	da, dc := s.limiter.locked(acct), s.limiter.locked(byIP)
-	if d := max(da, dc); d > 0 {
-		reason := "account_limit"
-		if dc > 0 {
-			reason = "client_limit"
-		}
-		s.refused.WithLabelValues(reason).Inc()
-		// Debug: the lock itself was logged at warn when it happened; a
-		// line per refused attempt would let an attacker fill the disk
-		// (faultlab_login_refused_total counts them).
-		s.log.LogAttrs(ctx, slog.LevelDebug, "login refused: too many failures",
-			slog.String(observability.FieldEventAction, "login.refused"),
-			slog.String("labels.reason", reason),
-			slog.String("labels.email_hash", emailHash(email)), slog.String("source.ip", ip))
-		p := problem.New(http.StatusTooManyRequests, "too many failed logins; try again later")
-		p.RetryAfter = d
-		problem.Write(w, r, p)
+	if s.refuseLocked(w, r, email, ip, acct, byIP) {
 		return
 	}
 	// The global bound on hashing: past the slots and the short queue, shed
 	// at once, marked so that callers' breakers do not count it.
 	release := s.gate.acquire(ctx, s.good.has(byIP))
 	if release == nil {
-		s.refused.WithLabelValues("shed").Inc()
-		// At most one warn line a second (the metric counts every shed).
-		level := slog.LevelDebug
-		if now := s.cfg.Now().UnixNano(); now-s.shedLogged.Load() >= int64(time.Second) {
-			s.shedLogged.Store(now)
-			level = slog.LevelWarn
-		}
-		s.log.LogAttrs(ctx, level, "login shed: password hashing is at its bound",
-			slog.String(observability.FieldEventAction, "login.shed"),
-			slog.String("source.ip", ip))
-		w.Header().Set(contract.LoadShed, "login")
-		problem.Write(w, r, problem.Unavailable("login is busy; try again shortly", ShedRetryAfter))
+		s.shed(w, r, ip)
 		return
 	}
 	defer release()
@@ -326,18 +290,7 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) {
 	// Unknown emails verify the dummy hash: they cost what known ones do.
 	ok, verr := s.verify(req.Password, hash)
 	if err != nil || verr != nil || !ok {
-		locked := s.limiter.fail(acct)
-		locked = s.limiter.fail(byIP) || locked
-		s.log.LogAttrs(ctx, slog.LevelWarn, "login failed",
-			slog.String(observability.FieldEventAction, "login.failed"),
-			slog.String("labels.email_hash", emailHash(email)), slog.String("source.ip", ip))
-		if locked {
-			s.log.LogAttrs(ctx, slog.LevelWarn, "login locked",
-				slog.String(observability.FieldEventAction, "login.locked"),
-				slog.String("labels.email_hash", emailHash(email)), slog.String("source.ip", ip))
-		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="faultlab"`)
-		problem.Write(w, r, problem.Unauthorized("invalid email or password"))
+		s.loginFailed(w, r, email, ip, acct, byIP)
 		return
 	}
 	s.limiter.reset(acct)
@@ -355,6 +308,92 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) {
 	problem.WriteJSON(w, http.StatusOK, LoginResponse{
 		AccessToken: tok, TokenType: "Bearer", ExpiresIn: int(s.cfg.TokenTTL / time.Second),
 	})
+}
+
+// parseLogin reads a login request and its normalised email. On a bad
+// request it writes the problem and reports false.
+func parseLogin(w http.ResponseWriter, r *http.Request) (string, LoginRequest, bool) {
+	var req LoginRequest
+	if err := problem.DecodeJSON(w, r, &req, maxLoginBody); err != nil {
+		problem.Write(w, r, err)
+		return "", req, false
+	}
+	email := strings.ToLower(strings.TrimSpace(req.Email))
+	var bad []problem.FieldError
+	if email == "" || len(email) > 254 || !strings.Contains(email, "@") {
+		bad = append(bad, problem.FieldError{Field: "email", Detail: "must be an email address"})
+	}
+	if req.Password == "" || len(req.Password) > maxPasswordLen {
+		bad = append(bad, problem.FieldError{Field: "password", Detail: fmt.Sprintf("must be 1 to %d bytes", maxPasswordLen)})
+	}
+	if len(bad) > 0 {
+		p := problem.BadRequest("invalid login request")
+		p.Errors = bad
+		problem.Write(w, r, p)
+		return "", req, false
+	}
+	return email, req, true
+}
+
+// refuseLocked answers 429 when the account or the client is locked out,
+// and reports whether it did.
+func (s *Service) refuseLocked(w http.ResponseWriter, r *http.Request, email, ip, acct, byIP string) bool {
+	da, dc := s.limiter.locked(acct), s.limiter.locked(byIP)
+	d := max(da, dc)
+	if d <= 0 {
+		return false
+	}
+	reason := "account_limit"
+	if dc > 0 {
+		reason = "client_limit"
+	}
+	s.refused.WithLabelValues(reason).Inc()
+	// Debug: the lock itself was logged at warn when it happened; a line
+	// per refused attempt would let an attacker fill the disk
+	// (faultlab_login_refused_total counts them).
+	s.log.LogAttrs(r.Context(), slog.LevelDebug, "login refused: too many failures",
+		slog.String(observability.FieldEventAction, "login.refused"),
+		slog.String("labels.reason", reason),
+		slog.String("labels.email_hash", emailHash(email)), slog.String("source.ip", ip))
+	p := problem.New(http.StatusTooManyRequests, "too many failed logins; try again later")
+	p.RetryAfter = d
+	problem.Write(w, r, p)
+	return true
+}
+
+// shed answers a login that found password hashing at its bound: 503,
+// marked as load shedding.
+func (s *Service) shed(w http.ResponseWriter, r *http.Request, ip string) {
+	s.refused.WithLabelValues("shed").Inc()
+	// At most one warn line a second (the metric counts every shed).
+	level := slog.LevelDebug
+	if now := s.cfg.Now().UnixNano(); now-s.shedLogged.Load() >= int64(time.Second) {
+		s.shedLogged.Store(now)
+		level = slog.LevelWarn
+	}
+	s.log.LogAttrs(r.Context(), level, "login shed: password hashing is at its bound",
+		slog.String(observability.FieldEventAction, "login.shed"),
+		slog.String("source.ip", ip))
+	w.Header().Set(contract.LoadShed, "login")
+	problem.Write(w, r, problem.Unavailable("login is busy; try again shortly", ShedRetryAfter))
+}
+
+// loginFailed counts a failed login against the account and the client,
+// logs it (and a lock it caused) and answers 401.
+func (s *Service) loginFailed(w http.ResponseWriter, r *http.Request, email, ip, acct, byIP string) {
+	ctx := r.Context()
+	locked := s.limiter.fail(acct)
+	locked = s.limiter.fail(byIP) || locked
+	s.log.LogAttrs(ctx, slog.LevelWarn, "login failed",
+		slog.String(observability.FieldEventAction, "login.failed"),
+		slog.String("labels.email_hash", emailHash(email)), slog.String("source.ip", ip))
+	if locked {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "login locked",
+			slog.String(observability.FieldEventAction, "login.locked"),
+			slog.String("labels.email_hash", emailHash(email)), slog.String("source.ip", ip))
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="faultlab"`)
+	problem.Write(w, r, problem.Unauthorized("invalid email or password"))
 }
 
 // clientIP is the address the gateway saw (X-Forwarded-For), trusted only
