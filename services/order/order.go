@@ -18,6 +18,7 @@ import (
 	"github.com/faultlab/faultlab/services/payment"
 	"github.com/faultlab/faultlab/services/product"
 	"github.com/faultlab/faultlab/services/user"
+	"github.com/faultlab/faultlab/topology"
 )
 
 // Routes.
@@ -25,16 +26,20 @@ const (
 	RouteOrders = "/orders"
 	RouteOrder  = "/orders/:id"
 	// PublicPrefix is where the gateway publishes orders.
-	PublicPrefix = "/api/v1/orders"
+	PublicPrefix = topology.RouteOrders
+)
+
+// The upstreams' default base URLs (topology).
+var (
+	DefaultUserURL    = topology.DefaultURL(topology.User)
+	DefaultProductURL = topology.DefaultURL(topology.Product)
+	DefaultPaymentURL = topology.DefaultURL(topology.Payment)
 )
 
 // Defaults.
 const (
-	DefaultUserURL    = "http://127.0.0.1:8081"
-	DefaultProductURL = "http://127.0.0.1:8082"
-	DefaultPaymentURL = "http://127.0.0.1:8084"
-	DefaultMaxLines   = 20
-	DefaultLeaseTTL   = 10 * time.Second
+	DefaultMaxLines = 20
+	DefaultLeaseTTL = 10 * time.Second
 	// DefaultLimit and MaxLimit bound a page of GET /orders.
 	DefaultLimit = 20
 	MaxLimit     = 100
