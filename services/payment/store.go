@@ -168,9 +168,14 @@ func (s *sqliteStore) TakeOver(ctx context.Context, key string, now, leaseUntil 
 }
 
 func (s *sqliteStore) Charges(ctx context.Context, after string, limit int) ([]Payment, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+cols+` FROM payments WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
+	return s.list(ctx, "charges", `SELECT `+cols+` FROM payments WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
+}
+
+// list runs a query of whole payment rows and returns their payments.
+func (s *sqliteStore) list(ctx context.Context, what, query string, args ...any) ([]Payment, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("charges: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	out := []Payment{}
@@ -205,20 +210,7 @@ func (s *sqliteStore) ByID(ctx context.Context, id string) (Payment, error) {
 }
 
 func (s *sqliteStore) ByOrder(ctx context.Context, orderID string) ([]Payment, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+cols+` FROM payments WHERE order_id = ? ORDER BY created_at, id`, orderID)
-	if err != nil {
-		return nil, fmt.Errorf("payments by order: %w", err)
-	}
-	defer rows.Close()
-	out := []Payment{}
-	for rows.Next() {
-		r, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r.Payment)
-	}
-	return out, rows.Err()
+	return s.list(ctx, "payments by order", `SELECT `+cols+` FROM payments WHERE order_id = ? ORDER BY created_at, id`, orderID)
 }
 
 func (s *sqliteStore) Summary(ctx context.Context) (Summary, error) {
