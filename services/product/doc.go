@@ -23,8 +23,8 @@
 //
 // Product owns the safety of its stock: a reservation holds stock for
 // Config.ReservationTTL (10 min) unless renewed, and Sweep (run by the app
-// wiring every few seconds, and before every new reservation) gives the
-// stock of expired ones back. A commit after expiry takes the stock again
+// wiring every few seconds, and again before a reservation is refused for
+// want of stock) gives the stock of expired ones back. A commit after expiry takes the stock again
 // if it is still available, else it is refused with 409: stock is never
 // sold twice.
 //

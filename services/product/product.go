@@ -74,7 +74,7 @@ type Config struct {
 	NoSeed bool
 	// ReservationTTL bounds how long a reservation holds stock; default
 	// DefaultReservationTTL. Product gives expired stock back itself
-	// (Sweep, and before every new reservation).
+	// (Sweep, and before a reservation is refused for want of stock).
 	ReservationTTL time.Duration
 }
 
@@ -333,12 +333,15 @@ func (s *Service) reserve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.cfg.Now()
-	// Expired stock goes back before anyone is told there is none.
-	if _, err := s.Sweep(r.Context()); err != nil {
-		problem.Write(w, r, stockProblem(err))
-		return
-	}
 	res, created, err := s.store.Reserve(r.Context(), req.ID, req.Items, now, now.Add(s.cfg.ReservationTTL))
+	if errors.Is(err, ErrInsufficientStock) {
+		// Expired stock goes back before anyone is told there is none.
+		// Only then: the sweeper gives it back in the background, and a
+		// sweep on every reserve would add a write to the hot path.
+		if n, serr := s.Sweep(r.Context()); serr == nil && n > 0 {
+			res, created, err = s.store.Reserve(r.Context(), req.ID, req.Items, now, now.Add(s.cfg.ReservationTTL))
+		}
+	}
 	if err != nil {
 		problem.Write(w, r, stockProblem(err))
 		return
