@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/faultlab/faultlab/chaos/load"
-	"github.com/faultlab/faultlab/internal/app"
 	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/internal/server"
+	"github.com/faultlab/faultlab/shop"
 )
 
 // ErrConfig is wrapped by every configuration error of Compare.
@@ -112,7 +112,7 @@ func Compare(ctx context.Context, cfg Config) (*Comparison, error) {
 	if cfg.Rate <= 0 {
 		cfg.Rate = 1000
 	}
-	gw, err := app.Build("gateway", app.Options{Keys: cfg.Keys, URLs: cfg.URLs})
+	gw, err := shop.Build("gateway", shop.Options{Keys: cfg.Keys, URLs: cfg.URLs})
 	if err != nil {
 		return nil, fmt.Errorf("baseline: gateway: %w", err)
 	}

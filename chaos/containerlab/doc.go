@@ -24,7 +24,7 @@
 // Config.Policy plays the part of the in-process lab's default policy: it
 // reaches each container as FAULTLAB_POLICY_<UPSTREAM> (resilience.Policy's
 // text form), and each service fills in the per-hop timeouts itself
-// (app.Layered), as in-process. The tests use the in-process suite's test
+// (shop.Layered), as in-process. The tests use the in-process suite's test
 // policy, so breaker timings match.
 //
 // It uses testcontainers-go core (the toxiproxy module is not available

@@ -36,9 +36,9 @@ type Config struct {
 	NoPrometheus    bool
 	// GatewayKey and ServiceKey are the services' secrets; default demo keys.
 	GatewayKey, ServiceKey string
-	// Policy, if not zero, plays the part of app.Options.Default in the
+	// Policy, if not zero, plays the part of shop.Options.Default in the
 	// in-process lab: every caller uses it for every upstream, and fills
-	// in the per-hop timeouts itself (app.Layered). Start passes it to
+	// in the per-hop timeouts itself (shop.Layered). Start passes it to
 	// each container as FAULTLAB_POLICY_<UPSTREAM>.
 	Policy resilience.Policy
 	// Env adds (or overrides) environment variables, by service name.

@@ -16,12 +16,12 @@ import (
 
 	"github.com/faultlab/faultlab/chaos"
 	"github.com/faultlab/faultlab/chaos/toxi"
-	"github.com/faultlab/faultlab/internal/app"
 	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/internal/server"
 	"github.com/faultlab/faultlab/observability"
 	"github.com/faultlab/faultlab/resilience"
 	"github.com/faultlab/faultlab/services/user"
+	"github.com/faultlab/faultlab/shop"
 	"github.com/faultlab/faultlab/topology"
 )
 
@@ -73,7 +73,7 @@ const (
 // Lab is a running in-process lab.
 type Lab struct {
 	*Remote
-	Units map[string]*app.Unit
+	Units map[string]*shop.Unit
 	// Addrs maps each service to its listen address.
 	Addrs map[string]string
 	// Proxies maps each hop name to its proxy's listen address.
@@ -106,7 +106,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 			cfg.ToxiproxyAddr = "127.0.0.1:0"
 		}
 	}
-	l := &Lab{Units: map[string]*app.Unit{}, Addrs: map[string]string{}, Proxies: map[string]string{}, Keys: cfg.Keys, DataDir: cfg.DataDir, errs: make(chan error, 8)}
+	l := &Lab{Units: map[string]*shop.Unit{}, Addrs: map[string]string{}, Proxies: map[string]string{}, Keys: cfg.Keys, DataDir: cfg.DataDir, errs: make(chan error, 8)}
 	defer func() {
 		if err != nil {
 			_ = l.Close()
@@ -117,8 +117,8 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 
 	// 1. Listeners first, so hops know their upstreams.
 	lns := map[string]net.Listener{}
-	for _, name := range app.Services {
-		addr := app.DefaultListen[name]
+	for _, name := range shop.Services {
+		addr := shop.DefaultListen[name]
 		if cfg.Ephemeral {
 			addr = "127.0.0.1:0"
 		}
@@ -177,17 +177,17 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	}
 
 	// 4. The services, each calling its upstreams through their hops.
-	for _, name := range app.Services {
+	for _, name := range shop.Services {
 		logger, err := l.logger(name, cfg)
 		if err != nil {
 			closeLns()
 			return nil, err
 		}
 		urls := map[string]string{}
-		for _, up := range app.Upstreams[name] {
+		for _, up := range shop.Upstreams[name] {
 			urls[up] = "http://" + l.Proxies[HopName(name, up)]
 		}
-		u, err := app.Build(name, app.Options{
+		u, err := shop.Build(name, shop.Options{
 			DataDir: cfg.DataDir, PublicURL: cfg.PublicURL, Keys: cfg.Keys, URLs: urls,
 			Policies: cfg.Policies, Default: cfg.Default, Logger: logger, Argon2: cfg.Argon2,
 		})
@@ -197,7 +197,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		}
 		l.Units[name] = u
 	}
-	for _, name := range app.Services {
+	for _, name := range shop.Services {
 		h := l.Units[name].Handler
 		if cfg.Wrap != nil {
 			h = cfg.Wrap(name, h)

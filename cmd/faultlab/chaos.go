@@ -14,7 +14,7 @@ import (
 	"github.com/faultlab/faultlab/chaos"
 	"github.com/faultlab/faultlab/chaos/lab"
 	"github.com/faultlab/faultlab/chaos/soak"
-	"github.com/faultlab/faultlab/internal/app"
+	"github.com/faultlab/faultlab/shop"
 	"github.com/faultlab/faultlab/topology"
 )
 
@@ -72,8 +72,8 @@ func addLabFlags(fs interface {
 	String(name, value, usage string) *string
 }) *labFlags {
 	lf := &labFlags{urls: map[string]*string{}}
-	for _, name := range app.Services {
-		lf.urls[name] = fs.String(name, "http://"+loopbackFor(app.DefaultListen[name]), name+" base URL")
+	for _, name := range shop.Services {
+		lf.urls[name] = fs.String(name, "http://"+loopbackFor(shop.DefaultListen[name]), name+" base URL")
 	}
 	lf.toxiproxy = fs.String("toxiproxy", topology.ToxiproxyURL(), "Toxiproxy API URL; empty: no toxic faults")
 	lf.serviceKey = fs.String("service-key", lab.DefaultServiceKey, "the services' shared secret (X-Service-Key)")

@@ -12,7 +12,7 @@ import (
 
 	"github.com/faultlab/faultlab/chaos/fault"
 	"github.com/faultlab/faultlab/chaos/lab"
-	"github.com/faultlab/faultlab/internal/app"
+	"github.com/faultlab/faultlab/shop"
 	"github.com/faultlab/faultlab/topology"
 )
 
@@ -66,7 +66,7 @@ func runFault(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	service := pos[0]
 	base := *url
 	if base == "" {
-		listen, ok := app.DefaultListen[service]
+		listen, ok := shop.DefaultListen[service]
 		if !ok || service == topology.Gateway {
 			return usagef("fault %s: unknown service %q: want one of %s", sub, service, strings.Join(faultServices(), ", "))
 		}
@@ -141,7 +141,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 
 func faultServices() []string {
 	var out []string
-	for _, s := range app.Services {
+	for _, s := range shop.Services {
 		if s != topology.Gateway {
 			out = append(out, s)
 		}

@@ -8,9 +8,9 @@ import (
 	"io"
 	"time"
 
-	"github.com/faultlab/faultlab/internal/app"
 	"github.com/faultlab/faultlab/observability/incident"
 	"github.com/faultlab/faultlab/observability/logstore"
+	"github.com/faultlab/faultlab/shop"
 )
 
 func init() { extraCommands["incident"] = runIncident }
@@ -60,7 +60,7 @@ func runIncident(ctx context.Context, args []string, stdout, stderr io.Writer, g
 		return usagef("incident: --since %v is negative", *since)
 	}
 	if *service != "" {
-		if err := oneOf(*service, app.Services...); err != nil {
+		if err := oneOf(*service, shop.Services...); err != nil {
 			return usagef("incident: --service: %v", err)
 		}
 	}

@@ -9,11 +9,11 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/faultlab/faultlab/internal/app"
 	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/internal/server"
 	"github.com/faultlab/faultlab/observability"
 	"github.com/faultlab/faultlab/resilience"
+	"github.com/faultlab/faultlab/shop"
 	"github.com/faultlab/faultlab/topology"
 )
 
@@ -22,18 +22,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return usagef("serve needs a service: user, product, order, payment or gateway")
 	}
 	name, args := args[0], args[1:]
-	if err := oneOf(name, app.Services...); err != nil {
+	if err := oneOf(name, shop.Services...); err != nil {
 		return usagef("serve: %v", err)
 	}
 	fs := newFlagSet("serve", stderr)
-	listen := fs.String("listen", app.DefaultListen[name], "address to listen on")
+	listen := fs.String("listen", shop.DefaultListen[name], "address to listen on")
 	dataDir := fs.String("data-dir", "./var", "databases, signing key and logs/<service>.log")
 	publicURL := fs.String("public-url", topology.DefaultURL(topology.Gateway), "the gateway's public URL")
 	gatewayKey := fs.String("gateway-key", "", "the gateway's secret (X-Gateway-Key), required")
 	serviceKey := fs.String("service-key", "", "the services' shared secret (X-Service-Key), required")
 	urls := map[string]*string{}
 	for _, up := range topology.Callees() {
-		urls[up] = fs.String(up+"-url", "http://"+app.DefaultListen[up], "base URL of the "+up+" service")
+		urls[up] = fs.String(up+"-url", "http://"+shop.DefaultListen[up], "base URL of the "+up+" service")
 	}
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	tokenTTL := fs.Duration("token-cache-ttl", 30*time.Second, "how long a token validation is cached (never past the token's exp)")
@@ -68,7 +68,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	for k, v := range urls {
 		u[k] = *v
 	}
-	unit, err := app.Build(name, app.Options{
+	unit, err := shop.Build(name, shop.Options{
 		DataDir: *dataDir, PublicURL: *publicURL, Keys: auth.Keys{Gateway: *gatewayKey, Service: *serviceKey},
 		URLs: u, Policies: policies(), TokenTTL: *tokenTTL, Logger: logger,
 	})

@@ -9,8 +9,8 @@ import (
 	"sort"
 
 	"github.com/faultlab/faultlab/chaos/lab"
-	"github.com/faultlab/faultlab/internal/app"
 	"github.com/faultlab/faultlab/internal/auth"
+	"github.com/faultlab/faultlab/shop"
 	"github.com/faultlab/faultlab/topology"
 )
 
@@ -50,7 +50,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	}
 	defer l.Close()
-	for _, name := range app.Services {
+	for _, name := range shop.Services {
 		role := "internal"
 		if name == topology.Gateway {
 			role = "public"

@@ -22,12 +22,12 @@ import (
 
 	"github.com/faultlab/faultlab/chaos"
 	"github.com/faultlab/faultlab/chaos/lab"
-	"github.com/faultlab/faultlab/internal/app"
 	"github.com/faultlab/faultlab/observability/incident"
 	"github.com/faultlab/faultlab/observability/logstore"
 	"github.com/faultlab/faultlab/observability/logstore/logstoretest"
 	"github.com/faultlab/faultlab/resilience"
 	"github.com/faultlab/faultlab/services/user"
+	"github.com/faultlab/faultlab/shop"
 )
 
 // rulesFile is the real rules file, as promtool tests it and Prometheus
@@ -233,7 +233,7 @@ func startPrometheus(t *testing.T, addrs map[string]string) string {
 	dir := t.TempDir()
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files:\n  - %q\nscrape_configs:\n", rules)
-	for _, svc := range app.Services {
+	for _, svc := range shop.Services {
 		fmt.Fprintf(&cfg, "  - job_name: %s\n    static_configs:\n      - targets: [%q]\n", svc, addrs[svc])
 	}
 	cfgPath := filepath.Join(dir, "prometheus.yml")
@@ -287,7 +287,7 @@ func startPrometheus(t *testing.T, addrs map[string]string) string {
 	})
 	pollUntil(t, 15*time.Second, "every service scraped up", func() (bool, string) {
 		v, err := promQuery(t.Context(), u, `count(up == 1)`)
-		return err == nil && v == float64(len(app.Services)), fmt.Sprintf("%v up, err %v", v, err)
+		return err == nil && v == float64(len(shop.Services)), fmt.Sprintf("%v up, err %v", v, err)
 	})
 	return u
 }
@@ -483,7 +483,7 @@ func scanSecrets(t *testing.T, dir string, secrets map[string]string) {
 		t.Logf("note: the lab's token is not JWT-shaped, so the pattern scan only covers other tokens")
 	}
 	paths, err := filepath.Glob(filepath.Join(dir, "*.log"))
-	if err != nil || len(paths) != len(app.Services) {
+	if err != nil || len(paths) != len(shop.Services) {
 		t.Fatalf("log files in %s: %v (err %v), want one per service", dir, paths, err)
 	}
 	lines := 0

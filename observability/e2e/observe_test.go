@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"github.com/faultlab/faultlab/chaos/lab"
-	"github.com/faultlab/faultlab/internal/app"
 	"github.com/faultlab/faultlab/observability/logstore"
 	"github.com/faultlab/faultlab/observability/logstore/logstoretest"
 	"github.com/faultlab/faultlab/services/user"
+	"github.com/faultlab/faultlab/shop"
 )
 
 // observePorts are the fixed ports of `make run` and `make observe`.
@@ -153,7 +153,7 @@ wait:
 		for _, tg := range body.Data.ActiveTargets {
 			up[tg.Labels["job"]] = tg.Health == "up"
 		}
-		for _, svc := range app.Services {
+		for _, svc := range shop.Services {
 			if !up[svc] {
 				return false, fmt.Sprintf("targets %v", up)
 			}
