@@ -8,13 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/faultlab/faultlab/internal/problem"
 )
-
-func init() {
-	problem.TraceIDFunc = func(r *http.Request) string { return TraceID(r.Context()) }
-}
 
 // MiddlewareConfig configures Middleware. The zero value works: it logs
 // nowhere and records no metrics.

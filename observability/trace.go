@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/faultlab/faultlab/internal/problem"
 )
 
 // TraceparentHeader is the W3C trace context header.
@@ -82,9 +84,10 @@ func randHex(n int) string {
 
 type spanKey struct{}
 
-// ContextWithSpan returns ctx carrying sc.
+// ContextWithSpan returns ctx carrying sc, and its trace id for
+// problem.Write (problem.WithTraceID).
 func ContextWithSpan(ctx context.Context, sc SpanContext) context.Context {
-	return context.WithValue(ctx, spanKey{}, sc)
+	return problem.WithTraceID(context.WithValue(ctx, spanKey{}, sc), sc.TraceID)
 }
 
 // SpanFromContext returns the current span.

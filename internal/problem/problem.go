@@ -2,6 +2,7 @@ package problem
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -101,9 +102,20 @@ func Unavailable(detail string, retryAfter time.Duration) *Error {
 	return p
 }
 
-// TraceIDFunc extracts a trace id from a request; observability sets it so
-// that every problem carries the id without this package importing it.
-var TraceIDFunc func(*http.Request) string
+type traceIDKey struct{}
+
+// WithTraceID returns ctx carrying the request's trace id, which Write puts
+// in every problem. observability.ContextWithSpan calls it, so that this
+// package need not import observability.
+func WithTraceID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, traceIDKey{}, id)
+}
+
+// TraceID returns the trace id WithTraceID put in ctx, or "".
+func TraceID(ctx context.Context) string {
+	id, _ := ctx.Value(traceIDKey{}).(string)
+	return id
+}
 
 // From maps any error to a problem. A *Error anywhere in the chain wins;
 // anything else is a 500 whose detail does not leak internals.
@@ -132,8 +144,8 @@ func Write(w http.ResponseWriter, r *http.Request, err error) {
 		if p.Instance == "" {
 			p.Instance = r.URL.Path
 		}
-		if p.TraceID == "" && TraceIDFunc != nil {
-			p.TraceID = TraceIDFunc(r)
+		if p.TraceID == "" {
+			p.TraceID = TraceID(r.Context())
 		}
 	}
 	h := w.Header()

@@ -1,6 +1,7 @@
 package problem
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -27,6 +28,32 @@ func TestWriteDependency(t *testing.T) {
 		}
 		if body := rec.Body.String(); len(body) == 0 || strings.Contains(body, "payment") {
 			t.Errorf("%d: body %q names the dependency", tt.status, body)
+		}
+	}
+}
+
+// TestWriteTraceID: Write takes the trace id from the request's context
+// (WithTraceID), and a problem that carries its own keeps it.
+func TestWriteTraceID(t *testing.T) {
+	for _, tt := range []struct{ ctxID, own, want string }{
+		{"4bf92f3577b34da6a3ce929d0e0e4736", "", "4bf92f3577b34da6a3ce929d0e0e4736"},
+		{"4bf92f3577b34da6a3ce929d0e0e4736", "own", "own"},
+		{"", "", ""},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/orders", nil)
+		if tt.ctxID != "" {
+			r = r.WithContext(WithTraceID(r.Context(), tt.ctxID))
+		}
+		p := New(http.StatusConflict, "x")
+		p.TraceID = tt.own
+		rec := httptest.NewRecorder()
+		Write(rec, r, p)
+		var got Error
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.TraceID != tt.want {
+			t.Errorf("ctx %q, own %q: trace_id %q, want %q", tt.ctxID, tt.own, got.TraceID, tt.want)
 		}
 	}
 }
