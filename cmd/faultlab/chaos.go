@@ -18,8 +18,6 @@ import (
 	"github.com/faultlab/faultlab/topology"
 )
 
-func init() { extraCommands["chaos"] = runChaos }
-
 func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) == 0 {
 		return usagef("chaos: want list, run <name> or soak")

@@ -16,8 +16,6 @@ import (
 	"github.com/faultlab/faultlab/topology"
 )
 
-func init() { extraCommands["fault"] = runFault }
-
 const faultUsage = "fault: want set <service> [flags], list <service> or clear <service> [name]"
 
 // faultTarget parses the flags shared by every fault subcommand and the

@@ -13,8 +13,6 @@ import (
 	"github.com/faultlab/faultlab/shop"
 )
 
-func init() { extraCommands["incident"] = runIncident }
-
 const incidentUsage = "usage: faultlab incident [--victorialogs URL | --elasticsearch URL [--index P] | --logs DIR] [--since D] [--service S] <trace-id>"
 
 // runIncident prints one request's path across the services: every log line

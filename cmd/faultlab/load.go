@@ -25,11 +25,9 @@ import (
 	"github.com/faultlab/faultlab/topology"
 )
 
-func init() {
-	extraCommands["load"] = runLoad
-	extraCommands["bench-gateway"] = func(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-		return runLoad(ctx, append([]string{"--compare"}, args...), stdout, stderr, getenv)
-	}
+// runBenchGateway is `load --compare`.
+func runBenchGateway(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	return runLoad(ctx, append([]string{"--compare"}, args...), stdout, stderr, getenv)
 }
 
 func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {

@@ -19,6 +19,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 )
 
@@ -44,53 +46,91 @@ func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
 
-const usage = `usage: faultlab <command> [flags]
+// runFunc runs one command with the arguments after its name.
+type runFunc func(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error
 
-commands:
-  up                      run all five services on loopback, every hop through Toxiproxy
-  serve <service>         run one service: user, product, order, payment or gateway
-  healthcheck [--url U]   exit 0 if U answers 200
-  chaos list              list the chaos scenarios
-  chaos run <name>        run a scenario against a running lab and write a report
-  chaos soak              rotate faults on every hop under load and check invariants
-  load                    generate load against the gateway
-  bench-gateway           the gateway vs a plain reverse proxy to the same product service
-  fault set|list|clear    HTTP-level faults on a service
-  incident <trace-id>     print one request's path across services
-  version                 print the version
-`
+// command is one row of the command table.
+type command struct {
+	name    string
+	aliases []string
+	// usage are the command's lines in the usage text: what to type, then
+	// what it does. A command without usage lines is not listed.
+	usage [][2]string
+	run   runFunc
+}
+
+// commands is the one command table: run dispatches on it and usageText
+// lists it, in this order. It is a function, not a variable, because help
+// prints the text the table makes.
+func commands() []command {
+	return []command{
+		{name: "up", run: runUp, usage: [][2]string{
+			{"up", "run all five services on loopback, every hop through Toxiproxy"}}},
+		{name: "serve", run: runServe, usage: [][2]string{
+			{"serve <service>", "run one service: user, product, order, payment or gateway"}}},
+		{name: "healthcheck", run: runHealthcheck, usage: [][2]string{
+			{"healthcheck [--url U]", "exit 0 if U answers 200"}}},
+		{name: "chaos", run: runChaos, usage: [][2]string{
+			{"chaos list", "list the chaos scenarios"},
+			{"chaos run <name>", "run a scenario against a running lab and write a report"},
+			{"chaos soak", "rotate faults on every hop under load and check invariants"}}},
+		{name: "load", run: runLoad, usage: [][2]string{
+			{"load", "generate load against the gateway"}}},
+		{name: "bench-gateway", run: runBenchGateway, usage: [][2]string{
+			{"bench-gateway", "the gateway vs a plain reverse proxy to the same product service"}}},
+		{name: "fault", run: runFault, usage: [][2]string{
+			{"fault set|list|clear", "HTTP-level faults on a service"}}},
+		{name: "incident", run: runIncident, usage: [][2]string{
+			{"incident <trace-id>", "print one request's path across services"}}},
+		{name: "version", aliases: []string{"--version"}, run: runVersion, usage: [][2]string{
+			{"version", "print the version"}}},
+		{name: "help", aliases: []string{"-h", "--help"}, run: runHelp},
+	}
+}
+
+// usageText is the usage the table makes.
+func usageText() string {
+	var b strings.Builder
+	b.WriteString("usage: faultlab <command> [flags]\n\ncommands:\n")
+	for _, c := range commands() {
+		for _, u := range c.usage {
+			fmt.Fprintf(&b, "  %-24s%s\n", u[0], u[1])
+		}
+	}
+	return b.String()
+}
+
+// lookup returns the command named name (or one of its aliases).
+func lookup(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name || slices.Contains(c.aliases, name) {
+			return c, true
+		}
+	}
+	return command{}, false
+}
 
 // Version is set at build time with -ldflags "-X main.Version=...".
 var Version = "dev"
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usageText())
 		return usagef("no command given")
 	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "up":
-		return runUp(ctx, rest, stdout, stderr, getenv)
-	case "serve":
-		return runServe(ctx, rest, stdout, stderr, getenv)
-	case "healthcheck":
-		return runHealthcheck(ctx, rest, stdout, stderr, getenv)
-	case "version", "--version":
-		fmt.Fprintln(stdout, "faultlab", Version)
-		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	default:
-		if h, ok := extraCommands[cmd]; ok {
-			return h(ctx, rest, stdout, stderr, getenv)
-		}
-		return usagef("unknown command %q (run 'faultlab help')", cmd)
+	c, ok := lookup(args[0])
+	if !ok {
+		return usagef("unknown command %q (run 'faultlab help')", args[0])
 	}
+	return c.run(ctx, args[1:], stdout, stderr, getenv)
 }
 
-type command func(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error
+func runVersion(_ context.Context, _ []string, stdout, _ io.Writer, _ func(string) string) error {
+	fmt.Fprintln(stdout, "faultlab", Version)
+	return nil
+}
 
-// extraCommands are registered by the files that implement them.
-var extraCommands = map[string]command{}
+func runHelp(_ context.Context, _ []string, stdout, _ io.Writer, _ func(string) string) error {
+	fmt.Fprint(stdout, usageText())
+	return nil
+}
