@@ -108,7 +108,7 @@ func (rn *run) startAbuse(ctx context.Context, a Abuse) func() {
 		if a.Call == CallAbuseUnknownEmail {
 			body = map[string]string{"email": "nobody-" + n + "@example.invalid", "password": "guess"}
 		}
-		req, err := rn.cs.newRequest(ctx, http.MethodPost, rn.cs.routes.Login, body)
+		req, err := rn.wl.newRequest(ctx, http.MethodPost, rn.wl.routes().Login, body)
 		if err == nil {
 			req.Header.Del("Authorization")
 		}

@@ -30,7 +30,8 @@
 //
 // Its Report, every anomaly by order id, is Result.History and a section
 // of both reports. Settle and VerifyHistory serve the soak and the crash
-// tests too; OrderSender gives their loads the same recording clients.
+// tests too. Workload builds the load of a mix (the scenarios', the soak's
+// and `faultlab load`'s), with the same recording clients for orders.
 // ScaleToOrders stretches a scenario to a number of orders (`faultlab
 // chaos run compound-faults --orders 1000`).
 //

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/faultlab/faultlab/chaos/history"
@@ -101,18 +100,4 @@ func VerifyHistory(ctx context.Context, env Env, ops []history.Op, within time.D
 		return history.Report{Ops: len(ops)}, err
 	}
 	return history.Check(ops, snap), nil
-}
-
-// OrderSender returns a load.Call Do function for create_order requests
-// (built with an Idempotency-Key and a JSON body) that records every
-// attempt in rec. With retryFor > 0 it sends the order again with the same
-// key until the answer is final, for up to retryFor (see
-// CallCreateOrderRetrying); otherwise once. now stamps the operations (nil:
-// time.Now).
-func OrderSender(rec *history.Recorder, now func() time.Time, retryFor time.Duration) func(context.Context, *http.Client, *http.Request) (int, error) {
-	cs := &callSet{rec: rec, now: now, retryFor: retryFor}
-	if retryFor > 0 {
-		return cs.sendOrderRetrying
-	}
-	return cs.sendOrder
 }

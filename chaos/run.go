@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -49,7 +48,7 @@ type run struct {
 	sc   Scenario
 	opt  Options
 	res  *Result
-	cs   *callSet
+	wl   *Workload
 	hc   *http.Client
 	cap  *capture
 	rec  *history.Recorder
@@ -154,18 +153,15 @@ func (rn *run) prepare(ctx context.Context) error {
 	}
 	rn.cap = newCapture(rn.sc.Hypothesis, rn.env.HTTPClient())
 	rn.hc = rn.cap.client
-	rn.cs = &callSet{env: rn.env, base: strings.TrimRight(rn.env.GatewayURL(), "/"), routes: rn.opt.Routes, token: tok, orderBody: rn.opt.OrderBody,
-		rec: rn.rec, now: rn.opt.Now, retryFor: rn.sc.Load.RetryFor}
+	cr, _ := rn.env.(Credentials)
+	rn.wl = &Workload{Gateway: rn.env.GatewayURL(), Routes: rn.opt.Routes, Token: tok, Credentials: cr, OrderBody: rn.opt.OrderBody,
+		Recorder: rn.rec, Now: rn.opt.Now, RetryFor: rn.sc.Load.RetryFor}
 	needOrder := slices.ContainsFunc(rn.sc.Load.Mix, func(m MixEntry) bool { return m.Call == CallGetOrder })
-	if err := rn.cs.setup(ctx, rn.hc, needOrder); err != nil {
+	if err := rn.wl.Setup(ctx, rn.hc, needOrder); err != nil {
 		rn.errorf("setup: %v", err)
 	}
-	for _, m := range rn.sc.Load.Mix {
-		c, err := rn.cs.build(m)
-		if err != nil {
-			return fmt.Errorf("chaos: %s: %w", rn.sc.Name, err)
-		}
-		rn.mix = append(rn.mix, c)
+	if rn.mix, err = rn.wl.Calls(rn.sc.Load.Mix); err != nil {
+		return fmt.Errorf("chaos: %s: %w", rn.sc.Name, err)
 	}
 	return nil
 }

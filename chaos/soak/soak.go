@@ -234,13 +234,29 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
+// mix is the soak's load: reads, and orders of which half are sent again
+// with the same key until their answer is final, as a careful client does.
+var mix = []chaos.MixEntry{
+	{Call: chaos.CallListProducts, Weight: 2},
+	{Call: chaos.CallGetProduct, Weight: 1},
+	{Call: chaos.CallCreateOrder, Weight: 1},
+	{Call: chaos.CallCreateOrderRetrying, Weight: 1},
+}
+
 func soak(ctx context.Context, cfg Config, l *lab.Lab, rep *Report) error {
 	token, err := l.Token(ctx)
 	if err != nil {
 		return fmt.Errorf("soak: %w", err)
 	}
 	gw := l.GatewayURL()
-	products, err := catalogue(ctx, l.HTTPClient(), gw, token)
+	rec := &history.Recorder{}
+	var next atomic.Uint64
+	w := &chaos.Workload{Gateway: gw, Token: token, Spread: true, Recorder: rec, RetryFor: chaos.DefaultRetryFor,
+		Key: func() string { return fmt.Sprintf("soak-%d-%d", cfg.Seed, next.Add(1)) }}
+	if err := w.Setup(ctx, l.HTTPClient(), false); err != nil {
+		return fmt.Errorf("soak: %w", err)
+	}
+	calls, err := w.Calls(mix)
 	if err != nil {
 		return fmt.Errorf("soak: %w", err)
 	}
@@ -248,44 +264,32 @@ func soak(ctx context.Context, cfg Config, l *lab.Lab, rep *Report) error {
 	hc := &http.Client{Transport: capture, Timeout: 15 * time.Second}
 	defer capture.next.(*http.Transport).CloseIdleConnections()
 
-	var next atomic.Uint64
-	newReq := func(ctx context.Context, method, path string, body []byte) (*http.Request, error) {
-		var rd io.Reader
-		if body != nil {
-			rd = bytes.NewReader(body)
-		}
-		req, err := http.NewRequestWithContext(ctx, method, gw+path, rd)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		if body != nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		return req, nil
-	}
-	pick := func() string { return products[next.Add(1)%uint64(len(products))] }
-	rec := &history.Recorder{}
-	newOrder := func(ctx context.Context) (*http.Request, error) {
-		b, _ := json.Marshal(chaos.OrderBody(pick()))
-		req, err := newReq(ctx, http.MethodPost, chaos.DefaultRoutes.Orders, b)
-		if err == nil {
-			req.Header.Set("Idempotency-Key", fmt.Sprintf("soak-%d-%d", cfg.Seed, next.Add(1)))
-		}
-		return req, err
-	}
-	mix := []load.Call{
-		{Name: chaos.CallListProducts, Weight: 2, Build: func(ctx context.Context) (*http.Request, error) {
-			return newReq(ctx, http.MethodGet, chaos.DefaultRoutes.Products, nil)
-		}},
-		{Name: chaos.CallGetProduct, Weight: 1, Build: func(ctx context.Context) (*http.Request, error) {
-			return newReq(ctx, http.MethodGet, chaos.DefaultRoutes.Products+"/"+pick(), nil)
-		}},
-		{Name: chaos.CallCreateOrder, Weight: 1, Build: newOrder, Do: chaos.OrderSender(rec, nil, 0)},
-		{Name: chaos.CallCreateOrderRetrying, Weight: 1, Build: newOrder, Do: chaos.OrderSender(rec, nil, chaos.DefaultRetryFor)},
-	}
-
 	plan := Plan(cfg.Seed, cfg.Duration, cfg.Slot)
+	if err := loadUnderFaults(ctx, cfg, l, plan, hc, calls, rep); err != nil {
+		return err
+	}
+	if err := clearFaults(ctx, l); err != nil {
+		return err
+	}
+	if err := checkOrders(ctx, cfg, l, hc, gw, token, capture.ids(), rep); err != nil {
+		return err
+	}
+	if err := checkChargesAndStock(ctx, cfg, l, rep); err != nil {
+		return err
+	}
+	rep.verdict("faults were applied", rep.FaultsApplied > 0 || len(plan) == 0, "%d of %d planned, %d errors", rep.FaultsApplied, len(plan), len(rep.FaultErrors))
+	hrep, err := chaos.VerifyHistory(ctx, l, rec.Ops(), cfg.Settle)
+	if err != nil {
+		rep.verdict("history", false, "%d operations, not checked: %v", hrep.Ops, err)
+		return nil
+	}
+	rep.History = &hrep
+	rep.verdict("history", hrep.OK(), "%s (%d orders in the stores)", hrep.Summary(), hrep.Orders)
+	return nil
+}
+
+// loadUnderFaults runs the load while inject applies the plan.
+func loadUnderFaults(ctx context.Context, cfg Config, l *lab.Lab, plan []Planned, hc *http.Client, calls []load.Call, rep *Report) error {
 	loadCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -296,24 +300,32 @@ func soak(ctx context.Context, cfg Config, l *lab.Lab, rep *Report) error {
 	}()
 	// Retrying clients hold a worker while they wait to retry (up to
 	// DefaultRetryFor): room for a few seconds of load in flight.
-	lr, err := load.Run(ctx, load.Config{Rate: cfg.Rate, Duration: cfg.Duration, Concurrency: max(128, 4*int(cfg.Rate)), Client: hc, Mix: mix})
+	lr, err := load.Run(ctx, load.Config{Rate: cfg.Rate, Duration: cfg.Duration, Concurrency: max(128, 4*int(cfg.Rate)), Client: hc, Mix: calls})
 	cancel()
 	wg.Wait()
 	if err != nil {
 		return fmt.Errorf("soak: %w", err)
 	}
 	rep.Load = lr
+	return nil
+}
 
-	// Faults off, then the invariants.
+// clearFaults turns every fault off before the invariants are checked.
+func clearFaults(ctx context.Context, l *lab.Lab) error {
 	// Bounded: Toxiproxy's control API can hang for good when a toxic is
 	// removed while a stream is stuck (Shopify/toxiproxy#427, #558).
 	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
-	err = l.ResetFaults(rctx)
+	err := l.ResetFaults(rctx)
 	rcancel()
 	if err != nil {
 		return fmt.Errorf("soak: clear faults (Toxiproxy's API may be deadlocked, see Shopify/toxiproxy#427): %w", err)
 	}
-	acked := capture.ids()
+	return nil
+}
+
+// checkOrders reads every acknowledged order until it settles: each must
+// exist and reach a final state.
+func checkOrders(ctx context.Context, cfg Config, l *lab.Lab, hc *http.Client, gw, token string, acked []string, rep *Report) error {
 	rep.OrdersAcked = len(acked)
 	states, reconciled, err := settle(ctx, l, hc, gw, token, acked, cfg.Settle)
 	if err != nil {
@@ -334,6 +346,13 @@ func soak(ctx context.Context, cfg Config, l *lab.Lab, rep *Report) error {
 	}
 	rep.verdict("every acknowledged order exists", missing == 0, "%d acknowledged, %d found, %d missing", rep.OrdersAcked, rep.OrdersFound+pending, missing)
 	rep.verdict("every acknowledged order settles", pending == 0 && missing == 0, "%d final within %s, %d still pending", rep.OrdersFound, cfg.Settle, pending)
+	return nil
+}
+
+// checkChargesAndStock checks payment's charges against the confirmed
+// orders, and that the stock adds up.
+func checkChargesAndStock(ctx context.Context, cfg Config, l *lab.Lab, rep *Report) error {
+	var err error
 	rep.Charges, err = l.Charges(ctx)
 	if err != nil {
 		return fmt.Errorf("soak: %w", err)
@@ -351,14 +370,6 @@ func soak(ctx context.Context, cfg Config, l *lab.Lab, rep *Report) error {
 	// product stays reserved: counted, but reported as a warning.
 	rep.verdict("no stock left reserved", s.Reserved == 0, "%d units still reserved %s after the faults", s.Reserved, cfg.Settle)
 	rep.Verdicts[len(rep.Verdicts)-1].Warn = true
-	rep.verdict("faults were applied", rep.FaultsApplied > 0 || len(plan) == 0, "%d of %d planned, %d errors", rep.FaultsApplied, len(plan), len(rep.FaultErrors))
-	hrep, err := chaos.VerifyHistory(ctx, l, rec.Ops(), cfg.Settle)
-	if err != nil {
-		rep.verdict("history", false, "%d operations, not checked: %v", hrep.Ops, err)
-		return nil
-	}
-	rep.History = &hrep
-	rep.verdict("history", hrep.OK(), "%s (%d orders in the stores)", hrep.Summary(), hrep.Orders)
 	return nil
 }
 
@@ -499,38 +510,6 @@ func orderState(ctx context.Context, hc *http.Client, gw, token, id string) (str
 		return "", fmt.Errorf("order %s: %w", id, err)
 	}
 	return o.Status, nil
-}
-
-func catalogue(ctx context.Context, hc *http.Client, gw, token string) ([]string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, gw+chaos.DefaultRoutes.Products, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("catalogue: %w", err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Items []struct {
-			ID    string `json:"id"`
-			Stock int    `json:"stock"`
-		} `json:"items"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&body); err != nil {
-		return nil, fmt.Errorf("catalogue: status %d: %w", resp.StatusCode, err)
-	}
-	var ids []string
-	for _, it := range body.Items {
-		if it.ID != "" && it.Stock > 0 {
-			ids = append(ids, it.ID)
-		}
-	}
-	if len(ids) == 0 {
-		return nil, errors.New("catalogue: no product in stock")
-	}
-	return ids, nil
 }
 
 // orderCapture records the id of every order the gateway acknowledged

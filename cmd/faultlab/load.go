@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -126,15 +124,10 @@ func runCompare(ctx context.Context, cfg baseline.Config, stdout io.Writer) erro
 	return baseline.WriteTable(stdout, cmp)
 }
 
-type mixEntry struct {
-	call   string
-	weight int
-}
-
 var knownCalls = []string{chaos.CallListProducts, chaos.CallGetProduct, chaos.CallCreateOrder}
 
-func parseMix(s string) ([]mixEntry, error) {
-	var out []mixEntry
+func parseMix(s string) ([]chaos.MixEntry, error) {
+	var out []chaos.MixEntry
 	seen := map[string]bool{}
 	for part := range strings.SplitSeq(s, ",") {
 		part = strings.TrimSpace(part)
@@ -161,7 +154,7 @@ func parseMix(s string) ([]mixEntry, error) {
 			return nil, fmt.Errorf("call %q given twice", name)
 		}
 		seen[name] = true
-		out = append(out, mixEntry{name, weight})
+		out = append(out, chaos.MixEntry{Call: name, Weight: weight})
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no calls")
@@ -170,93 +163,14 @@ func parseMix(s string) ([]mixEntry, error) {
 }
 
 // buildCalls reads the catalogue (for product ids) and returns the calls.
-func buildCalls(ctx context.Context, hc *http.Client, base, token string, mix []mixEntry) ([]load.Call, error) {
-	newReq := func(ctx context.Context, method, path string, body []byte) (*http.Request, error) {
-		var rd io.Reader
-		if body != nil {
-			rd = bytes.NewReader(body)
-		}
-		req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Accept", "application/json")
-		if body != nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		return req, nil
-	}
-	ids, best, err := catalogueIDs(ctx, hc, newReq)
-	if err != nil {
-		return nil, err
-	}
+func buildCalls(ctx context.Context, hc *http.Client, base, token string, mix []chaos.MixEntry) ([]load.Call, error) {
 	var next atomic.Uint64
-	var calls []load.Call
-	for _, m := range mix {
-		c := load.Call{Name: m.call, Weight: m.weight}
-		switch m.call {
-		case chaos.CallListProducts:
-			c.Build = func(ctx context.Context) (*http.Request, error) {
-				return newReq(ctx, http.MethodGet, chaos.DefaultRoutes.Products, nil)
-			}
-		case chaos.CallGetProduct:
-			c.Build = func(ctx context.Context) (*http.Request, error) {
-				id := ids[next.Add(1)%uint64(len(ids))]
-				return newReq(ctx, http.MethodGet, chaos.DefaultRoutes.Products+"/"+id, nil)
-			}
-		case chaos.CallCreateOrder:
-			body, _ := json.Marshal(chaos.OrderBody(best))
-			c.Build = func(ctx context.Context) (*http.Request, error) {
-				req, err := newReq(ctx, http.MethodPost, chaos.DefaultRoutes.Orders, body)
-				if err == nil {
-					req.Header.Set("Idempotency-Key", fmt.Sprintf("load-%d-%d", time.Now().UnixNano(), next.Add(1)))
-				}
-				return req, err
-			}
-		}
-		calls = append(calls, c)
+	w := &chaos.Workload{Gateway: base, Token: token,
+		Key: func() string { return fmt.Sprintf("load-%d-%d", time.Now().UnixNano(), next.Add(1)) }}
+	if err := w.Setup(ctx, hc, false); err != nil {
+		return nil, fmt.Errorf("load: %w", err)
 	}
-	return calls, nil
-}
-
-func catalogueIDs(ctx context.Context, hc *http.Client, newReq func(context.Context, string, string, []byte) (*http.Request, error)) ([]string, string, error) {
-	req, err := newReq(ctx, http.MethodGet, chaos.DefaultRoutes.Products, nil)
-	if err != nil {
-		return nil, "", fmt.Errorf("load: %w", err)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, "", fmt.Errorf("load: catalogue: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, "", fmt.Errorf("load: catalogue: status %d", resp.StatusCode)
-	}
-	var body struct {
-		Items []struct {
-			ID    string `json:"id"`
-			Stock int    `json:"stock"`
-		} `json:"items"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&body); err != nil {
-		return nil, "", fmt.Errorf("load: catalogue: %w", err)
-	}
-	var ids []string
-	best, bestStock := "", -1
-	for _, it := range body.Items {
-		if it.ID == "" {
-			continue
-		}
-		ids = append(ids, it.ID)
-		if it.Stock > bestStock {
-			best, bestStock = it.ID, it.Stock
-		}
-	}
-	if len(ids) == 0 {
-		return nil, "", errors.New("load: the catalogue is empty")
-	}
-	return ids, best, nil
+	return w.Calls(mix)
 }
 
 func printLoad(w io.Writer, r *load.Report) error {

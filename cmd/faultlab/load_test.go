@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/faultlab/faultlab/chaos"
 )
 
 func TestLoadAgainstLab(t *testing.T) {
@@ -53,11 +55,11 @@ func TestBenchGatewayShort(t *testing.T) {
 func TestParseMix(t *testing.T) {
 	tests := []struct {
 		in      string
-		want    []mixEntry
+		want    []chaos.MixEntry
 		wantErr string
 	}{
-		{"list_products=3,get_product=1", []mixEntry{{"list_products", 3}, {"get_product", 1}}, ""},
-		{"create_order", []mixEntry{{"create_order", 1}}, ""},
+		{"list_products=3,get_product=1", []chaos.MixEntry{{Call: "list_products", Weight: 3}, {Call: "get_product", Weight: 1}}, ""},
+		{"create_order", []chaos.MixEntry{{Call: "create_order", Weight: 1}}, ""},
 		{"list_products=0", nil, "positive integer"},
 		{"list_products=x", nil, "positive integer"},
 		{"dance=1", nil, "unknown call"},
