@@ -94,6 +94,46 @@ type Lab struct {
 
 // Start brings the lab up and returns once every service listens.
 func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
+	cfg = cfg.withDefaults()
+	l := &Lab{Units: map[string]*shop.Unit{}, Addrs: map[string]string{}, Proxies: map[string]string{}, Keys: cfg.Keys, DataDir: cfg.DataDir, errs: make(chan error, 8)}
+	defer func() {
+		if err != nil {
+			_ = l.Close()
+		}
+	}()
+	runCtx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+
+	// 1. Listeners first, so hops know their upstreams.
+	lns, err := l.listen(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + l.Addrs[topology.Gateway]
+	}
+	// 2. Toxiproxy and one proxy per hop; 3. logs; 4. the services, each
+	// calling its upstreams through their hops.
+	if err := l.assemble(ctx, cfg); err != nil {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return nil, err
+	}
+	// 5. Serve, and reconcile in the background.
+	l.serve(runCtx, cfg, lns)
+	l.reconcileEvery(runCtx)
+
+	urls := map[string]string{}
+	for name, a := range l.Addrs {
+		urls[name] = "http://" + a
+	}
+	l.Remote = NewRemote(RemoteConfig{URLs: urls, ToxiproxyURL: l.Toxi.URL(), ServiceKey: cfg.Keys.Service, LogDir: l.LogDir, DataDir: cfg.DataDir})
+	return l, nil
+}
+
+// withDefaults fills in the lab's secrets and Toxiproxy's address.
+func (cfg Config) withDefaults() Config {
 	if cfg.Keys.Gateway == "" {
 		cfg.Keys.Gateway = DefaultGatewayKey
 	}
@@ -106,16 +146,12 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 			cfg.ToxiproxyAddr = "127.0.0.1:0"
 		}
 	}
-	l := &Lab{Units: map[string]*shop.Unit{}, Addrs: map[string]string{}, Proxies: map[string]string{}, Keys: cfg.Keys, DataDir: cfg.DataDir, errs: make(chan error, 8)}
-	defer func() {
-		if err != nil {
-			_ = l.Close()
-		}
-	}()
-	runCtx, cancel := context.WithCancel(context.Background())
-	l.cancel = cancel
+	return cfg
+}
 
-	// 1. Listeners first, so hops know their upstreams.
+// listen opens every service's listener and notes its address in Addrs.
+// On an error it closes those it opened.
+func (l *Lab) listen(cfg Config) (map[string]net.Listener, error) {
 	lns := map[string]net.Listener{}
 	for _, name := range shop.Services {
 		addr := shop.DefaultListen[name]
@@ -135,17 +171,49 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		lns[name] = ln
 		l.Addrs[name] = ln.Addr().String()
 	}
-	closeLns := func() {
-		for _, ln := range lns {
-			ln.Close()
+	return lns, nil
+}
+
+// assemble starts Toxiproxy with one proxy per hop, opens the log
+// directory and builds every service's Unit.
+func (l *Lab) assemble(ctx context.Context, cfg Config) error {
+	if err := l.startHops(ctx, cfg); err != nil {
+		return err
+	}
+	if cfg.DataDir != "" {
+		l.LogDir = filepath.Join(cfg.DataDir, "logs")
+		if err := os.MkdirAll(l.LogDir, 0o755); err != nil {
+			return fmt.Errorf("lab: %w", err)
 		}
 	}
+	for _, name := range shop.Services {
+		logger, err := l.logger(name, cfg)
+		if err != nil {
+			return err
+		}
+		urls := map[string]string{}
+		for _, up := range shop.Upstreams[name] {
+			urls[up] = "http://" + l.Proxies[HopName(name, up)]
+		}
+		u, err := shop.Build(name, shop.Options{
+			DataDir: cfg.DataDir, PublicURL: cfg.PublicURL, Keys: cfg.Keys, URLs: urls,
+			Policies: cfg.Policies, Default: cfg.Default, Logger: logger, Argon2: cfg.Argon2,
+		})
+		if err != nil {
+			return fmt.Errorf("lab: %w", err)
+		}
+		l.Units[name] = u
+	}
+	return nil
+}
 
-	// 2. Toxiproxy and one proxy per hop.
+// startHops starts Toxiproxy and one proxy per hop, in front of the
+// callee's listener, and notes each proxy's address in Proxies.
+func (l *Lab) startHops(ctx context.Context, cfg Config) error {
+	var err error
 	l.Toxi, err = toxi.Start(ctx, toxi.Config{APIAddr: cfg.ToxiproxyAddr})
 	if err != nil {
-		closeLns()
-		return nil, fmt.Errorf("lab: toxiproxy: %w", err)
+		return fmt.Errorf("lab: toxiproxy: %w", err)
 	}
 	var hops []toxi.Hop
 	for _, h := range Hops {
@@ -157,46 +225,17 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	}
 	created, err := l.Toxi.CreateHops(hops)
 	if err != nil {
-		closeLns()
-		return nil, fmt.Errorf("lab: hops: %w", err)
+		return fmt.Errorf("lab: hops: %w", err)
 	}
 	for _, h := range created {
 		l.Proxies[h.Name] = h.Listen
 	}
+	return nil
+}
 
-	// 3. Logs.
-	if cfg.DataDir != "" {
-		l.LogDir = filepath.Join(cfg.DataDir, "logs")
-		if err := os.MkdirAll(l.LogDir, 0o755); err != nil {
-			closeLns()
-			return nil, fmt.Errorf("lab: %w", err)
-		}
-	}
-	if cfg.PublicURL == "" {
-		cfg.PublicURL = "http://" + l.Addrs[topology.Gateway]
-	}
-
-	// 4. The services, each calling its upstreams through their hops.
-	for _, name := range shop.Services {
-		logger, err := l.logger(name, cfg)
-		if err != nil {
-			closeLns()
-			return nil, err
-		}
-		urls := map[string]string{}
-		for _, up := range shop.Upstreams[name] {
-			urls[up] = "http://" + l.Proxies[HopName(name, up)]
-		}
-		u, err := shop.Build(name, shop.Options{
-			DataDir: cfg.DataDir, PublicURL: cfg.PublicURL, Keys: cfg.Keys, URLs: urls,
-			Policies: cfg.Policies, Default: cfg.Default, Logger: logger, Argon2: cfg.Argon2,
-		})
-		if err != nil {
-			closeLns()
-			return nil, fmt.Errorf("lab: %w", err)
-		}
-		l.Units[name] = u
-	}
+// serve serves each Unit on its listener until runCtx ends; a server's
+// error goes to l.errs.
+func (l *Lab) serve(runCtx context.Context, cfg Config, lns map[string]net.Listener) {
 	for _, name := range shop.Services {
 		h := l.Units[name].Handler
 		if cfg.Wrap != nil {
@@ -215,9 +254,12 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 			}
 		}()
 	}
-	// order settles what a crash or a lost answer left pending and drains
-	// its release outbox; product gives back reservations past their TTL
-	// (as `faultlab serve` does for each).
+}
+
+// reconcileEvery runs the background work: order settles what a crash or
+// a lost answer left pending and drains its release outbox; product gives
+// back reservations past their TTL (as `faultlab serve` does for each).
+func (l *Lab) reconcileEvery(runCtx context.Context) {
 	for _, name := range []string{topology.Order, topology.Product} {
 		l.wg.Add(1)
 		go func() {
@@ -225,13 +267,6 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 			l.Units[name].ReconcileEvery(runCtx, 2*time.Second, nil)
 		}()
 	}
-
-	urls := map[string]string{}
-	for name, a := range l.Addrs {
-		urls[name] = "http://" + a
-	}
-	l.Remote = NewRemote(RemoteConfig{URLs: urls, ToxiproxyURL: l.Toxi.URL(), ServiceKey: cfg.Keys.Service, LogDir: l.LogDir, DataDir: cfg.DataDir})
-	return l, nil
 }
 
 func (l *Lab) logger(name string, cfg Config) (*slog.Logger, error) {

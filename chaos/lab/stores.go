@@ -22,92 +22,112 @@ import (
 // the log's own seq, as GET /internal/orders gives them).
 func StoreSnapshot(ctx context.Context, dataDir string) (history.Snapshot, error) {
 	var snap history.Snapshot
-	err := withDB(ctx, dataDir, topology.Order, func(db *sql.Tx) error {
-		rows, err := db.QueryContext(ctx, `SELECT id, user_id, idem_key, status, reason, items, total_cents, currency, payment_id, created_at, updated_at FROM orders ORDER BY id`)
-		if err != nil {
+	err := withDB(ctx, dataDir, topology.Order, func(tx *sql.Tx) (err error) {
+		if snap.Orders, err = readOrders(ctx, tx); err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
+		return readEvents(ctx, tx, snap.Orders)
+	})
+	if err != nil {
+		return snap, err
+	}
+	err = withDB(ctx, dataDir, topology.Payment, func(tx *sql.Tx) (err error) {
+		snap.Charges, err = readCharges(ctx, tx)
+		return err
+	})
+	if err != nil {
+		return snap, err
+	}
+	err = withDB(ctx, dataDir, topology.Product, func(tx *sql.Tx) (err error) {
+		if snap.Stock, err = readStock(ctx, tx); err != nil {
+			return err
+		}
+		snap.Reservations, err = readReservations(ctx, tx)
+		return err
+	})
+	return snap, err
+}
+
+// scanRows runs query and scans each row with scan.
+func scanRows[T any](ctx context.Context, tx *sql.Tx, query string, scan func(*sql.Rows) (T, error), args ...any) ([]T, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func readOrders(ctx context.Context, tx *sql.Tx) ([]history.Order, error) {
+	return scanRows(ctx, tx, `SELECT id, user_id, idem_key, status, reason, items, total_cents, currency, payment_id, created_at, updated_at FROM orders ORDER BY id`,
+		func(rows *sql.Rows) (history.Order, error) {
 			var o history.Order
 			var items string
 			var created, updated int64
 			if err := rows.Scan(&o.ID, &o.UserID, &o.IdempotencyKey, &o.Status, &o.Reason, &items, &o.TotalCents, &o.Currency, &o.PaymentID, &created, &updated); err != nil {
-				return err
+				return o, err
 			}
 			if err := json.Unmarshal([]byte(items), &o.Items); err != nil {
-				return fmt.Errorf("order %s: items: %w", o.ID, err)
+				return o, fmt.Errorf("order %s: items: %w", o.ID, err)
 			}
 			o.CreatedAt, o.UpdatedAt = time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
-			snap.Orders = append(snap.Orders, o)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		return readEvents(ctx, db, snap.Orders)
-	})
-	if err != nil {
-		return snap, err
-	}
-	err = withDB(ctx, dataDir, topology.Payment, func(db *sql.Tx) error {
-		rows, err := db.QueryContext(ctx, `SELECT id, order_id, user_id, amount, currency, status, reason, created_at, updated_at FROM payments ORDER BY id`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
+			return o, nil
+		})
+}
+
+func readCharges(ctx context.Context, tx *sql.Tx) ([]history.Charge, error) {
+	return scanRows(ctx, tx, `SELECT id, order_id, user_id, amount, currency, status, reason, created_at, updated_at FROM payments ORDER BY id`,
+		func(rows *sql.Rows) (history.Charge, error) {
 			var c history.Charge
 			var created, updated int64
-			if err := rows.Scan(&c.ID, &c.OrderID, &c.UserID, &c.AmountCents, &c.Currency, &c.Status, &c.Reason, &created, &updated); err != nil {
-				return err
-			}
+			err := rows.Scan(&c.ID, &c.OrderID, &c.UserID, &c.AmountCents, &c.Currency, &c.Status, &c.Reason, &created, &updated)
 			c.CreatedAt, c.UpdatedAt = time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
-			snap.Charges = append(snap.Charges, c)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return snap, err
-	}
-	err = withDB(ctx, dataDir, topology.Product, func(db *sql.Tx) error {
-		rows, err := db.QueryContext(ctx, `SELECT id, initial, available, reserved, sold FROM products ORDER BY id`)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
+			return c, err
+		})
+}
+
+func readStock(ctx context.Context, tx *sql.Tx) ([]history.StockLevel, error) {
+	return scanRows(ctx, tx, `SELECT id, initial, available, reserved, sold FROM products ORDER BY id`,
+		func(rows *sql.Rows) (history.StockLevel, error) {
 			var l history.StockLevel
-			if err := rows.Scan(&l.ProductID, &l.Initial, &l.Available, &l.Reserved, &l.Sold); err != nil {
-				rows.Close()
-				return err
-			}
-			snap.Stock = append(snap.Stock, l)
+			err := rows.Scan(&l.ProductID, &l.Initial, &l.Available, &l.Reserved, &l.Sold)
+			return l, err
+		})
+}
+
+// readReservations reads the held reservations, their items in line order.
+func readReservations(ctx context.Context, tx *sql.Tx) ([]history.Reservation, error) {
+	type line struct {
+		id, state string
+		it        history.ReservedItem
+	}
+	lines, err := scanRows(ctx, tx, `SELECT r.id, r.state, i.product_id, i.quantity FROM reservations r
+			JOIN reservation_items i ON i.reservation_id = r.id WHERE r.state = ? ORDER BY r.id, i.line`,
+		func(rows *sql.Rows) (line, error) {
+			var ln line
+			err := rows.Scan(&ln.id, &ln.state, &ln.it.ProductID, &ln.it.Quantity)
+			return ln, err
+		}, history.ReservationHeld)
+	if err != nil {
+		return nil, err
+	}
+	out := []history.Reservation{}
+	for _, ln := range lines {
+		if n := len(out); n == 0 || out[n-1].ID != ln.id {
+			out = append(out, history.Reservation{ID: ln.id, State: ln.state})
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows, err = db.QueryContext(ctx, `SELECT r.id, r.state, i.product_id, i.quantity FROM reservations r
-			JOIN reservation_items i ON i.reservation_id = r.id WHERE r.state = ? ORDER BY r.id, i.line`, history.ReservationHeld)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		snap.Reservations = []history.Reservation{}
-		for rows.Next() {
-			var id, state string
-			var it history.ReservedItem
-			if err := rows.Scan(&id, &state, &it.ProductID, &it.Quantity); err != nil {
-				return err
-			}
-			if n := len(snap.Reservations); n == 0 || snap.Reservations[n-1].ID != id {
-				snap.Reservations = append(snap.Reservations, history.Reservation{ID: id, State: state})
-			}
-			r := &snap.Reservations[len(snap.Reservations)-1]
-			r.Items = append(r.Items, it)
-		}
-		return rows.Err()
-	})
-	return snap, err
+		r := &out[len(out)-1]
+		r.Items = append(r.Items, ln.it)
+	}
+	return out, nil
 }
 
 // readEvents fills in each order's version and events from order_events,
