@@ -177,6 +177,17 @@ func Build(name string, o Options) (*Unit, error) {
 		})
 	}
 	u.Faults = fault.New(fault.Config{Logger: o.Logger})
+	b := built{base: u.base(o), o: o, clients: clients, validator: validator}
+	if err := b.service(name, u); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return u, nil
+}
+
+// base is the kit.Base every service of u is built on: the fault
+// middleware and the deadline in front of its routes, and the fault
+// control endpoint among them.
+func (u *Unit) base(o Options) kit.Base {
 	wrap := func(next http.Handler) http.Handler {
 		return u.Faults.Middleware(resilience.Deadline(DefaultMaxDeadline)(next))
 	}
@@ -187,53 +198,66 @@ func Build(name string, o Options) (*Unit, error) {
 		r.Handle(http.MethodDelete, fault.Path, h)
 		r.Handle(http.MethodDelete, fault.Path+"/:name", h)
 	}
-	base := kit.Base{Logger: o.Logger, Registry: reg, PublicURL: o.PublicURL, Keys: o.Keys, Wrap: wrap, Mount: mount}
+	return kit.Base{Logger: o.Logger, Registry: u.Registry, PublicURL: o.PublicURL, Keys: o.Keys, Wrap: wrap, Mount: mount}
+}
+
+// built is what Build has made for a service before the service itself.
+type built struct {
+	base      kit.Base
+	o         Options
+	clients   map[string]*http.Client
+	validator auth.Validator
+}
+
+// service builds the named service into u.
+func (b built) service(name string, u *Unit) error {
+	o, clients := b.o, b.clients
 	switch name {
 	case topology.User:
-		cfg := user.Config{Base: base, DataDir: o.DataDir}
+		cfg := user.Config{Base: b.base, DataDir: o.DataDir}
 		if o.Argon2 != nil {
 			cfg.Argon2 = *o.Argon2
 		}
 		s, err := user.New(cfg)
 		if err != nil {
-			return nil, fmt.Errorf("user: %w", err)
+			return err
 		}
 		u.Handler, u.closer = s, s.Close
 	case topology.Product:
-		s, err := product.New(product.Config{Base: base, DataDir: o.DataDir,
-			UserClient: clients[topology.User], UserURL: o.url(topology.User), Validator: validator})
+		s, err := product.New(product.Config{Base: b.base, DataDir: o.DataDir,
+			UserClient: clients[topology.User], UserURL: o.url(topology.User), Validator: b.validator})
 		if err != nil {
-			return nil, fmt.Errorf("product: %w", err)
+			return err
 		}
 		u.Handler, u.closer, u.reconcile = s, s.Close, s.Sweep
 	case topology.Payment:
-		s, err := payment.New(payment.Config{Base: base, DataDir: o.DataDir,
-			UserClient: clients[topology.User], UserURL: o.url(topology.User), Validator: validator})
+		s, err := payment.New(payment.Config{Base: b.base, DataDir: o.DataDir,
+			UserClient: clients[topology.User], UserURL: o.url(topology.User), Validator: b.validator})
 		if err != nil {
-			return nil, fmt.Errorf("payment: %w", err)
+			return err
 		}
 		u.Handler, u.closer = s, s.Close
 	case topology.Order:
-		s, err := order.New(order.Config{Base: base, DataDir: o.DataDir,
-			UserClient: clients[topology.User], UserURL: o.url(topology.User), Validator: validator,
+		s, err := order.New(order.Config{Base: b.base, DataDir: o.DataDir,
+			UserClient: clients[topology.User], UserURL: o.url(topology.User), Validator: b.validator,
 			ProductClient: clients[topology.Product], ProductURL: o.url(topology.Product),
 			PaymentClient: clients[topology.Payment], PaymentURL: o.url(topology.Payment)})
 		if err != nil {
-			return nil, fmt.Errorf("order: %w", err)
+			return err
 		}
 		u.Handler, u.closer, u.reconcile = s, s.Close, s.Reconcile
 	case topology.Gateway:
-		s, err := gateway.New(gateway.Config{Base: base,
+		s, err := gateway.New(gateway.Config{Base: b.base,
 			UserClient: clients[topology.User], UserURL: o.url(topology.User),
 			ProductClient: clients[topology.Product], ProductURL: o.url(topology.Product),
 			OrderClient: clients[topology.Order], OrderURL: o.url(topology.Order),
 			PaymentClient: clients[topology.Payment], PaymentURL: o.url(topology.Payment)})
 		if err != nil {
-			return nil, fmt.Errorf("gateway: %w", err)
+			return err
 		}
 		u.Handler, u.closer = s, s.Close
 	}
-	return u, nil
+	return nil
 }
 
 // ReconcileEvery calls Reconcile now and then every period until ctx ends,

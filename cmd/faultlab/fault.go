@@ -38,18 +38,9 @@ func runFault(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	fs := newFlagSet("fault "+sub, stderr)
 	url, key := faultTarget(fs)
-	var f fault.Fault
-	var retryAfter, bps int
-	var delay time.Duration
+	var set *faultSetFlags
 	if sub == "set" {
-		fs.StringVar(&f.Name, "name", "", "the fault's name; default <kind>-<status>")
-		fs.StringVar(&f.Kind, "kind", fault.KindStatus, "status, delay or slow_body")
-		fs.IntVar(&f.Status, "status", 503, "status answered by a status fault")
-		fs.IntVar(&retryAfter, "retry-after", 0, "Retry-After seconds sent by a status fault")
-		fs.Float64Var(&f.Probability, "probability", 1, "probability in (0, 1] that a request gets the fault")
-		fs.StringVar(&f.PathPrefix, "path-prefix", "", "only paths starting with this")
-		fs.DurationVar(&delay, "delay", 0, "delay of a delay fault, e.g. 500ms")
-		fs.IntVar(&bps, "bytes-per-second", 0, "rate of a slow_body fault")
+		set = addFaultSetFlags(fs)
 	}
 	pos, err := parseInterspersed(fs, args[1:])
 	if err != nil {
@@ -73,51 +64,92 @@ func runFault(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	c := &fault.Client{BaseURL: strings.TrimRight(base, "/"), ServiceKey: *key, HTTP: plainClient()}
 	switch sub {
 	case "set":
-		if len(pos) > 1 {
-			return usagef("fault set: unexpected argument %q", pos[1])
-		}
-		f.RetryAfter, f.Delay, f.BytesPerSecond = retryAfter, delay, bps
-		if f.Kind != fault.KindStatus {
-			f.Status, f.RetryAfter = 0, 0
-		}
-		if f.Name == "" {
-			f.Name = f.Kind
-			if f.Kind == fault.KindStatus {
-				f.Name = fmt.Sprintf("status-%d", f.Status)
-			}
-		}
-		if err := f.Validate(); err != nil {
-			return usagef("fault set: %v", err)
-		}
-		if err := c.Set(ctx, f); err != nil {
-			return fmt.Errorf("fault set on %s: %w", service, err)
-		}
-		fmt.Fprintf(stdout, "%s: set %s\n", service, f.Name)
+		return faultSet(ctx, stdout, c, service, pos, set)
 	case "list":
-		if len(pos) > 1 {
-			return usagef("fault list: unexpected argument %q", pos[1])
+		return faultList(ctx, stdout, c, service, pos)
+	default:
+		return faultClear(ctx, stdout, c, service, pos)
+	}
+}
+
+// faultSetFlags are the flags of `fault set`.
+type faultSetFlags struct {
+	f          fault.Fault
+	retryAfter int
+	bps        int
+	delay      time.Duration
+}
+
+func addFaultSetFlags(fs *flag.FlagSet) *faultSetFlags {
+	v := &faultSetFlags{}
+	fs.StringVar(&v.f.Name, "name", "", "the fault's name; default <kind>-<status>")
+	fs.StringVar(&v.f.Kind, "kind", fault.KindStatus, "status, delay or slow_body")
+	fs.IntVar(&v.f.Status, "status", 503, "status answered by a status fault")
+	fs.IntVar(&v.retryAfter, "retry-after", 0, "Retry-After seconds sent by a status fault")
+	fs.Float64Var(&v.f.Probability, "probability", 1, "probability in (0, 1] that a request gets the fault")
+	fs.StringVar(&v.f.PathPrefix, "path-prefix", "", "only paths starting with this")
+	fs.DurationVar(&v.delay, "delay", 0, "delay of a delay fault, e.g. 500ms")
+	fs.IntVar(&v.bps, "bytes-per-second", 0, "rate of a slow_body fault")
+	return v
+}
+
+// value returns the fault the flags describe, its name defaulted.
+func (v *faultSetFlags) value() fault.Fault {
+	f := v.f
+	f.RetryAfter, f.Delay, f.BytesPerSecond = v.retryAfter, v.delay, v.bps
+	if f.Kind != fault.KindStatus {
+		f.Status, f.RetryAfter = 0, 0
+	}
+	if f.Name == "" {
+		f.Name = f.Kind
+		if f.Kind == fault.KindStatus {
+			f.Name = fmt.Sprintf("status-%d", f.Status)
 		}
-		fsList, err := c.List(ctx)
-		if err != nil {
-			return fmt.Errorf("fault list on %s: %w", service, err)
-		}
-		return printFaults(stdout, fsList)
-	case "clear":
-		if len(pos) > 2 {
-			return usagef("fault clear: unexpected argument %q", pos[2])
-		}
-		if len(pos) == 2 {
-			if err := c.Remove(ctx, pos[1]); err != nil {
-				return fmt.Errorf("fault clear on %s: %w", service, err)
-			}
-			fmt.Fprintf(stdout, "%s: removed %s\n", service, pos[1])
-			return nil
-		}
-		if err := c.Clear(ctx); err != nil {
+	}
+	return f
+}
+
+func faultSet(ctx context.Context, stdout io.Writer, c *fault.Client, service string, pos []string, v *faultSetFlags) error {
+	if len(pos) > 1 {
+		return usagef("fault set: unexpected argument %q", pos[1])
+	}
+	f := v.value()
+	if err := f.Validate(); err != nil {
+		return usagef("fault set: %v", err)
+	}
+	if err := c.Set(ctx, f); err != nil {
+		return fmt.Errorf("fault set on %s: %w", service, err)
+	}
+	fmt.Fprintf(stdout, "%s: set %s\n", service, f.Name)
+	return nil
+}
+
+func faultList(ctx context.Context, stdout io.Writer, c *fault.Client, service string, pos []string) error {
+	if len(pos) > 1 {
+		return usagef("fault list: unexpected argument %q", pos[1])
+	}
+	fsList, err := c.List(ctx)
+	if err != nil {
+		return fmt.Errorf("fault list on %s: %w", service, err)
+	}
+	return printFaults(stdout, fsList)
+}
+
+func faultClear(ctx context.Context, stdout io.Writer, c *fault.Client, service string, pos []string) error {
+	if len(pos) > 2 {
+		return usagef("fault clear: unexpected argument %q", pos[2])
+	}
+	if len(pos) == 2 {
+		if err := c.Remove(ctx, pos[1]); err != nil {
 			return fmt.Errorf("fault clear on %s: %w", service, err)
 		}
-		fmt.Fprintf(stdout, "%s: cleared every fault\n", service)
+		fmt.Fprintf(stdout, "%s: removed %s\n", service, pos[1])
+		return nil
 	}
+	if err := c.Clear(ctx); err != nil {
+		return fmt.Errorf("fault clear on %s: %w", service, err)
+	}
+	fmt.Fprintf(stdout, "%s: cleared every fault\n", service)
 	return nil
 }
 
