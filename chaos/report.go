@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-func verdictWord(v Verdict) string {
+// Word is the verdict in one word: PASS, FAIL or SKIP.
+func (v Verdict) Word() string {
 	switch {
 	case v.Skipped:
 		return "SKIP"
@@ -20,7 +21,8 @@ func verdictWord(v Verdict) string {
 	return "FAIL"
 }
 
-func (r *Result) status() string {
+// Status is the result in one word: PASSED or FAILED.
+func (r *Result) Status() string {
 	if r.Passed() {
 		return "PASSED"
 	}
@@ -33,7 +35,7 @@ func mdEscape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 func WriteMarkdown(w io.Writer, r *Result) error {
 	var b strings.Builder
 	pass, fail, skip := r.Counts()
-	fmt.Fprintf(&b, "# %s: %s\n\n", r.Scenario.Name, r.status())
+	fmt.Fprintf(&b, "# %s: %s\n\n", r.Scenario.Name, r.Status())
 	if r.Scenario.Description != "" {
 		fmt.Fprintf(&b, "%s\n\n", r.Scenario.Description)
 	}
@@ -48,7 +50,7 @@ func WriteMarkdown(w io.Writer, r *Result) error {
 	}
 	b.WriteString("## Verdicts\n\n| result | check | phase | measured | want | note |\n|---|---|---|---|---|---|\n")
 	for _, v := range r.Verdicts {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", verdictWord(v), mdEscape(v.Check), v.Phase, mdEscape(v.Measured), mdEscape(v.Want), mdEscape(v.Note))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", v.Word(), mdEscape(v.Check), v.Phase, mdEscape(v.Measured), mdEscape(v.Want), mdEscape(v.Note))
 	}
 	if len(r.Detections) > 0 {
 		b.WriteString("\n## Alerts\n\n| alert | first fault | seen firing | Prometheus active | time to detect |\n|---|---|---|---|---|\n")
@@ -235,7 +237,7 @@ func TimelineSVG(r *Result) string {
 }
 
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
-	"word":     verdictWord,
+	"word":     Verdict.Word,
 	"lower":    strings.ToLower,
 	"rd":       rd,
 	"rdActive": rdActive,
@@ -284,5 +286,5 @@ func WriteHTML(w io.Writer, r *Result) error {
 		R      *Result
 		Status string
 		SVG    template.HTML
-	}{r, r.status(), template.HTML(TimelineSVG(r))}) // TimelineSVG escapes every text it writes
+	}{r, r.Status(), template.HTML(TimelineSVG(r))}) // TimelineSVG escapes every text it writes
 }

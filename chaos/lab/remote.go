@@ -156,36 +156,31 @@ func (r *Remote) Faults(service string) (*fault.Client, error) {
 
 // ApplyFault implements chaos.Env.
 func (r *Remote) ApplyFault(ctx context.Context, f chaos.FaultSpec) error {
-	switch f.Kind {
-	case chaos.FaultToxic:
-		if r.toxi == nil {
-			return fmt.Errorf("lab: no toxiproxy: %w", chaos.ErrNotSupported)
-		}
-		return toxi.Apply(ctx, r.toxi, f.ToxicFault())
-	case chaos.FaultHTTP:
-		c, err := r.Faults(f.Service)
-		if err != nil {
-			return err
-		}
-		return c.Set(ctx, f.HTTP)
-	}
-	return fmt.Errorf("lab: fault kind %q: %w", f.Kind, chaos.ErrNotSupported)
+	return r.onFault(f, func() error { return toxi.Apply(ctx, r.toxi, f.ToxicFault()) },
+		func(c *fault.Client) error { return c.Set(ctx, f.HTTP) })
 }
 
 // RevertFault implements chaos.Env.
 func (r *Remote) RevertFault(ctx context.Context, f chaos.FaultSpec) error {
+	return r.onFault(f, func() error { return toxi.Remove(ctx, r.toxi, f.ToxicFault()) },
+		func(c *fault.Client) error { return c.Remove(ctx, f.HTTP.Name) })
+}
+
+// onFault runs toxic for a Toxiproxy fault, or httpFault with the fault client
+// of f's service for an HTTP fault.
+func (r *Remote) onFault(f chaos.FaultSpec, toxic func() error, httpFault func(*fault.Client) error) error {
 	switch f.Kind {
 	case chaos.FaultToxic:
 		if r.toxi == nil {
 			return fmt.Errorf("lab: no toxiproxy: %w", chaos.ErrNotSupported)
 		}
-		return toxi.Remove(ctx, r.toxi, f.ToxicFault())
+		return toxic()
 	case chaos.FaultHTTP:
 		c, err := r.Faults(f.Service)
 		if err != nil {
 			return err
 		}
-		return c.Remove(ctx, f.HTTP.Name)
+		return httpFault(c)
 	}
 	return fmt.Errorf("lab: fault kind %q: %w", f.Kind, chaos.ErrNotSupported)
 }

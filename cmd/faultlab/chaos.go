@@ -167,22 +167,11 @@ func printVerdicts(w io.Writer, r *chaos.Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "RESULT\tPHASE\tCHECK\tMEASURED\tWANT")
 	for _, v := range r.Verdicts {
-		word := "FAIL"
-		switch {
-		case v.Skipped:
-			word = "SKIP"
-		case v.Pass:
-			word = "PASS"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", word, v.Phase, v.Check, v.Measured, v.Want)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Word(), v.Phase, v.Check, v.Measured, v.Want)
 	}
 	_ = tw.Flush()
 	pass, fail, skip := r.Counts()
-	status := "PASSED"
-	if !r.Passed() {
-		status = "FAILED"
-	}
-	fmt.Fprintf(w, "%s: %s (%d passed, %d failed, %d skipped)\n", r.Scenario.Name, status, pass, fail, skip)
+	fmt.Fprintf(w, "%s: %s (%d passed, %d failed, %d skipped)\n", r.Scenario.Name, r.Status(), pass, fail, skip)
 }
 
 // writeFile writes path through fn, reporting the first error.
@@ -211,14 +200,8 @@ func runChaosSoak(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	seed := fs.Uint64("seed", 1, "seed of the fault schedule (same seed, same plan)")
 	slot := fs.Duration("slot", 4*time.Second, "how long each set of faults lasts")
 	settle := fs.Duration("settle", 30*time.Second, "how long pending orders may take to settle after the faults")
-	if err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args, getenv); err != nil {
 		return err
-	}
-	if err := envDefaults(fs, getenv); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("chaos soak takes no arguments, got %q", fs.Arg(0))
 	}
 	if *d <= 0 || *rps <= 0 || *slot <= 0 || *settle <= 0 {
 		return usagef("chaos soak: --duration, --rps, --slot and --settle must be positive")

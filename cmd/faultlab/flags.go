@@ -35,6 +35,27 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// parseWithEnv parses flags, then fills the ones not given from the
+// environment (envDefaults).
+func parseWithEnv(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	return envDefaults(fs, getenv)
+}
+
+// parseNoArgs is parseWithEnv for a command that takes no positional
+// arguments.
+func parseNoArgs(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	if err := parseWithEnv(fs, args, getenv); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("%s takes no arguments, got %q", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}
+
 // envDefaults sets every flag not given on the command line from
 // FAULTLAB_<FLAG> in the environment (dashes become underscores).
 func envDefaults(fs *flag.FlagSet, getenv func(string) string) error {

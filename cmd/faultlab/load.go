@@ -6,9 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -38,14 +39,8 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	token := fs.String("token", "", "bearer token; empty: log in with --login")
 	login := fs.String("login", user.DemoCustomerEmail+":"+user.DemoCustomerPassword, "email:password to log in with when there is no --token")
 	compare := fs.Bool("compare", false, "measure the gateway against a plain ReverseProxy, in process on ephemeral ports")
-	if err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args, getenv); err != nil {
 		return err
-	}
-	if err := envDefaults(fs, getenv); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("load takes no arguments, got %q", fs.Arg(0))
 	}
 	if *rate < 0 || *duration <= 0 || *concurrency <= 0 {
 		return usagef("load: --rate must not be negative, --duration and --concurrency must be positive")
@@ -193,13 +188,8 @@ func printLoad(w io.Writer, r *load.Report) error {
 }
 
 func statusCounts(m map[int]int) string {
-	codes := make([]int, 0, len(m))
-	for c := range m {
-		codes = append(codes, c)
-	}
-	sort.Ints(codes)
-	parts := make([]string, 0, len(codes))
-	for _, c := range codes {
+	parts := make([]string, 0, len(m))
+	for _, c := range slices.Sorted(maps.Keys(m)) {
 		label := strconv.Itoa(c)
 		if c == 0 {
 			label = "error"

@@ -38,10 +38,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	tokenTTL := fs.Duration("token-cache-ttl", 30*time.Second, "how long a token validation is cached (never past the token's exp)")
 	policies := policyFlags(fs, resilience.Policy{})
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := envDefaults(fs, getenv); err != nil {
+	if err := parseWithEnv(fs, args, getenv); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -23,14 +23,8 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	toxiAddr := fs.String("toxiproxy-addr", topology.ToxiproxyAddr(), "Toxiproxy API address")
 	logLevel := fs.String("log-level", "warn", "level of the log lines also printed to stderr: debug, info, warn, error")
 	policies := policyFlags(fs, lab.ScenarioPolicy)
-	if err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args, getenv); err != nil {
 		return err
-	}
-	if err := envDefaults(fs, getenv); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("up takes no arguments, got %q", fs.Arg(0))
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
