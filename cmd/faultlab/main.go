@@ -53,9 +53,9 @@ type runFunc func(ctx context.Context, args []string, stdout, stderr io.Writer, 
 type command struct {
 	name    string
 	aliases []string
-	// usage are the command's lines in the usage text: what to type, then
-	// what it does. A command without usage lines is not listed.
-	usage [][2]string
+	// usage is the command's lines in the usage text, each what to type, a
+	// tab, then what it does. A command without usage is not listed.
+	usage string
 	run   runFunc
 }
 
@@ -64,26 +64,17 @@ type command struct {
 // prints the text the table makes.
 func commands() []command {
 	return []command{
-		{name: "up", run: runUp, usage: [][2]string{
-			{"up", "run all five services on loopback, every hop through Toxiproxy"}}},
-		{name: "serve", run: runServe, usage: [][2]string{
-			{"serve <service>", "run one service: user, product, order, payment or gateway"}}},
-		{name: "healthcheck", run: runHealthcheck, usage: [][2]string{
-			{"healthcheck [--url U]", "exit 0 if U answers 200"}}},
-		{name: "chaos", run: runChaos, usage: [][2]string{
-			{"chaos list", "list the chaos scenarios"},
-			{"chaos run <name>", "run a scenario against a running lab and write a report"},
-			{"chaos soak", "rotate faults on every hop under load and check invariants"}}},
-		{name: "load", run: runLoad, usage: [][2]string{
-			{"load", "generate load against the gateway"}}},
-		{name: "bench-gateway", run: runBenchGateway, usage: [][2]string{
-			{"bench-gateway", "the gateway vs a plain reverse proxy to the same product service"}}},
-		{name: "fault", run: runFault, usage: [][2]string{
-			{"fault set|list|clear", "HTTP-level faults on a service"}}},
-		{name: "incident", run: runIncident, usage: [][2]string{
-			{"incident <trace-id>", "print one request's path across services"}}},
-		{name: "version", aliases: []string{"--version"}, run: runVersion, usage: [][2]string{
-			{"version", "print the version"}}},
+		{name: "up", run: runUp, usage: "up\trun all five services on loopback, every hop through Toxiproxy"},
+		{name: "serve", run: runServe, usage: "serve <service>\trun one service: user, product, order, payment or gateway"},
+		{name: "healthcheck", run: runHealthcheck, usage: "healthcheck [--url U]\texit 0 if U answers 200"},
+		{name: "chaos", run: runChaos, usage: "chaos list\tlist the chaos scenarios\n" +
+			"chaos run <name>\trun a scenario against a running lab and write a report\n" +
+			"chaos soak\trotate faults on every hop under load and check invariants"},
+		{name: "load", run: runLoad, usage: "load\tgenerate load against the gateway"},
+		{name: "bench-gateway", run: runBenchGateway, usage: "bench-gateway\tthe gateway vs a plain reverse proxy to the same product service"},
+		{name: "fault", run: runFault, usage: "fault set|list|clear\tHTTP-level faults on a service"},
+		{name: "incident", run: runIncident, usage: "incident <trace-id>\tprint one request's path across services"},
+		{name: "version", aliases: []string{"--version"}, run: runVersion, usage: "version\tprint the version"},
 		{name: "help", aliases: []string{"-h", "--help"}, run: runHelp},
 	}
 }
@@ -93,8 +84,12 @@ func usageText() string {
 	var b strings.Builder
 	b.WriteString("usage: faultlab <command> [flags]\n\ncommands:\n")
 	for _, c := range commands() {
-		for _, u := range c.usage {
-			fmt.Fprintf(&b, "  %-24s%s\n", u[0], u[1])
+		if c.usage == "" {
+			continue
+		}
+		for line := range strings.Lines(c.usage) {
+			synopsis, what, _ := strings.Cut(strings.TrimSuffix(line, "\n"), "\t")
+			fmt.Fprintf(&b, "  %-24s%s\n", synopsis, what)
 		}
 	}
 	return b.String()
