@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/faultlab/faultlab/chaos"
 	"github.com/faultlab/faultlab/chaos/lab"
 )
 
@@ -22,14 +23,7 @@ func TestRestartKeepsState(t *testing.T) {
 		t.Fatal(err)
 	}
 	orderID := placeOrder(t, l1, tok, "restart-1")
-	charges1, err := l1.Charges(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stock1, err := l1.Stock(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	charges1, stock1 := totals(t, l1)
 	if err := l1.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
@@ -51,14 +45,7 @@ func TestRestartKeepsState(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || o.ID != orderID || o.Status != "confirmed" {
 		t.Fatalf("order after restart: status %d, %+v; want 200 with %s confirmed", resp.StatusCode, o, orderID)
 	}
-	charges2, err := l2.Charges(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stock2, err := l2.Stock(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	charges2, stock2 := totals(t, l2)
 	if charges2 != charges1 {
 		t.Errorf("charges after restart = %+v, before %+v", charges2, charges1)
 	}
@@ -72,6 +59,21 @@ func TestRestartKeepsState(t *testing.T) {
 	if c, _ := l2.Charges(ctx); c.Total != charges1.Total {
 		t.Errorf("replay after restart charged again: %d charges, want %d", c.Total, charges1.Total)
 	}
+}
+
+// totals reads l's charge and stock summaries.
+func totals(t *testing.T, l *lab.Lab) (chaos.ChargeSummary, chaos.StockSummary) {
+	t.Helper()
+	ctx := context.Background()
+	charges, err := l.Charges(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stock, err := l.Stock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return charges, stock
 }
 
 func placeOrder(t *testing.T, l *lab.Lab, tok, key string) string {

@@ -109,14 +109,7 @@ func runScenario(t *testing.T, env chaos.Env, sc chaos.Scenario) *chaos.Result {
 func logVerdicts(t *testing.T, res *chaos.Result) {
 	t.Helper()
 	for _, v := range res.Verdicts {
-		mark := "PASS"
-		switch {
-		case v.Skipped:
-			mark = "SKIP"
-		case !v.Pass:
-			mark = "FAIL"
-		}
-		t.Logf("%s %-8s %-60s measured %-28s want %s %s", mark, v.Phase, v.Check, v.Measured, v.Want, v.Note)
+		t.Logf("%s %-8s %-60s measured %-28s want %s %s", v.Word(), v.Phase, v.Check, v.Measured, v.Want, v.Note)
 	}
 	if h := res.History; h != nil && !h.OK() {
 		t.Log(h.String())
