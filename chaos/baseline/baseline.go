@@ -18,6 +18,7 @@ import (
 	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/internal/server"
 	"github.com/faultlab/faultlab/shop"
+	"github.com/faultlab/faultlab/topology"
 )
 
 // ErrConfig is wrapped by every configuration error of Compare.
@@ -46,7 +47,7 @@ type Config struct {
 }
 
 // Path is the public path measured.
-const Path = "/api/v1/products"
+const Path = topology.RouteProducts
 
 // Comparison is the four runs of Compare. It is a plain value.
 type Comparison struct {
