@@ -348,8 +348,11 @@ func (w *Workload) readCatalogue(ctx context.Context, hc *http.Client) error {
 	var body any
 	err = json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&body)
 	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("list products: status %d: %v", resp.StatusCode, err)
+	switch {
+	case resp.StatusCode != http.StatusOK:
+		return fmt.Errorf("list products: status %d", resp.StatusCode)
+	case err != nil:
+		return fmt.Errorf("list products: %w", err)
 	}
 	best := -1.0
 	w.products = nil
