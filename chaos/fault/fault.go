@@ -39,11 +39,11 @@ type Fault struct {
 	// KindStatus fault.
 	RetryAfter int `json:"retry_after,omitempty"`
 	// Delay is how long a KindDelay fault waits; JSON: "500ms".
-	Delay time.Duration `json:"-"`
+	Delay time.Duration `json:"-" file:"delay"`
 	// BytesPerSecond is the rate of a KindSlowBody fault.
 	BytesPerSecond int `json:"bytes_per_second,omitempty"`
 	// Probability in (0, 1] that a matching request gets the fault; 0 means 1.
-	Probability float64 `json:"probability,omitempty"`
+	Probability float64 `json:"probability,omitempty" file:"probability,nonzero"`
 	// PathPrefix limits the fault to paths starting with it; empty means all.
 	PathPrefix string `json:"path_prefix,omitempty"`
 }

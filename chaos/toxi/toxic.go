@@ -53,7 +53,7 @@ type Toxic struct {
 	Stream string `json:"stream,omitempty"`
 	// Toxicity is the probability in (0, 1] that a connection gets the toxic.
 	// Ignored by Down.
-	Toxicity float64 `json:"toxicity,omitempty"`
+	Toxicity float64 `json:"toxicity,omitempty" file:"toxicity,nonzero"`
 
 	LatencyMs     int `json:"latency_ms,omitempty"`     // Latency
 	JitterMs      int `json:"jitter_ms,omitempty"`      // Latency

@@ -1,0 +1,44 @@
+package chaos
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+)
+
+// experiments are the built-in scenarios, one file each.
+//
+//go:embed experiments/*.yaml
+var experiments embed.FS
+
+// ExperimentFiles lists the built-in experiment files, by name.
+func ExperimentFiles() []string {
+	names, _ := fs.Glob(experiments, "experiments/*.yaml") // the pattern is valid
+	slices.Sort(names)
+	return names
+}
+
+// ExperimentFile returns the text of the built-in experiment called name.
+func ExperimentFile(name string) ([]byte, bool) {
+	b, err := experiments.ReadFile(path.Join("experiments", name+".yaml"))
+	return b, err == nil
+}
+
+func loadCatalogue() []Scenario {
+	var out []Scenario
+	for _, name := range ExperimentFiles() {
+		b, err := experiments.ReadFile(name)
+		if err != nil {
+			panic(fmt.Sprintf("chaos: embedded %s: %v", name, err))
+		}
+		sc, err := DecodeExperiment(name, b)
+		if err != nil {
+			// The files are built in and TestCatalogue decodes them all.
+			panic(fmt.Sprintf("chaos: embedded %v", err))
+		}
+		out = append(out, sc)
+	}
+	return out
+}
