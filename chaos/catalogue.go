@@ -22,6 +22,9 @@ func ExperimentFiles() []string {
 
 // ExperimentFile returns the text of the built-in experiment called name.
 func ExperimentFile(name string) ([]byte, bool) {
+	if !fs.ValidPath(name) || path.Base(name) != name {
+		return nil, false
+	}
 	b, err := experiments.ReadFile(path.Join("experiments", name+".yaml"))
 	return b, err == nil
 }

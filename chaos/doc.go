@@ -46,7 +46,18 @@
 // Files: run.go is the runner (phases, fault schedule, progress), sample.go
 // the sampler, check.go and judge.go the checks and the judge, result.go
 // the Result, report.go the Markdown and HTML/SVG writers, scenario.go and
-// scenarios.go the scenarios, calls.go the workload.
+// scenarios.go the scenarios, calls.go the workload; experiment.go reads
+// and writes experiment files, schema.go gives their JSON Schema, and
+// catalogue.go embeds the built-in ones (experiments/*.yaml).
+//
+// Experiment files are YAML or JSON: the Go types' JSON form, except that
+// durations are strings ("2s"). DecodeExperiment reads them strictly and
+// names file, line, column and field path in every error:
+//
+//	x.yaml:14:7: faults[1].at: must be a duration like "2s" or "250ms", got 2
+//
+// A `file:"name,nonzero"` struct tag renames a field whose JSON form is
+// custom, and marks one whose explicit 0 is an error.
 //
 // Scenario, Step, FaultSpec, Check and Result are plain JSON-serialisable
 // values (durations are nanoseconds in JSON). Run may be called from several

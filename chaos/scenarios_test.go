@@ -80,3 +80,25 @@ func TestCatalogue(t *testing.T) {
 		t.Error("Catalogue shares state between calls")
 	}
 }
+
+// Each built-in file is named after its scenario, so Lookup finds it.
+func TestExperimentFileNames(t *testing.T) {
+	files := chaos.ExperimentFiles()
+	cat := chaos.Catalogue()
+	if len(files) != len(cat) {
+		t.Fatalf("%d files, %d scenarios", len(files), len(cat))
+	}
+	for i, sc := range cat {
+		if want := "experiments/" + sc.Name + ".yaml"; files[i] != want {
+			t.Errorf("scenario %s is in %s, want %s", sc.Name, files[i], want)
+		}
+		if _, ok := chaos.ExperimentFile(sc.Name); !ok {
+			t.Errorf("ExperimentFile(%q) not found", sc.Name)
+		}
+	}
+	for _, bad := range []string{"../scenarios.go", "experiments/payment-down", ""} {
+		if _, ok := chaos.ExperimentFile(bad); ok {
+			t.Errorf("ExperimentFile(%q) found", bad)
+		}
+	}
+}

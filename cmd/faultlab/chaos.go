@@ -20,7 +20,7 @@ import (
 
 func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) == 0 {
-		return usagef("chaos: want list, run <name> or soak")
+		return usagef("chaos: want list, show, run, validate, schema, compare or soak")
 	}
 	switch args[0] {
 	case "list":
@@ -29,8 +29,14 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return runChaosRun(ctx, args[1:], stdout, stderr, getenv)
 	case "soak":
 		return runChaosSoak(ctx, args[1:], stdout, stderr, getenv)
+	case "validate":
+		return runChaosValidate(args[1:], stdout)
+	case "schema":
+		return runChaosSchema(args[1:], stdout)
+	case "show":
+		return runChaosShow(args[1:], stdout)
 	}
-	return usagef("chaos: unknown subcommand %q: want list, run or soak", args[0])
+	return usagef("chaos: unknown subcommand %q: want list, show, run, validate, schema, compare or soak", args[0])
 }
 
 func runChaosList(args []string, stdout io.Writer) error {
@@ -95,6 +101,7 @@ func runChaosRun(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	out := fs.String("out", "./reports", "directory for the Markdown and HTML reports")
 	steady := fs.Duration("steady", 2*time.Second, "length of the steady-state probes before and after; 0: none")
 	recovery := fs.Duration("recovery", 0, "pause between the end of the faults' load and the after probe (breakers need their open interval)")
+	file := fs.String("f", "", "run the experiment file `FILE` (YAML or JSON; see faultlab chaos schema) instead of a built-in scenario")
 	orders := fs.Int("orders", 0, "stretch the scenario's load and fault schedule to send about this many orders (e.g. compound-faults --orders 1000); 0: as written")
 	rest, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -107,15 +114,12 @@ func runChaosRun(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if len(rest) > 0 {
 		name, rest = rest[0], rest[1:]
 	}
-	if name == "" {
-		return usagef("chaos run: which scenario? one of %s", scenarioNames())
-	}
 	if len(rest) > 0 {
 		return usagef("chaos run: unexpected argument %q", rest[0])
 	}
-	sc, ok := chaos.Lookup(name)
-	if !ok {
-		return usagef("chaos run: unknown scenario %q: want one of %s", name, scenarioNames())
+	sc, err := scenarioArg("chaos run", *file, name, true)
+	if err != nil {
+		return err
 	}
 	if *orders < 0 {
 		return usagef("chaos run: --orders must not be negative")

@@ -139,6 +139,19 @@ func TestChaosRun(t *testing.T) {
 		t.Errorf("timeline lacks a fault window or a series")
 	}
 
+	t.Run("file", func(t *testing.T) {
+		// A hand-written experiment file runs like a built-in scenario.
+		file := writeTemp(t, "mine.yaml", handWritten)
+		args := append([]string{"chaos", "run", "-f", file, "--out", outDir, "--steady", "1s"}, labFlagArgs(l)...)
+		stdout, stderr, err := runCmd(t, args...)
+		if err != nil {
+			t.Fatalf("chaos run -f: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+		}
+		if !strings.Contains(stdout, "my-payment-503: PASSED (3 passed, 0 failed") {
+			t.Errorf("stdout:\n%s", stdout)
+		}
+	})
+
 	t.Run("screenshot", func(t *testing.T) {
 		if _, err := exec.LookPath("chromium"); err != nil {
 			t.Skip("chromium not on PATH (CI installs it: apt-get install chromium)")
