@@ -302,6 +302,9 @@ func (w *Workload) attempt(hc *http.Client, req *http.Request, op *history.Op) (
 		op.Err = err.Error()
 	}
 	w.record(*op)
+	if err == nil {
+		err = load.Answer(resp.StatusCode, body) // the report's error column
+	}
 	wait := time.Duration(-1)
 	if secs, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && secs >= 0 {
 		wait = min(time.Duration(secs)*time.Second, 2*time.Second)

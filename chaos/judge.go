@@ -480,6 +480,19 @@ func (rn *run) timeline() {
 	for _, s := range rn.res.Load.Seconds {
 		p := Point{Offset: s.Offset, Requests: s.Requests, Successes: s.Successes, Dropped: s.Dropped, P99: s.P99}
 		from, to := time.Duration(s.Offset)*time.Second, time.Duration(s.Offset+1)*time.Second
+		if n := len(rn.res.Timeline); from >= rn.sc.Load.Duration && n > 0 {
+			// Requests sent a hair after the load's end belong to its last
+			// second, not to a second of their own that looks like a collapse.
+			last := &rn.res.Timeline[n-1]
+			last.Requests += p.Requests
+			last.Successes += p.Successes
+			last.Dropped += p.Dropped
+			last.P99 = max(last.P99, p.P99)
+			continue
+		}
+		if left := rn.sc.Load.Duration - from; left < time.Second {
+			p.Span = left
+		}
 		for _, b := range rn.samples {
 			if b.At < from || b.At >= to {
 				continue

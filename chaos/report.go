@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Word is the verdict in one word: PASS, FAIL or SKIP.
@@ -157,17 +158,42 @@ const (
 	svgW, svgLeft, svgRight = 900, 70, 20
 	panelH, panelGap        = 80, 24
 	rowH                    = 16
+	panelTop                = 20 // room for the first panel's title
+	// charW is about the width of one character at font-size 11, to make
+	// room for the longest breaker label.
+	charW = 6.5
 )
+
+// svgMargin is the left margin: svgLeft, or wider for long breaker labels.
+func svgMargin(keys []string) float64 {
+	m := float64(svgLeft)
+	for _, k := range keys {
+		m = max(m, float64(utf8.RuneCountInString(breakerLabel(k)))*charW+12)
+	}
+	return m
+}
+
+func breakerLabel(key string) string { return "breaker " + key }
+
+// perSecond is p's requests per second: a last, partial second counts
+// for its span only.
+func perSecond(p Point) float64 {
+	if p.Span > 0 && p.Span < time.Second {
+		return float64(p.Requests) / p.Span.Seconds()
+	}
+	return float64(p.Requests)
+}
 
 // TimelineSVG renders the timeline: requests/s, success rate, p99 and one
 // row per breaker, with fault windows shaded (rect class="fault").
 func TimelineSVG(r *Result) string {
 	tl := r.Timeline
 	secs := max(len(tl), int((r.Scenario.Load.Duration+time.Second-1)/time.Second), 1)
-	pw := float64(svgW - svgLeft - svgRight)
-	x := func(sec float64) float64 { return svgLeft + sec/float64(secs)*pw }
 	keys := breakerKeys(tl)
-	h := 3*(panelH+panelGap) + len(keys)*rowH + 40
+	left := svgMargin(keys)
+	pw := svgW - left - svgRight
+	x := func(sec float64) float64 { return left + sec/float64(secs)*pw }
+	h := panelTop + 3*(panelH+panelGap) + len(keys)*rowH + 40
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="11">`, svgW, h, svgW, h)
 	// Fault windows, behind everything.
@@ -190,20 +216,28 @@ func TimelineSVG(r *Result) string {
 	}
 	maxReq, maxP99 := 1.0, 1.0
 	for _, p := range tl {
-		maxReq = max(maxReq, float64(p.Requests))
+		maxReq = max(maxReq, perSecond(p))
 		maxP99 = max(maxP99, float64(p.P99.Milliseconds()))
 	}
 	panels := []series{
-		{"requests/s", func(p Point) float64 { return float64(p.Requests) }, maxReq, "", "#264653"},
+		{"requests/s", perSecond, maxReq, "", "#264653"},
 		{"success %", func(p Point) float64 { return 100 * p.SuccessRate() }, 100, "%", "#2a9d8f"},
 		{"p99 ms", func(p Point) float64 { return float64(p.P99.Milliseconds()) }, maxP99, "ms", "#e76f51"},
 	}
 	for i, s := range panels {
-		top := float64(10 + i*(panelH+panelGap))
+		top := float64(panelTop + i*(panelH+panelGap))
 		fmt.Fprintf(&b, `<g class="panel" data-series="%s">`, html.EscapeString(s.title))
-		fmt.Fprintf(&b, `<text x="4" y="%.1f">%s</text>`, top+12, html.EscapeString(s.title))
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end" fill="#666">%.0f%s</text>`, svgLeft-4, top+26, s.max, s.unit)
-		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#999"/>`, svgLeft, top+panelH, svgW-svgRight, top+panelH)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-weight="bold">%s</text>`, left, top-6, html.EscapeString(s.title))
+		// Ticks at 0, half and the top, with faint grid lines.
+		for _, f := range []float64{0, 0.5, 1} {
+			y := top + panelH - f*panelH
+			fmt.Fprintf(&b, `<text class="tick" x="%.1f" y="%.1f" text-anchor="end" fill="#666">%s%s</text>`, left-4, y+4, tickLabel(f*s.max), s.unit)
+			stroke := `stroke="#eee"`
+			if f == 0 {
+				stroke = `stroke="#999"`
+			}
+			fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%d" y2="%.1f" %s/>`, left, y, svgW-svgRight, y, stroke)
+		}
 		var pts []string
 		for _, p := range tl {
 			y := top + panelH - s.val(p)/s.max*panelH
@@ -215,10 +249,10 @@ func TimelineSVG(r *Result) string {
 		b.WriteString(`</g>`)
 	}
 	colors := map[BreakerState]string{BreakerClosed: "#2a9d8f", BreakerHalfOpen: "#e9c46a", BreakerOpen: "#e63946", BreakerUnknown: "#ccc"}
-	top := 10 + 3*(panelH+panelGap)
+	top := panelTop + 3*(panelH+panelGap)
 	for i, k := range keys {
 		y := top + i*rowH
-		fmt.Fprintf(&b, `<g class="breaker" data-breaker="%s"><text x="4" y="%d">%s</text>`, html.EscapeString(k), y+12, html.EscapeString("breaker "+k))
+		fmt.Fprintf(&b, `<g class="breaker" data-breaker="%s"><text x="4" y="%d">%s</text>`, html.EscapeString(k), y+12, html.EscapeString(breakerLabel(k)))
 		for _, p := range tl {
 			st, ok := p.Breakers[k]
 			if !ok {
@@ -234,6 +268,15 @@ func TimelineSVG(r *Result) string {
 	}
 	b.WriteString(`</svg>`)
 	return b.String()
+}
+
+// tickLabel writes an axis value: whole numbers plain, small ones with a
+// decimal.
+func tickLabel(v float64) string {
+	if v == float64(int64(v)) || v >= 10 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
 }
 
 var page = template.Must(template.New("report").Funcs(template.FuncMap{

@@ -3,6 +3,7 @@ package chaos_test
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -107,5 +108,43 @@ func TestWriteMarkdown(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+// Regressions from trying the report as a new user: long breaker labels
+// were cut off, the success and p99 axes showed only their maximum, and
+// the last, partial second was drawn as a collapse in requests/s.
+func TestTimelineSVGLabelsAndAxes(t *testing.T) {
+	r := sampleResult()
+	r.Scenario.Load.Duration = 3500 * time.Millisecond
+	r.Timeline[3].Requests, r.Timeline[3].Successes, r.Timeline[3].Span = 12, 12, 500*time.Millisecond
+	r.Timeline[0].Breakers["gateway→order-replica"] = "closed"
+	svg := chaos.TimelineSVG(r)
+	if n := xmlElems(t, svg)["text.tick"]; n != 9 {
+		t.Errorf("%d tick labels, want 3 per panel", n)
+	}
+	for _, want := range []string{">0%<", ">50%<", ">100%<", ">0ms<", ">4.5ms<", ">9ms<", ">breaker gateway→order-replica<"} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("SVG lacks %q", want)
+		}
+	}
+	// Every series starts right of the longest label (22 runes at ~6.5px).
+	var polys []string
+	for _, p := range strings.Split(svg, `points="`)[1:] {
+		polys = append(polys, p[:strings.IndexByte(p, '"')])
+	}
+	if len(polys) != 3 {
+		t.Fatalf("%d polylines", len(polys))
+	}
+	var fx, y0, lx, yLast float64
+	pts := strings.Fields(polys[0])
+	fmt.Sscanf(pts[0], "%f,%f", &fx, &y0)
+	fmt.Sscanf(pts[len(pts)-1], "%f,%f", &lx, &yLast)
+	if fx < 22*6.5 {
+		t.Errorf("first point at x=%.1f: under the breaker labels", fx)
+	}
+	// 12 requests in half a second is 24/s, as high as the 25/s before.
+	if yLast-y0 > 5 {
+		t.Errorf("last, partial second drawn at y=%.1f, the first at %.1f: a false collapse", yLast, y0)
 	}
 }

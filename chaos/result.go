@@ -53,13 +53,16 @@ type BreakerSample struct {
 
 // Point is one second of the main load.
 type Point struct {
-	Offset    int                     `json:"offset"`
-	Requests  int                     `json:"requests"`
-	Successes int                     `json:"successes"`
-	Dropped   int                     `json:"dropped"`
-	P99       time.Duration           `json:"p99"`
-	Breakers  map[string]BreakerState `json:"breakers,omitempty"` // worst state seen in the second
-	Faults    []string                `json:"faults,omitempty"`   // steps active in the second
+	Offset    int           `json:"offset"`
+	Requests  int           `json:"requests"`
+	Successes int           `json:"successes"`
+	Dropped   int           `json:"dropped"`
+	P99       time.Duration `json:"p99"`
+	// Span is the part of the second inside the main load when that is
+	// less than a second (the last one); 0 means the whole second.
+	Span     time.Duration           `json:"span,omitempty"`
+	Breakers map[string]BreakerState `json:"breakers,omitempty"` // worst state seen in the second
+	Faults   []string                `json:"faults,omitempty"`   // steps active in the second
 }
 
 // SuccessRate of the second, or 1 without requests.

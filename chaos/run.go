@@ -180,8 +180,12 @@ func (rn *run) loadConfig(d time.Duration, phase string) load.Config {
 }
 
 // probe runs a steady-state load of the scenario's mix.
+// Its progress is one line of its own, ended when the probe is.
 func (rn *run) probe(ctx context.Context, phase string) *load.Report {
-	rn.progress(phase+" probe", 0)
+	if rn.opt.Progress != nil {
+		fmt.Fprintf(rn.opt.Progress, "%s: steady-state probe %s the faults (%s)…", rn.sc.Name, phase, rn.opt.SteadyState)
+		defer fmt.Fprintln(rn.opt.Progress, " done")
+	}
 	rep, err := load.Run(ctx, rn.loadConfig(rn.opt.SteadyState, phase))
 	if err != nil {
 		rn.errorf("%s probe: %v", phase, err)

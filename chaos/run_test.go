@@ -204,6 +204,11 @@ func TestRun(t *testing.T) {
 	if len(res.Timeline) < 2 || len(res.Failures) == 0 || res.Failures[0].TraceID == "" {
 		t.Errorf("timeline %d points, failures %+v", len(res.Timeline), res.Failures)
 	}
+	// The 2.5s load's last second is half a second; stragglers past the
+	// end join it rather than draw a second of their own.
+	if last := res.Timeline[len(res.Timeline)-1]; last.Offset != 2 || last.Span != 500*time.Millisecond {
+		t.Errorf("last timeline point %+v, want offset 2 with a 500ms span", last)
+	}
 	var sawOpen, sawFault bool
 	for _, p := range res.Timeline {
 		sawOpen = sawOpen || p.Breakers["order→payment"] == "open"
@@ -212,8 +217,19 @@ func TestRun(t *testing.T) {
 	if !sawOpen || !sawFault {
 		t.Errorf("timeline lacks breaker state or faults: %+v", res.Timeline)
 	}
-	if !strings.Contains(progress.String(), "\r") || !strings.Contains(progress.String(), "req") {
-		t.Errorf("progress %q", progress.String())
+	// The live line is rewritten with \r; every line ends with a newline,
+	// so that the verdict table printed next starts on its own line.
+	p := progress.String()
+	if !strings.Contains(p, "\r") || !strings.Contains(p, "req") || !strings.HasSuffix(p, "\n") {
+		t.Errorf("progress %q", p)
+	}
+	for _, want := range []string{"fake-payment-down: steady-state probe before the faults (500ms)… done\n", "fake-payment-down: steady-state probe after the faults (500ms)… done\n"} {
+		if !strings.Contains(p, want) {
+			t.Errorf("progress %q lacks %q", p, want)
+		}
+	}
+	if strings.Contains(p, "0.0s/") {
+		t.Errorf("progress %q shows a probe as 0.0s of the main load", p)
 	}
 	if _, err := json.Marshal(res); err != nil {
 		t.Errorf("result is not JSON: %v", err)

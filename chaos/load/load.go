@@ -69,6 +69,7 @@ type Result struct {
 	Latency time.Duration // until the body was read or the request failed
 	Status  int           // 0 when there was no response
 	Err     error         // transport or build error
+	Detail  string        // for a status ≥ 400: what the answer said (see AnswerError)
 	TraceID string        // the trace id of the traceparent sent
 }
 
@@ -214,12 +215,19 @@ func do(ctx context.Context, cfg *Config, c *Call) Result {
 	if c.Do != nil {
 		res.Status, res.Err = c.Do(ctx, cfg.Client, req)
 		res.Latency = cfg.Now().Sub(res.Start)
+		res.Detail, res.Err = detailOf(res.Err)
 		return res
 	}
 	resp, err := cfg.Client.Do(req)
 	if err == nil {
 		res.Status = resp.StatusCode
-		_, err = io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode >= 400 {
+			var body []byte
+			body, err = io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+			res.Detail = describe(body)
+		}
+		_, cerr := io.Copy(io.Discard, resp.Body)
+		err = errors.Join(err, cerr)
 		resp.Body.Close()
 	}
 	res.Err = err
@@ -299,6 +307,7 @@ func (c *collector) add(r Result) {
 		c.seconds[sec].ok++
 	} else if len(c.samples) < c.cfg.MaxSamples {
 		s := Sample{Call: r.Call, Start: r.Start, Latency: r.Latency, Status: r.Status, TraceID: r.TraceID}
+		s.Error = r.Detail
 		if r.Err != nil {
 			s.Error = r.Err.Error()
 		}

@@ -87,7 +87,9 @@ func TestOpenLoop(t *testing.T) {
 		t.Errorf("%d failure samples, want %d", len(rep.Failures), min(5, rep.Status[500]))
 	}
 	for _, f := range rep.Failures {
-		if f.Call != "fail" || f.Status != 500 || len(f.TraceID) != 32 {
+		// The error column says what the answer said (regression: it was
+		// empty for every answer with an error status).
+		if f.Call != "fail" || f.Status != 500 || len(f.TraceID) != 32 || f.Error != "boom" {
 			t.Errorf("sample %+v", f)
 		}
 	}
@@ -261,7 +263,7 @@ func TestCallDo(t *testing.T) {
 			mu.Lock()
 			calls++
 			mu.Unlock()
-			return http.StatusTeapot, nil
+			return http.StatusTeapot, load.Answer(http.StatusTeapot, []byte(`{"title":"I'm a teapot","detail":"short and stout"}`))
 		},
 	}
 	rep, err := load.Run(context.Background(), load.Config{Duration: 200 * time.Millisecond, Concurrency: 2, Mix: []load.Call{call}})
@@ -272,5 +274,33 @@ func TestCallDo(t *testing.T) {
 	defer mu.Unlock()
 	if calls == 0 || sends != 2*calls || sameTrace != sends || int64(rep.Total) != calls || rep.Status[http.StatusTeapot] != rep.Total {
 		t.Fatalf("%d calls, %d sends (%d with the trace), report %d results %v", calls, sends, sameTrace, rep.Total, rep.Status)
+	}
+	if len(rep.Failures) == 0 || rep.Failures[0].Error != "I'm a teapot: short and stout" {
+		t.Errorf("failures %+v", rep.Failures)
+	}
+}
+
+func TestAnswer(t *testing.T) {
+	long := strings.Repeat("é", 200)
+	tests := []struct {
+		status int
+		body   string
+		want   string
+	}{
+		{200, "fine", ""},
+		{503, `{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"payment is unavailable"}`, "status 503: Service Unavailable: payment is unavailable"},
+		{404, `{"title":"Not Found"}`, "status 404: Not Found"},
+		{500, "boom\nmore", "status 500: boom"},
+		{500, long, "status 500: " + long[:160] + "…"},
+	}
+	for _, tt := range tests {
+		err := load.Answer(tt.status, []byte(tt.body))
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tt.want {
+			t.Errorf("Answer(%d, %.20q) = %q, want %q", tt.status, tt.body, got, tt.want)
+		}
 	}
 }
