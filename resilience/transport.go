@@ -408,8 +408,10 @@ func (t *Transport) attempt(parent context.Context, now, deadline time.Time, req
 	resp, err := t.base.RoundTrip(r)
 	if err != nil {
 		t.bh.release()
+		// Classify before cancelling: a cancelled actx would read as a timeout.
+		res := t.wireFailure(parent, actx, deadline, n, err, done)
 		acancel()
-		return t.wireFailure(parent, actx, deadline, n, err, done)
+		return res
 	}
 	return t.answered(resp, acancel, n, done)
 }

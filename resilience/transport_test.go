@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -833,5 +834,29 @@ func TestMetricsMatchContract(t *testing.T) {
 	}
 	if NewMetrics(r.reg) == nil { // a second call with the same registry must not panic
 		t.Fatal("nil")
+	}
+}
+
+// A refused connection is a connection error, not a timeout (regression:
+// the attempt's context was cancelled before the failure was classified,
+// so `faultlab incident` said "attempt 3 timed out after 800ms: dial tcp
+// …: connection refused" for a 68 ms call).
+func TestRefusedIsNotTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	r := newRig(t, Config{Policy: Policy{MaxAttempts: 1}})
+	_, err = r.get(t, "http://"+addr+"/")
+	if err == nil || strings.Contains(err.Error(), "timed out") || !strings.Contains(err.Error(), "attempt 1: ") {
+		t.Fatalf("err = %v, want attempt 1's connection error", err)
+	}
+	if got := r.counter(t, r.m.clientAttempts, "product", "error"); got != 1 {
+		t.Errorf("attempts{outcome=error} = %g, want 1", got)
+	}
+	if got := r.counter(t, r.m.clientAttempts, "product", "timeout"); got != 0 {
+		t.Errorf("attempts{outcome=timeout} = %g, want 0", got)
 	}
 }
