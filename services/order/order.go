@@ -195,7 +195,9 @@ func ReservationID(orderID string, attempt int) string { return orderID + "-" + 
 
 func reservationID(r *Record) string { return ReservationID(r.ID, r.Attempt) }
 
-func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+// now is the service's time at the store's resolution (milliseconds), so
+// that an order reads the same in the answer to its POST as in a later GET.
+func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
 
 func (s *Service) event(ctx context.Context, level slog.Level, action string, rec *Record, extra ...slog.Attr) {
 	attrs := append([]slog.Attr{

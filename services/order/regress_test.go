@@ -547,3 +547,23 @@ func TestWaitingOrderKeepsItsReservation(t *testing.T) {
 		t.Fatalf("stock: %+v", l)
 	}
 }
+
+// The answer to POST /orders gives the same timestamps as GET: both at the
+// store's millisecond resolution (regression: POST gave nanoseconds).
+func TestTimestampsAgreeBetweenPostAndGet(t *testing.T) {
+	f := newFixture(t, "")
+	f.clock.Advance(123456789 * time.Nanosecond)
+	r := f.order(t, "alice-token", "k-ts", items(product.Item{ProductID: "prd_003", Quantity: 1}))
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	var posted, got map[string]any
+	r.JSON(t, &posted)
+	g := f.getOrder(t, "alice-token", posted["id"].(string))
+	g.JSON(t, &got)
+	for _, k := range []string{"created_at", "updated_at"} {
+		if posted[k] != got[k] || posted[k] != "2030-01-02T03:04:05.123Z" {
+			t.Errorf("%s: POST %v, GET %v, want both 2030-01-02T03:04:05.123Z", k, posted[k], got[k])
+		}
+	}
+}
