@@ -33,11 +33,17 @@ images: build
 # at a time, so that they do not steal each other's two cores.
 TIMED := ./chaos/lab/... ./chaos/containerlab/... ./chaos/crash/... ./chaos/soak/... ./observability/e2e/...
 TIMED_RE := /chaos/lab|/chaos/containerlab|/chaos/crash|/chaos/soak|/observability/e2e
+# Other suites that start real processes (the lab, Toxiproxy, containers,
+# Chromium, promtool, Filebeat). Like TIMED they run with -count=1: the test
+# cache keys on Go files, not on the processes, images and tools they drive.
+REAL := ./cmd/faultlab ./chaos/baseline ./deploy ./observability
+REAL_RE := /cmd/faultlab$$|/chaos/baseline$$|/deploy$$|/observability$$
 
 ## test: every test: lint, unit, component, chaos (in-process and containers), promtool rules, compose validation, fuzz
 test: lint tools images
-	$(GO) test -race -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -Ev '$(TIMED_RE)')
-	$(GO) test -race -p 1 -timeout $(TEST_TIMEOUT) $(TIMED)
+	$(GO) test -race -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -Ev '$(TIMED_RE)|$(REAL_RE)')
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(REAL)
+	$(GO) test -race -count=1 -p 1 -timeout $(TEST_TIMEOUT) $(TIMED)
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 
 ## test-unit: the fast part of the suite (no containers, -short chaos)
@@ -92,8 +98,10 @@ soak: build
 bench-gateway: build
 	./$(BIN) bench-gateway
 
-## screenshot: render REPORT (an HTML chaos report) to PNG with headless Chromium
+## screenshot: render REPORT (an HTML chaos report) to PNG with headless Chromium (installed on demand)
 screenshot:
+	@[ -n "$(REPORT)" ] || { echo "make screenshot REPORT=reports/<scenario>-<time>.html"; exit 2; }
+	bash scripts/tools.sh chromium
 	bash scripts/screenshot.sh $(REPORT) $(basename $(REPORT)).png
 
 clean:

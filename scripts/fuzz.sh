@@ -8,9 +8,19 @@
 # in Go 1.27). That is no finding: nothing is written to testdata/fuzz and
 # no input failed. Such a run is retried (up to twice). Anything else, and
 # above all a written failing input, fails at once.
+#
+# Each input that finds new coverage is minimized before it joins the
+# corpus, by default for up to 60s (-fuzzminimizetime), and the executions
+# of a minimization are counted only when it ends: with the default, the
+# progress line showed 0/sec for 6-8 s of a 10 s run and most of the time
+# went to shrinking inputs rather than to new ones. Minimizing is capped at
+# FUZZMINIMIZE executions per input (default 100x, a few ms for most
+# targets). A failing input is still written and replayable; to shrink one
+# further: go test -run '^$' -fuzz '^FuzzX$' -fuzzminimizetime 60s ./pkg
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t="${1:-10s}"
+minimize="${FUZZMINIMIZE:-100x}"
 found=0
 flakes=0
 log=$(mktemp)
@@ -29,7 +39,7 @@ while IFS= read -r file; do
     found=$((found+1))
     for try in 1 2 3; do
       echo "fuzz: $pkg $target for $t"
-      if go test -run '^$' -fuzz "^${target}\$" -fuzztime "$t" "$pkg" 2>&1 | tee "$log"; then
+      if go test -run '^$' -fuzz "^${target}\$" -fuzztime "$t" -fuzzminimizetime "$minimize" "$pkg" 2>&1 | tee "$log"; then
         break
       fi
       if [[ $try -lt 3 ]] && deadline_flake; then

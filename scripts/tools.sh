@@ -37,14 +37,24 @@ as_root() {
 	fi
 }
 
+# apt_install keeps apt's and dpkg's output in $TOOLS/apt.log (hundreds of
+# lines for chromium) and prints one line per package set up.
+APT_LOG=$TOOLS/apt.log
 apt_updated=
 apt_install() {
 	command -v apt-get >/dev/null || die "apt-get not found; install $* by hand"
+	local from
+	from=$(($(wc -l <"$APT_LOG" 2>/dev/null || echo 0) + 1))
 	if [[ -z $apt_updated ]]; then
-		as_root apt-get update -qq >&2
+		as_root apt-get update -qq >>"$APT_LOG" 2>&1 || { tail -n 20 "$APT_LOG" >&2; die "apt-get update failed (log: $APT_LOG)"; }
 		apt_updated=1
 	fi
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+	if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >>"$APT_LOG" 2>&1; then
+		tail -n 20 "$APT_LOG" >&2
+		die "apt-get install $* failed (log: $APT_LOG)"
+	fi
+	tail -n "+$from" "$APT_LOG" | sed -n 's/^Setting up \([^ ]*\) (\(.*\)) \.\.\.$/\1 \2/p' |
+		while read -r pkg ver; do log apt "installed $pkg $ver"; done
 }
 
 # debian_link name system-path package: symlink a Debian binary into BIN.
@@ -73,15 +83,35 @@ tool_prometheus()   { debian_link prometheus /usr/bin/prometheus prometheus; }
 tool_alertmanager() { debian_link alertmanager /usr/bin/prometheus-alertmanager prometheus-alertmanager; }
 tool_amtool()       { debian_link amtool /usr/bin/amtool prometheus-alertmanager; }
 
+# system_command name…: the first name on PATH outside BIN (BIN holds our
+# own links, which must never point to themselves).
+system_command() {
+	local dir name
+	local IFS=:
+	for name in "$@"; do
+		for dir in $PATH; do
+			[[ -n $dir && $dir != "$BIN" && -x $dir/$name && ! -d $dir/$name ]] || continue
+			[[ $(readlink -f "$dir/$name") == "$BIN"/* ]] && continue
+			echo "$dir/$name"
+			return
+		done
+	done
+}
+
 tool_chromium() {
 	local path
-	path=$(command -v chromium || command -v chromium-browser || true)
+	path=$(system_command chromium chromium-browser)
 	if [[ -z $path ]]; then
 		apt_install chromium
-		path=$(command -v chromium) || die "chromium missing after install"
+		path=$(system_command chromium) || true
+		[[ -n $path ]] || die "chromium missing after install"
+	fi
+	if [[ $(readlink "$BIN/chromium" 2>/dev/null) == "$path" ]]; then
+		log chromium "ok $(readlink -f "$path")"
+		return
 	fi
 	ln -sfn "$path" "$BIN/chromium"
-	log chromium "ok $(readlink -f "$path")"
+	log chromium "linked $(readlink -f "$path") ($BIN/chromium -> $path)"
 }
 
 tool_victoria_logs() {
