@@ -35,6 +35,8 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return runChaosSchema(args[1:], stdout)
 	case "show":
 		return runChaosShow(args[1:], stdout)
+	case "compare":
+		return runChaosCompare(ctx, args[1:], stdout, stderr)
 	}
 	return usagef("chaos: unknown subcommand %q: want list, show, run, validate, schema, compare or soak", args[0])
 }

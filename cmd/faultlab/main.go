@@ -4,7 +4,7 @@
 //	faultlab up                      all five services on loopback, every hop through Toxiproxy
 //	faultlab serve <service>         one service (what containers run)
 //	faultlab healthcheck [--url U]   exit 0 if U answers 200 (for FROM scratch images)
-//	faultlab chaos list|show|run|validate|schema|soak     scenarios against a running lab
+//	faultlab chaos list|show|run|validate|schema|compare|soak   scenarios and policy comparisons
 //	faultlab load                    load against the gateway
 //	faultlab bench-gateway           gateway vs a plain httputil.ReverseProxy
 //	faultlab fault set|list|clear    HTTP-level faults on a service
@@ -72,6 +72,7 @@ func commands() []command {
 			"chaos show <name>\tprint a built-in scenario's experiment file, to start your own from\n" +
 			"chaos validate FILE…\tcheck experiment files (YAML or JSON) without running them\n" +
 			"chaos schema\tprint the experiment files' JSON Schema\n" +
+			"chaos compare <name|F> --variant up:k=v …\trun a scenario under the default policy and each variant; a side-by-side report\n" +
 			"chaos soak\trotate faults on every hop under load and check invariants"},
 		{name: "load", run: runLoad, usage: "load\tgenerate load against the gateway"},
 		{name: "bench-gateway", run: runBenchGateway, usage: "bench-gateway\tthe gateway vs a plain reverse proxy to the same product service"},
