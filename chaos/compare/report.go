@@ -7,8 +7,6 @@ import (
 	"io"
 	"strings"
 	"time"
-
-	"github.com/faultlab/faultlab/chaos"
 )
 
 // metric is one row of the report: how to read it from a Summary and how
@@ -70,23 +68,13 @@ func (c *Comparison) verdictRows() [][]string {
 		for _, r := range c.Runs {
 			word := "-"
 			if i < len(r.Result.Verdicts) {
-				word = verdictWord(r.Result.Verdicts[i])
+				word = r.Result.Verdicts[i].Word()
 			}
 			row = append(row, word)
 		}
 		rows = append(rows, row)
 	}
 	return rows
-}
-
-func verdictWord(v chaos.Verdict) string {
-	switch {
-	case v.Skipped:
-		return "SKIP"
-	case v.Pass:
-		return "PASS"
-	}
-	return "FAIL"
 }
 
 func mdCell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
