@@ -43,8 +43,8 @@ APT_LOG=$TOOLS/apt.log
 apt_updated=
 apt_install() {
 	command -v apt-get >/dev/null || die "apt-get not found; install $* by hand"
-	local from
-	from=$(($(wc -l <"$APT_LOG" 2>/dev/null || echo 0) + 1))
+	local from=1
+	[[ -f $APT_LOG ]] && from=$(($(wc -l <"$APT_LOG") + 1))
 	if [[ -z $apt_updated ]]; then
 		as_root apt-get update -qq >>"$APT_LOG" 2>&1 || { tail -n 20 "$APT_LOG" >&2; die "apt-get update failed (log: $APT_LOG)"; }
 		apt_updated=1
