@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -14,24 +15,24 @@ import (
 // handWritten is an experiment as a user would write one: a short burst of
 // 503s from payment.
 const handWritten = `name: my-payment-503
-description: payment answers 503 for a second; orders see it, browsing does not.
+description: payment answers 503 for two seconds; order's calls to it fail, browsing does not notice.
 faults:
   - name: payment 503
     at: 1s
-    until: 2s
+    until: 3s
     fault:
       kind: http
       service: payment
       http: {name: my-503, kind: status, status: 503}
 load:
   rate: 20
-  duration: 3s
+  duration: 4s
   mix:
     - {call: list_products, weight: 1}
     - {call: create_order, weight: 1}
 hypothesis:
   - {kind: success_rate, phase: before, min: 0.99}
-  - {kind: status_seen, phase: during, call: create_order, status: 503}
+  - {kind: metric_increase, service: order, metric: faultlab_client_attempts_total, labels: {name: payment, outcome: status_5xx}}
   - {kind: success_rate, phase: during, call: list_products, min: 0.99}
 `
 
@@ -46,13 +47,13 @@ func writeTemp(t *testing.T, name, text string) string {
 
 func TestChaosValidate(t *testing.T) {
 	good := writeTemp(t, "good.yaml", handWritten)
-	bad := writeTemp(t, "bad.yaml", strings.Replace(handWritten, "until: 2s", "until: 2", 1))
+	bad := writeTemp(t, "bad.yaml", strings.Replace(handWritten, "until: 3s", "until: 3", 1))
 	out, _, err := runCmd(t, "chaos", "validate", good)
-	if err != nil || !strings.Contains(out, good+": ok: my-payment-503, 1 fault(s), 3 check(s), 3s of load") {
+	if err != nil || !strings.Contains(out, good+": ok: my-payment-503, 1 fault(s), 3 check(s), 4s of load") {
 		t.Fatalf("validate good: %v\n%s", err, out)
 	}
 	out, _, err = runCmd(t, "chaos", "validate", good, bad)
-	want := bad + `:6:12: faults[0].until: must be a duration like "2s" or "250ms", got 2`
+	want := bad + `:6:12: faults[0].until: must be a duration like "2s" or "250ms", got 3`
 	if !errors.Is(err, errInvalidExperiments) || !strings.Contains(out, want) {
 		t.Fatalf("validate bad: %v\n%s\nwant %s", err, out, want)
 	}
@@ -93,5 +94,30 @@ func TestChaosSchemaAndShow(t *testing.T) {
 	out, _, err = runCmd(t, append([]string{"chaos", "validate"}, files...)...)
 	if err != nil || bytes.Count([]byte(out), []byte(": ok: ")) != len(files) {
 		t.Fatalf("validate built-ins: %v\n%s", err, out)
+	}
+}
+
+// The README's example experiment is the one the tests run, and it is valid.
+func TestReadmeExperiment(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "### Writing your own experiment")
+	_, rest, ok2 := strings.Cut(rest, "```yaml\n")
+	text, _, ok3 := strings.Cut(rest, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("the README has no yaml block under Writing your own experiment")
+	}
+	got, err := chaos.DecodeExperiment("README.md", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := chaos.DecodeExperiment("handWritten", []byte(handWritten))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("the README's experiment differs from the one TestChaosRun runs:\n%+v\n%+v", got, want)
 	}
 }
