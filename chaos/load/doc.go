@@ -18,6 +18,12 @@
 // final, as chaos's recording order clients do); its Result is the final
 // status, and its latency spans every attempt.
 //
+// An answer with an error status is not an error of the request: its
+// Result.Err is nil and Result.Detail says what the answer said (the
+// problem+json title and detail, or the start of the body), which the
+// failed-request samples show. A Call's Do passes it on by returning
+// Answer(status, body), an *AnswerError.
+//
 // Every request carries a fresh W3C traceparent; its trace id is in the
 // Result, so a failed request can be found in the logs.
 //
