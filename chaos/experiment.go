@@ -140,7 +140,9 @@ func (d *decoder) fail(n *yaml.Node, path string, err error, format string, args
 
 func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) error {
 	if n.Kind == yaml.AliasNode {
-		n = n.Alias
+		// Aliases can loop (a: &x [*x]) or multiply (billion laughs);
+		// an experiment is short enough to write out.
+		return d.fail(n, path, nil, "aliases (*name) are not supported: write the value out")
 	}
 	if n.ShortTag() == "!!null" {
 		if v.Kind() == reflect.Slice || v.Kind() == reflect.Map {

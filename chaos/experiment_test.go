@@ -90,6 +90,7 @@ func TestDecodeExperimentErrors(t *testing.T) {
 		{"invalid check", "min: 0.99}", "min: 2}", "x.yaml:22:5: hypothesis[0]: invalid scenario: check success_rate: min must be in (0, 1]"},
 		{"not a list", "mix: [{call: create_order, weight: 1}]", "mix: create_order", "x.yaml:20:8: load.mix: must be a list"},
 		{"syntax", "name: mine", "name: [mine", "x.yaml:1:1: line 1: did not find expected ',' or ']'"},
+		{"alias", "  rate: 20\n", "  rate: &r 20\n  concurrency: *r\n", "x.yaml:19:16: load.concurrency: aliases (*name) are not supported: write the value out"},
 		{"scenario", "    until: 3s", "    until: 1s", "x.yaml:1:1: invalid scenario: mine: step 0 (payment slow): until 1s is not after at 1s"},
 	}
 	for _, tt := range tests {
@@ -196,4 +197,44 @@ func TestSchema(t *testing.T) {
 			t.Errorf("schema offers check kind %q that Validate does not know", k)
 		}
 	}
+}
+
+// FuzzDecodeExperiment: any file decodes to a valid scenario or fails with
+// a one-line ErrExperiment; a valid one encodes to a file that decodes to
+// the same scenario.
+func FuzzDecodeExperiment(f *testing.F) {
+	for _, name := range chaos.ExperimentFiles() {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(minimal))
+	f.Add([]byte(`{"name":"x","load":{"duration":"1s","mix":[{"call":"login","weight":1}]},"hypothesis":[]}`))
+	f.Add([]byte("a: &a [*a]"))
+	f.Add([]byte(strings.Replace(minimal, "faults:", "faults: &x [*x]\nfoo:", 1)))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sc, err := chaos.DecodeExperiment("f.yaml", b)
+		if err != nil {
+			if !errors.Is(err, chaos.ErrExperiment) || !strings.HasPrefix(err.Error(), "f.yaml:") {
+				t.Fatalf("error %q is not a positioned ErrExperiment", err)
+			}
+			return
+		}
+		if err := sc.Validate(); err != nil {
+			t.Fatalf("decoded an invalid scenario: %v", err)
+		}
+		out, err := chaos.EncodeExperiment(sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := chaos.DecodeExperiment("back.yaml", out)
+		if err != nil {
+			t.Fatalf("own file does not decode: %v\n%s", err, out)
+		}
+		if !reflect.DeepEqual(back, sc) {
+			t.Fatalf("round trip changed the scenario:\n%s", out)
+		}
+	})
 }
