@@ -248,26 +248,31 @@ func TimelineSVG(r *Result) string {
 		}
 		b.WriteString(`</g>`)
 	}
-	colors := map[BreakerState]string{BreakerClosed: "#2a9d8f", BreakerHalfOpen: "#e9c46a", BreakerOpen: "#e63946", BreakerUnknown: "#ccc"}
-	top := panelTop + 3*(panelH+panelGap)
-	for i, k := range keys {
-		y := top + i*rowH
-		fmt.Fprintf(&b, `<g class="breaker" data-breaker="%s"><text x="4" y="%d">%s</text>`, html.EscapeString(k), y+12, html.EscapeString(breakerLabel(k)))
-		for _, p := range tl {
-			st, ok := p.Breakers[k]
-			if !ok {
-				continue
-			}
-			fmt.Fprintf(&b, `<rect class="state-%s" x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"><title>%ds: %s</title></rect>`,
-				st, x(float64(p.Offset)), y+2, pw/float64(secs), rowH-4, colors[st], p.Offset, st)
-		}
-		b.WriteString(`</g>`)
-	}
+	writeBreakerRows(&b, tl, keys, panelTop+3*(panelH+panelGap), x, pw/float64(secs))
 	for s := 0; s <= secs; s += max(1, secs/10) {
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#666">%ds</text>`, x(float64(s)), h-22, s)
 	}
 	b.WriteString(`</svg>`)
 	return b.String()
+}
+
+// writeBreakerRows draws one row per breaker from top: each second in the
+// worst state seen, x placing a second and w its width.
+func writeBreakerRows(b *strings.Builder, tl []Point, keys []string, top int, x func(float64) float64, w float64) {
+	colors := map[BreakerState]string{BreakerClosed: "#2a9d8f", BreakerHalfOpen: "#e9c46a", BreakerOpen: "#e63946", BreakerUnknown: "#ccc"}
+	for i, k := range keys {
+		y := top + i*rowH
+		fmt.Fprintf(b, `<g class="breaker" data-breaker="%s"><text x="4" y="%d">%s</text>`, html.EscapeString(k), y+12, html.EscapeString(breakerLabel(k)))
+		for _, p := range tl {
+			st, ok := p.Breakers[k]
+			if !ok {
+				continue
+			}
+			fmt.Fprintf(b, `<rect class="state-%s" x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"><title>%ds: %s</title></rect>`,
+				st, x(float64(p.Offset)), y+2, w, rowH-4, colors[st], p.Offset, st)
+		}
+		b.WriteString(`</g>`)
+	}
 }
 
 // tickLabel writes an axis value: whole numbers plain, small ones with a
