@@ -171,6 +171,9 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) error {
 		if n.Kind != yaml.SequenceNode {
 			return d.fail(n, path, nil, "must be a list")
 		}
+		if len(n.Content) == 0 {
+			return nil // [] reads as null does: no entries
+		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 		for i, e := range n.Content {
 			if err := d.decode(e, fmt.Sprintf("%s[%d]", path, i), s.Index(i)); err != nil {
