@@ -14,6 +14,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/faultlab/faultlab/chaos"
+	"github.com/faultlab/faultlab/chaos/fault"
+	"github.com/faultlab/faultlab/chaos/toxi"
 )
 
 var update = flag.Bool("update", false, "rewrite chaos/experiments/schema.json")
@@ -191,10 +193,44 @@ func TestSchema(t *testing.T) {
 		}
 	}
 	// Every kind the schema offers is one Validate knows.
-	for _, k := range chaos.CheckKinds {
-		err := chaos.Check{Kind: k}.Validate()
-		if err != nil && strings.Contains(err.Error(), "unknown kind") {
+	var parsed struct {
+		Defs map[string]struct {
+			Properties map[string]struct {
+				Enum []string `json:"enum"`
+			} `json:"properties"`
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(committed, &parsed); err != nil {
+		t.Fatal(err)
+	}
+	enum := func(def, field string) []string {
+		e := parsed.Defs[def].Properties[field].Enum
+		if len(e) == 0 {
+			t.Fatalf("schema: %s.%s has no enum", def, field)
+		}
+		return e
+	}
+	unknown := func(err error) bool {
+		return err != nil && (strings.Contains(err.Error(), "unknown kind") || strings.Contains(err.Error(), "kind must be"))
+	}
+	for _, k := range enum("Check", "kind") {
+		if unknown(chaos.Check{Kind: chaos.CheckKind(k)}.Validate()) {
 			t.Errorf("schema offers check kind %q that Validate does not know", k)
+		}
+	}
+	for _, k := range enum("FaultSpec", "kind") {
+		if unknown(chaos.FaultSpec{Kind: chaos.FaultKind(k)}.Validate()) {
+			t.Errorf("schema offers fault kind %q that Validate does not know", k)
+		}
+	}
+	for _, k := range enum("Toxic", "kind") {
+		if unknown(toxi.Toxic{Hop: "h", Kind: toxi.Kind(k)}.Validate()) {
+			t.Errorf("schema offers toxic kind %q that Validate does not know", k)
+		}
+	}
+	for _, k := range enum("Fault", "kind") {
+		if unknown(fault.Fault{Name: "f", Kind: k}.Validate()) {
+			t.Errorf("schema offers http fault kind %q that Validate does not know", k)
 		}
 	}
 }
