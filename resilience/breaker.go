@@ -13,9 +13,23 @@ import (
 	"github.com/faultlab/faultlab/observability"
 )
 
+// BreakerState is a circuit breaker's state, spelt as the
+// faultlab_circuitbreaker_state gauge labels it.
+type BreakerState string
+
+// Breaker states.
+const (
+	StateClosed   BreakerState = "closed"
+	StateHalfOpen BreakerState = "half_open"
+	StateOpen     BreakerState = "open"
+)
+
+// String returns the state as metrics and logs spell it.
+func (s BreakerState) String() string { return string(s) }
+
 // stateNames are the breaker states as metrics and logs spell them, indexed
 // by gobreaker.State (closed, half-open, open).
-var stateNames = [3]string{"closed", "half_open", "open"}
+var stateNames = [3]string{string(StateClosed), string(StateHalfOpen), string(StateOpen)}
 
 // Outcomes reported to gobreaker. Package-level values, so reporting
 // allocates nothing.
@@ -187,15 +201,41 @@ func (b *breaker) setLocked(to gobreaker.State) {
 	)
 }
 
-// state returns the state's name, moving open -> half-open on Clock first.
-func (b *breaker) state() string {
+// state returns the state, moving open -> half-open on Clock first.
+func (b *breaker) state() BreakerState {
 	if gobreaker.State(b.st.Load()) == gobreaker.StateClosed {
-		return stateNames[gobreaker.StateClosed]
+		return StateClosed
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return stateNames[b.currentLocked()]
+	return BreakerState(stateNames[b.currentLocked()])
 }
 
 // counts returns gobreaker's counts of the closed state.
 func (b *breaker) counts() gobreaker.Counts { return b.cb.Load().Counts() }
+
+// verdictErrors are what the breaker is told of each verdict.
+var verdictErrors = [...]error{verdictExcluded: errAttemptExcluded, verdictSuccess: nil, verdictFailure: errAttemptFailed}
+
+// breakerPolicy is (5): the breaker sees attempts, not calls, so that
+// retries and hedges feed its failure rate. It sits above the endpoints:
+// it opens only when the upstream as a whole fails, while (6) ejects a
+// single failing endpoint.
+func (t *Transport) breakerPolicy(next step) step {
+	if t.br == nil {
+		return next
+	}
+	return func(a *attempt) result {
+		done, err := t.br.allow(t.name, a.last)
+		if err != nil {
+			t.m.breakerRejections.Inc()
+			t.log.LogAttrs(a.c.parent, slog.LevelWarn, "breaker of "+t.name+" refused a call",
+				slog.String(observability.FieldEventAction, "breaker.rejected"),
+				slog.String(observability.FieldUpstream, t.name))
+			return t.refuse(a, err)
+		}
+		res := next(a)
+		done(verdictErrors[verdict(res.class)])
+		return res
+	}
+}

@@ -1,8 +1,11 @@
 package resilience
 
 import (
+	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/faultlab/faultlab/observability"
 )
 
 // budgetBuckets is the resolution of the sliding window.
@@ -75,4 +78,32 @@ func (b *budget) tryRetry() bool {
 	b.retries[i]++
 	b.sumRetr++
 	return true
+}
+
+// budgetPolicy is (3): it counts the logical call in the budget and lends
+// the budget to the call, so that (2) retries and (4) hedges spend it
+// before they wait or send.
+func (t *Transport) budgetPolicy(next step) step {
+	return func(a *attempt) result {
+		if a.n == 1 && !a.hedge {
+			t.budget.call()
+			a.c.budget = t.budget
+		}
+		return next(a)
+	}
+}
+
+// spendRetry takes one retry (or hedge) from the call's budget. A refused
+// retry is counted and logged; a refused hedge is not (the call goes on).
+func (t *Transport) spendRetry(c *call, isRetry bool) bool {
+	if c.budget == nil || c.budget.tryRetry() {
+		return true
+	}
+	if isRetry {
+		t.m.budgetExhausted.Inc()
+		t.log.LogAttrs(c.parent, slog.LevelWarn, "retry budget of "+t.name+" exhausted",
+			slog.String(observability.FieldEventAction, "retry.budget_exhausted"),
+			slog.String(observability.FieldUpstream, t.name))
+	}
+	return false
 }

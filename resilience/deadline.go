@@ -2,6 +2,7 @@ package resilience
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -53,4 +54,41 @@ func parseBudget(v string) (time.Duration, bool) {
 		d = maxBudget
 	}
 	return d, true
+}
+
+// deadlinePolicy is (1): the call's deadline is the caller's, clipped by
+// Policy.Timeout; a caller already gone, or less than a millisecond left,
+// ends the call before any network call.
+//
+// The deadline is kept as a value, not a context: every attempt gets one
+// context from the caller's, clipped to min(call deadline, attempt timeout)
+// by (7), and waits between attempts are checked against it before they
+// start. One context per attempt instead of two. Deadlines are wall-clock,
+// as context's own are, so they read time.Now; the injected clock paces
+// what the transport waits for itself (backoff and Retry-After waits).
+func (t *Transport) deadlinePolicy(next step) step {
+	return func(a *attempt) result {
+		c := a.c
+		if err := c.parent.Err(); err != nil {
+			closeRequestBody(c.req)
+			return result{kind: kindRejected, class: noClass, err: t.callerGone(err)}
+		}
+		a.now = time.Now()
+		c.deadline = a.now.Add(t.p.Timeout)
+		if d, ok := c.parent.Deadline(); ok && d.Before(c.deadline) {
+			c.deadline = d
+		}
+		if c.deadline.Sub(a.now) < time.Millisecond {
+			closeRequestBody(c.req)
+			return result{kind: kindRejected, class: noClass,
+				err: fmt.Errorf("upstream %s: %w: no time left for the call: %w", t.name, ErrDeadline, context.DeadlineExceeded)}
+		}
+		return next(a)
+	}
+}
+
+func closeRequestBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
 }

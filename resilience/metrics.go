@@ -20,6 +20,11 @@ type Metrics struct {
 	budgetExhausted    *prometheus.CounterVec // name
 	bulkheadRejections *prometheus.CounterVec // name
 	breakerRejections  *prometheus.CounterVec // name
+	hedges             *prometheus.CounterVec // name
+	hedgeWins          *prometheus.CounterVec // name
+	endpointEjected    *prometheus.GaugeVec   // name, endpoint
+	endpointEjections  *prometheus.CounterVec // name, endpoint, reason
+	endpointAttempts   *prometheus.CounterVec // name, endpoint
 	tokenCache         *prometheus.CounterVec // result
 	tokenValidations   *prometheus.CounterVec // outcome
 }
@@ -44,8 +49,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		budgetExhausted:    counter("retry_budget_exhausted_total", "Retries refused by the retry budget.", "name"),
 		bulkheadRejections: counter("bulkhead_rejections_total", "Calls refused by a full bulkhead.", "name"),
 		breakerRejections:  counter("breaker_rejections_total", "Calls refused by an open circuit breaker.", "name"),
-		tokenCache:         counter("token_cache_requests_total", "Token cache lookups, by result (hit, miss, stale_hit, unavailable).", "result"),
-		tokenValidations:   counter("token_validations_total", "Token validations answered to callers, by outcome (valid, invalid, unavailable).", "outcome"),
+		hedges:             counter("client_hedges_total", "Hedged attempts sent.", "name"),
+		hedgeWins:          counter("client_hedge_wins_total", "Hedged attempts whose answer was taken.", "name"),
+		endpointEjected: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "endpoint_ejected",
+			Help: "1 while the outlier detector keeps the endpoint out of service, 0 otherwise.",
+		}, []string{"name", "endpoint"})),
+		endpointEjections: counter("endpoint_ejections_total", "Endpoints ejected by the outlier detector, by reason.", "name", "endpoint", "reason"),
+		endpointAttempts:  counter("endpoint_attempts_total", "Attempts sent to each endpoint.", "name", "endpoint"),
+		tokenCache:        counter("token_cache_requests_total", "Token cache lookups, by result (hit, miss, stale_hit, unavailable).", "result"),
+		tokenValidations:  counter("token_validations_total", "Token validations answered to callers, by outcome (valid, invalid, unavailable).", "outcome"),
 	}
 	return m
 }
@@ -101,6 +114,8 @@ type upstreamMetrics struct {
 	budgetExhausted    prometheus.Counter
 	bulkheadRejections prometheus.Counter
 	breakerRejections  prometheus.Counter
+	hedges             prometheus.Counter
+	hedgeWins          prometheus.Counter
 	state              [3]prometheus.Gauge // closed, half_open, open
 	m                  *Metrics
 	name               string
@@ -118,6 +133,8 @@ func (m *Metrics) forUpstream(name string) *upstreamMetrics {
 	u.budgetExhausted = m.budgetExhausted.WithLabelValues(name)
 	u.bulkheadRejections = m.bulkheadRejections.WithLabelValues(name)
 	u.breakerRejections = m.breakerRejections.WithLabelValues(name)
+	u.hedges = m.hedges.WithLabelValues(name)
+	u.hedgeWins = m.hedgeWins.WithLabelValues(name)
 	for i, s := range stateNames {
 		u.state[i] = m.breakerState.WithLabelValues(name, s)
 	}

@@ -34,21 +34,33 @@ var policyKeys = []policyKey{
 	durKey("breaker-open", func(p *Policy) *time.Duration { return &p.BreakerOpenTimeout }),
 	u32Key("breaker-probes", func(p *Policy) *uint32 { return &p.BreakerHalfOpenProbes }),
 	intKey("max-concurrent", func(p *Policy) *int { return &p.MaxConcurrent }),
+	onOffKey("breaker", true, func(p *Policy) *bool { return &p.DisableBreaker }),
 	{
-		key: "breaker",
+		key: "lb",
 		set: func(p *Policy, v string) error {
-			switch v {
-			case "on":
-				p.DisableBreaker = false
-			case "off":
-				p.DisableBreaker = true
-			default:
-				return fmt.Errorf("want on or off")
+			switch b := Balancer(v); b {
+			case BalancerP2C, BalancerRoundRobin:
+				p.Balancer = b
+				return nil
 			}
-			return nil
+			return fmt.Errorf("want %s or %s", BalancerP2C, BalancerRoundRobin)
 		},
-		value: func(p Policy) (string, bool) { return "off", p.DisableBreaker },
+		value: func(p Policy) (string, bool) { return string(p.Balancer), p.Balancer != "" },
 	},
+	onOffKey("outlier", true, func(p *Policy) *bool { return &p.DisableOutlier }),
+	intKey("outlier-5xx", func(p *Policy) *int { return &p.OutlierConsecutive5xx }),
+	intKey("outlier-gateway", func(p *Policy) *int { return &p.OutlierConsecutiveGateway }),
+	durKey("outlier-base-ejection", func(p *Policy) *time.Duration { return &p.OutlierBaseEjection }),
+	durKey("outlier-max-ejection", func(p *Policy) *time.Duration { return &p.OutlierMaxEjection }),
+	percentKey("outlier-max-percent", func(p *Policy) *int { return &p.OutlierMaxPercent }),
+	durKey("outlier-interval", func(p *Policy) *time.Duration { return &p.OutlierInterval }),
+	ratioKey("outlier-success-stdev", 0, func(p *Policy) *float64 { return &p.OutlierSuccessStdev }),
+	intKey("outlier-success-min-requests", func(p *Policy) *int { return &p.OutlierSuccessMinRequests }),
+	durKey("hedge-delay", func(p *Policy) *time.Duration { return &p.HedgeDelay }),
+	ratioKey("hedge-quantile", 1, func(p *Policy) *float64 { return &p.HedgeQuantile }),
+	durKey("hedge-min-delay", func(p *Policy) *time.Duration { return &p.HedgeMinDelay }),
+	durKey("hedge-max-delay", func(p *Policy) *time.Duration { return &p.HedgeMaxDelay }),
+	onOffKey("hedge-posts", false, func(p *Policy) *bool { return &p.HedgePosts }),
 }
 
 // MarshalText writes p's non-zero fields as "key=value,…", the form
@@ -78,7 +90,16 @@ func (p Policy) String() string {
 //	breaker-min-requests, breaker-probes          integers ≥ 1
 //	budget-ratio                                   a number > 0 (retries per call)
 //	breaker-failure-ratio                          a number in (0, 1]
-//	breaker                                        on or off
+//	breaker, outlier, hedge-posts                  on or off
+//	lb                                             p2c or round-robin
+//	outlier-base-ejection, outlier-max-ejection,
+//	outlier-interval, hedge-delay,
+//	hedge-min-delay, hedge-max-delay               durations, > 0
+//	outlier-5xx, outlier-gateway,
+//	outlier-success-min-requests                   integers ≥ 1
+//	outlier-max-percent                            an integer in [1, 100]
+//	outlier-success-stdev                          a number > 0 (standard deviations)
+//	hedge-quantile                                 a number in (0, 1]
 //
 // An unknown key, a repeated key or a bad value is an error naming it, and
 // then p is left unchanged.
@@ -197,4 +218,38 @@ func ratioKey(key string, max float64, field func(*Policy) *float64) policyKey {
 			return strconv.FormatFloat(f, 'g', -1, 64), f != 0
 		},
 	}
+}
+
+// onOffKey reads on or off into a bool field; inverted fields (Disable…)
+// hold true for off.
+func onOffKey(key string, inverted bool, field func(*Policy) *bool) policyKey {
+	return policyKey{
+		key: key,
+		set: func(p *Policy, v string) error {
+			switch v {
+			case "on", "off":
+				*field(p) = (v == "on") != inverted
+				return nil
+			}
+			return fmt.Errorf("want on or off")
+		},
+		value: func(p Policy) (string, bool) {
+			if inverted {
+				return "off", *field(&p)
+			}
+			return "on", *field(&p)
+		},
+	}
+}
+
+func percentKey(key string, field func(*Policy) *int) policyKey {
+	k := intKey(key, field)
+	set := k.set
+	k.set = func(p *Policy, v string) error {
+		if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 100 {
+			return fmt.Errorf("want an integer in [1, 100]")
+		}
+		return set(p, v)
+	}
+	return k
 }

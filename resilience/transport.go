@@ -1,18 +1,13 @@
 package resilience
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/faultlab/faultlab/internal/contract"
@@ -44,6 +39,20 @@ type Config struct {
 	Name string
 	// Policy holds the tunables; zero fields take defaults.
 	Policy Policy
+	// Endpoints are the base URLs of the upstream's replicas, such as
+	// "http://127.0.0.1:8083". When Endpoints or Resolve is set, every
+	// attempt goes to one of them (balancer.go): its scheme and host
+	// replace the request's, its path is ignored. With neither, requests
+	// go where their URL says, as a single endpoint.
+	Endpoints []string
+	// Resolve returns the current endpoints (base URLs, as Endpoints);
+	// they are added to Endpoints. It is called at the first call and
+	// then every ResolveEvery on Clock, in the background; a failure keeps
+	// the last answer. ResolveDNS builds one for DNS names such as
+	// tasks.<service> or a headless Kubernetes service.
+	Resolve func(ctx context.Context) ([]string, error)
+	// ResolveEvery is the refresh period of Resolve. Default 5s.
+	ResolveEvery time.Duration
 	// Base sends attempts on the wire. Nil means a *http.Transport tuned for
 	// keep-alive to one host (see NewBaseTransport).
 	Base http.RoundTripper
@@ -53,7 +62,8 @@ type Config struct {
 	Metrics *Metrics
 	// Clock drives waits, the budget window and durations. Nil is the real clock.
 	Clock Clock
-	// Rand returns a number in [0, 1) for jitter. Nil is math/rand/v2.
+	// Rand returns a number in [0, 1) for jitter and for picking endpoints.
+	// Nil is math/rand/v2.
 	Rand func() float64
 }
 
@@ -69,8 +79,11 @@ type Transport struct {
 	clock  Clock
 	rand   func() float64
 	budget *budget
-	br     *breaker // nil when Policy.DisableBreaker
+	br     *breaker  // nil when Policy.DisableBreaker
+	lb     *balancer // nil without endpoints
+	lat    *latencies
 	bh     bulkhead
+	stack  step // the policies of compose, around wire
 	client *http.Client
 }
 
@@ -106,10 +119,36 @@ func New(cfg Config) (*Transport, error) {
 	if !p.DisableBreaker {
 		t.br = newBreaker(cfg.Name, p, t.clock, t.m, t.log)
 	}
+	if t.lb, err = newBalancer(t, cfg); err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", cfg.Name, err)
+	}
+	t.lat = newLatencies(p.HedgeQuantile)
 	t.bh = newBulkhead(p.MaxConcurrent)
+	t.stack = t.compose()
 	// No Client.Timeout: deadlines come from the request context and Policy.
 	t.client = &http.Client{Transport: t}
 	return t, nil
+}
+
+// compose builds the stack of doc.go, outermost first. A policy is a
+// method that wraps the next step and returns it unchanged when it is off;
+// adding one is adding its file and its line here.
+func (t *Transport) compose() step {
+	policies := []func(step) step{
+		t.deadlinePolicy,       // (1) deadline.go
+		t.retryPolicy,          // (2) retry.go
+		t.budgetPolicy,         // (3) budget.go
+		t.hedgePolicy,          // (4) hedge.go
+		t.breakerPolicy,        // (5) breaker.go
+		t.endpointPolicy,       // (6) balancer.go, outlier.go
+		t.attemptTimeoutPolicy, // (7) timeout.go
+		t.bulkheadPolicy,       // (8) bulkhead.go
+	}
+	s := step(t.wire) // wire.go
+	for i := len(policies) - 1; i >= 0; i-- {
+		s = policies[i](s)
+	}
+	return s
 }
 
 // NewBaseTransport returns the default wire: keep-alive with enough idle
@@ -131,11 +170,11 @@ func NewBaseTransport(maxConns int) *http.Transport {
 // deadlines come from the request context and the Policy.
 func (t *Transport) Client() *http.Client { return t.client }
 
-// State returns the breaker state: "closed", "half_open" or "open". With
-// DisableBreaker it is always "closed".
-func (t *Transport) State() string {
+// State returns the breaker state. With DisableBreaker it is always
+// StateClosed.
+func (t *Transport) State() BreakerState {
 	if t.br == nil {
-		return stateNames[0]
+		return StateClosed
 	}
 	return t.br.state()
 }
@@ -154,381 +193,46 @@ func (t *Transport) Policy() Policy { return t.p }
 //     when the call was refused without (another) network attempt;
 //   - an error wrapping context.Canceled when the caller gave up.
 //
-// resilience.RetryAfter(err) tells the unavailable kinds apart from the rest.
+// resilience.RetryAfter(err) tells the unavailable kinds apart from the
+// rest, and MayHaveReached(err) whether the upstream may have acted on the
+// request unseen.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := t.clock.Now()
-	resp, attempts, outcome, err := t.call(req)
+	c := &call{req: req, parent: req.Context()}
+	c.first.c, c.first.n, c.first.parent = c, 1, c.parent
+	res := t.stack(&c.first)
+	var resp *http.Response
+	outcome := callFailure
+	switch {
+	case res.kind == kindDone:
+		resp, outcome = t.deliver(res)
+	case res.kind == kindRejected && c.sent.Load() == 0:
+		outcome = callRejected
+	}
+	err := res.err
+	if err != nil {
+		err = &reachError{err: err, reached: c.inDoubt.Load()}
+	}
 	t.m.calls[outcome].Inc()
-	t.logCall(req, resp, attempts, outcome, err, t.clock.Now().Sub(start))
+	t.logCall(req, resp, int(c.sent.Load()), outcome, err, t.clock.Now().Sub(start))
 	return resp, err
 }
 
-// attempt results.
-const (
-	kindDone     = iota // a response for the caller
-	kindRetry           // a failure worth another attempt
-	kindFinal           // a failure that ends the call: err is ready for the caller
-	kindRejected        // refused before the wire: err is ready for the caller
-)
-
-type attemptResult struct {
-	kind   int
-	resp   *http.Response
-	cancel context.CancelFunc // the attempt's context; set when resp != nil
-	err    error
-}
-
-func (t *Transport) call(req *http.Request) (*http.Response, int, int, error) {
-	parent := req.Context()
-	// (1) Deadline: the caller's, clipped by Policy.Timeout.
-	now, deadline, err := t.callDeadline(req)
-	if err != nil {
-		return nil, 0, callRejected, err
-	}
-	// (2) Retries: only for requests that are safe to send twice, with a
-	// body that can be sent twice.
-	canRetry := t.p.MaxAttempts > 1 && retryable(req)
-	req, replay, err := t.replayable(req, canRetry)
-	if err != nil {
-		return nil, 0, callFailure, err
-	}
-
-	t.budget.call()
-	var rs retryState
-	for n := 1; ; n++ {
-		body := req.Body
-		if n > 1 && replay != nil {
-			var err error
-			if body, err = replay(); err != nil {
-				return nil, n - 1, callFailure, &UpstreamError{Upstream: t.name, Status: rs.lastStatus, Attempts: n - 1, Err: fmt.Errorf("replaying request body: %w", err)}
-			}
-		}
-		if n > 1 {
-			now = time.Now()
-		}
-		res := t.attempt(parent, now, deadline, req, body, n, rs.last)
-		switch res.kind {
-		case kindDone:
-			resp, outcome := t.deliver(res)
-			return resp, n, outcome, nil
-		case kindRejected:
-			if n == 1 {
-				return nil, 0, callRejected, res.err
-			}
-			return nil, n - 1, callFailure, res.err
-		case kindFinal:
-			return nil, n, callFailure, res.err
-		}
-
-		// kindRetry: a connection error, an attempt timeout, or 502/503/504.
-		delay, err := t.nextDelay(parent, deadline, res, n, canRetry, &rs)
-		if err != nil {
-			return nil, n, callFailure, err
-		}
-		if delay > 0 {
-			select {
-			case <-t.clock.After(delay):
-			case <-parent.Done():
-				return nil, n, callFailure, t.callerGone(parent.Err())
-			}
-		}
-	}
-}
-
-// callDeadline is step (1): it returns the time and the call's deadline, or
-// an error (the body closed) when the caller is gone or no time is left.
-//
-// The call's deadline is kept as a value, not a context: every attempt gets
-// one context from the caller's, clipped to min(call deadline, attempt
-// timeout), and waits between attempts are checked against it before they
-// start. One context per attempt instead of two. Deadlines are wall-clock,
-// as context's own are, so they read time.Now; the injected clock paces
-// what the transport waits for itself (backoff and Retry-After waits).
-func (t *Transport) callDeadline(req *http.Request) (now, deadline time.Time, err error) {
-	parent := req.Context()
-	if err := parent.Err(); err != nil {
-		closeRequestBody(req)
-		return now, deadline, t.callerGone(err)
-	}
-	now = time.Now()
-	deadline = now.Add(t.p.Timeout)
-	if d, ok := parent.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	if deadline.Sub(now) < time.Millisecond {
-		closeRequestBody(req)
-		return now, deadline, fmt.Errorf("upstream %s: %w: no time left for the call: %w", t.name, ErrDeadline, context.DeadlineExceeded)
-	}
-	return now, deadline, nil
-}
-
-// replayable is step (2): when the call may be retried and has a body, it
-// returns a function that gives the body again for each attempt, reading
-// the body into memory when the request cannot replay it itself (req is
-// then a copy carrying the buffered body).
-func (t *Transport) replayable(req *http.Request, canRetry bool) (*http.Request, func() (io.ReadCloser, error), error) {
-	if !canRetry || req.Body == nil || req.Body == http.NoBody {
-		return req, nil, nil
-	}
-	if req.GetBody != nil {
-		return req, req.GetBody, nil
-	}
-	buf, err := io.ReadAll(req.Body)
-	req.Body.Close()
-	if err != nil {
-		return req, nil, fmt.Errorf("upstream %s: reading request body: %w", t.name, err)
-	}
-	replay := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
-	req = req.WithContext(req.Context())
-	req.ContentLength = int64(len(buf))
-	req.Body, _ = replay()
-	return req, replay, nil
-}
-
 // deliver hands a kindDone response to the caller: its body releases the
-// bulkhead slot and the attempt's context when closed.
-func (t *Transport) deliver(res attemptResult) (*http.Response, int) {
+// attempt (bulkhead slot, context, endpoint) when closed or read to EOF.
+func (t *Transport) deliver(res result) (*http.Response, int) {
+	a := res.a
 	if res.resp.Body == nil || res.resp.Body == http.NoBody {
-		res.cancel()
-		t.bh.release()
+		a.release(t)
 	} else {
-		res.resp.Body = &releaseBody{rc: res.resp.Body, t: t, cancel: res.cancel}
+		a.rb.rc, a.rb.a, a.rb.t = res.resp.Body, a, t
+		a.rb.released.Store(false)
+		res.resp.Body = &a.rb
 	}
 	if res.resp.StatusCode >= 500 {
 		return res.resp, callFailure
 	}
 	return res.resp, callSuccess
-}
-
-// retryState is what a call remembers of its previous attempt.
-type retryState struct {
-	last        error // the previous attempt's failure
-	lastStatus  int
-	lastProblem []byte
-	jit         *jitter
-}
-
-// nextDelay records the failed attempt n in rs and decides on another: it
-// returns how long to wait first, or the error that ends the call (the
-// policy, the deadline or (3) the retry budget says no).
-func (t *Transport) nextDelay(parent context.Context, deadline time.Time, res attemptResult, n int, canRetry bool, rs *retryState) (time.Duration, error) {
-	var wait time.Duration
-	hasWait := false
-	rs.last, rs.lastStatus, rs.lastProblem = res.err, 0, nil
-	if res.resp != nil {
-		rs.lastStatus = res.resp.StatusCode
-		wait, hasWait = parseRetryAfter(res.resp.Header.Get("Retry-After"), t.clock.Now())
-		rs.lastProblem = readProblem(res.resp)
-		t.finish(res)
-	}
-	giveUp := func(cause error) (time.Duration, error) {
-		return 0, &UpstreamError{Upstream: t.name, Status: rs.lastStatus, Attempts: n, Wait: wait, Problem: rs.lastProblem, Err: cause}
-	}
-	if !canRetry || n >= t.p.MaxAttempts {
-		return giveUp(rs.last)
-	}
-	if parent.Err() != nil {
-		return 0, t.callerGone(parent.Err())
-	}
-	delay := wait
-	if hasWait {
-		if wait > t.p.MaxRetryAfter {
-			return giveUp(fmt.Errorf("Retry-After %v exceeds the policy's %v: %w", wait, t.p.MaxRetryAfter, rs.last))
-		}
-	} else {
-		if rs.jit == nil {
-			rs.jit = newJitter(t.p, t.clock, t.rand)
-		}
-		delay = rs.jit.next()
-	}
-	if time.Until(deadline) <= delay+time.Millisecond {
-		return giveUp(fmt.Errorf("%w: no time left to wait %v for attempt %d: %w", ErrDeadline, delay, n+1, rs.last))
-	}
-	// (3) Retry budget.
-	if !t.budget.tryRetry() {
-		t.m.budgetExhausted.Inc()
-		t.log.LogAttrs(parent, slog.LevelWarn, "retry budget of "+t.name+" exhausted",
-			slog.String(observability.FieldEventAction, "retry.budget_exhausted"),
-			slog.String(observability.FieldUpstream, t.name))
-		return giveUp(fmt.Errorf("%w: %w", ErrBudgetExhausted, rs.last))
-	}
-	t.m.retries.Inc()
-	t.logRetry(parent, n, rs, delay)
-	return delay, nil
-}
-
-// logRetry writes the retry.attempt line for attempt n+1.
-func (t *Transport) logRetry(ctx context.Context, n int, rs *retryState, delay time.Duration) {
-	reason := attemptOutcomeNames[attemptError]
-	if rs.lastStatus != 0 {
-		reason = "status_" + strconv.Itoa(rs.lastStatus)
-	} else if errors.Is(rs.last, context.DeadlineExceeded) {
-		reason = attemptOutcomeNames[attemptTimeout]
-	}
-	t.log.LogAttrs(ctx, slog.LevelInfo, "retrying "+t.name+" after "+reason,
-		slog.String(observability.FieldEventAction, "retry.attempt"),
-		slog.String(observability.FieldUpstream, t.name),
-		slog.Int("labels.attempt", n+1),
-		slog.String("labels.reason", reason),
-		slog.Int64("labels.delay_ms", delay.Milliseconds()))
-}
-
-// attempt sends attempt n: (4) breaker, (5) attempt timeout, (6) bulkhead, wire.
-func (t *Transport) attempt(parent context.Context, now, deadline time.Time, req *http.Request, body io.ReadCloser, n int, last error) attemptResult {
-	// (4) Breaker, per attempt, so that retries feed the failure rate.
-	done := func(error) {}
-	if t.br != nil {
-		var err error
-		if done, err = t.br.allow(t.name, last); err != nil {
-			closeBody(body, req)
-			t.m.breakerRejections.Inc()
-			t.log.LogAttrs(parent, slog.LevelWarn, "breaker of "+t.name+" refused a call",
-				slog.String(observability.FieldEventAction, "breaker.rejected"),
-				slog.String(observability.FieldUpstream, t.name))
-			return attemptResult{kind: kindRejected, err: err}
-		}
-	}
-	// (5) Attempt timeout, clipped by the call's deadline.
-	actx, acancel, ad := t.attemptContext(parent, now, deadline)
-	// (6) Bulkhead.
-	if !t.bh.tryAcquire() {
-		acancel()
-		done(errAttemptExcluded)
-		closeBody(body, req)
-		t.m.bulkheadRejections.Inc()
-		t.log.LogAttrs(parent, slog.LevelWarn, "bulkhead of "+t.name+" full",
-			slog.String(observability.FieldEventAction, "bulkhead.rejected"),
-			slog.String(observability.FieldUpstream, t.name))
-		return attemptResult{kind: kindRejected, err: fmt.Errorf("upstream %s: %w (%d in flight)", t.name, ErrBulkheadFull, cap(t.bh))}
-	}
-
-	r := req.WithContext(actx)
-	r.Body = body
-	r.Header = t.header(actx, req.Header, ad)
-	resp, err := t.base.RoundTrip(r)
-	if err != nil {
-		t.bh.release()
-		// Classify before cancelling: a cancelled actx would read as a timeout.
-		res := t.wireFailure(parent, actx, deadline, n, err, done)
-		acancel()
-		return res
-	}
-	return t.answered(resp, acancel, n, done)
-}
-
-// attemptContext returns the attempt's context and deadline: the attempt
-// timeout from now, clipped by the call's deadline. When the caller's own
-// deadline is sooner still, its context is used as is.
-func (t *Transport) attemptContext(parent context.Context, now, deadline time.Time) (context.Context, context.CancelFunc, time.Time) {
-	actx, acancel := parent, noCancel
-	ad := now.Add(t.p.AttemptTimeout)
-	if deadline.Before(ad) {
-		ad = deadline
-	}
-	if pd, ok := parent.Deadline(); !ok || pd.After(ad) {
-		actx, acancel = context.WithDeadline(parent, ad)
-	}
-	return actx, acancel, ad
-}
-
-// wireFailure classifies attempt n that got no response (err), reports it
-// to the breaker through done and counts it.
-func (t *Transport) wireFailure(parent, actx context.Context, deadline time.Time, n int, err error, done func(error)) attemptResult {
-	switch {
-	case parent.Err() != nil: // the caller gave up: not the upstream's fault
-		done(errAttemptExcluded)
-		t.m.attempts[attemptCanceled].Inc()
-		return attemptResult{kind: kindFinal, err: t.callerGone(parent.Err())}
-	case actx.Err() != nil && !time.Now().Before(deadline): // Policy.Timeout ran out during the attempt
-		done(errAttemptFailed)
-		t.m.attempts[attemptTimeout].Inc()
-		return attemptResult{kind: kindFinal, err: &UpstreamError{Upstream: t.name, Attempts: n,
-			Err: fmt.Errorf("%w: call timed out after %v: %w", ErrDeadline, t.p.Timeout, err)}}
-	case actx.Err() != nil:
-		done(errAttemptFailed)
-		t.m.attempts[attemptTimeout].Inc()
-		return attemptResult{kind: kindRetry, err: fmt.Errorf("attempt %d timed out after %v: %w", n, t.p.AttemptTimeout, err)}
-	default:
-		done(errAttemptFailed)
-		t.m.attempts[attemptError].Inc()
-		return attemptResult{kind: kindRetry, err: fmt.Errorf("attempt %d: %w", n, err)}
-	}
-}
-
-// answered classifies attempt n's response by its status, reports it to the
-// breaker through done and counts it.
-func (t *Transport) answered(resp *http.Response, acancel context.CancelFunc, n int, done func(error)) attemptResult {
-	code := resp.StatusCode
-	switch {
-	case code == http.StatusServiceUnavailable && resp.Header.Get(DependencyHeader) != "":
-		done(errAttemptExcluded)
-		t.m.attempts[attemptDependency].Inc()
-	case code == http.StatusServiceUnavailable && resp.Header.Get(LoadShedHeader) != "":
-		done(errAttemptExcluded)
-		t.m.attempts[attemptShed].Inc()
-	case code == http.StatusTooManyRequests:
-		// The caller's own rate limit, not the upstream failing: final,
-		// passed on with its Retry-After, and no concern of the breaker.
-		done(errAttemptExcluded)
-		t.m.attempts[attempt429].Inc()
-	case retryableStatus(code):
-		done(errAttemptFailed)
-		t.m.attempts[attempt5xx].Inc()
-		return attemptResult{kind: kindRetry, resp: resp, cancel: acancel, err: fmt.Errorf("attempt %d: status %d", n, code)}
-	case code >= 500:
-		done(errAttemptFailed)
-		t.m.attempts[attempt5xx].Inc()
-	case code >= 400: // the upstream answered; the request was wrong
-		done(errAttemptExcluded)
-		t.m.attempts[attempt4xx].Inc()
-	default:
-		done(nil)
-		t.m.attempts[attemptSuccess].Inc()
-	}
-	return attemptResult{kind: kindDone, resp: resp, cancel: acancel}
-}
-
-// header returns the attempt's header: the caller's, plus the remaining
-// budget and the trace context. The caller's map is shared value-for-value,
-// not modified.
-func (t *Transport) header(actx context.Context, in http.Header, deadline time.Time) http.Header {
-	h := make(http.Header, len(in)+2)
-	for k, v := range in {
-		h[k] = v
-	}
-	vals := make([]string, 2)
-	// Whole milliseconds left, less one for the trip: the callee starts its
-	// clock on arrival, so the budget must not include the time in transit.
-	vals[0] = strconv.FormatInt(max(time.Until(deadline).Milliseconds()-1, 1), 10)
-	h[BudgetHeader] = vals[0:1:1]
-	if sc, ok := observability.SpanFromContext(actx); ok {
-		vals[1] = sc.String()
-		h[observability.TraceparentHeader] = vals[1:2:2]
-	}
-	return h
-}
-
-// readProblem returns resp's body if it is a problem+json document of at
-// most MaxProblemBytes, else nil; finish drains what is left.
-func readProblem(resp *http.Response) []byte {
-	ct := resp.Header.Get("Content-Type")
-	if !strings.HasPrefix(ct, problem.ContentType) {
-		return nil
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxProblemBytes+1))
-	if err != nil || len(b) > MaxProblemBytes {
-		return nil
-	}
-	return b
-}
-
-// finish drains and closes a response the caller will not see, then frees
-// its attempt's resources.
-func (t *Transport) finish(res attemptResult) {
-	_, _ = io.CopyN(io.Discard, res.resp.Body, 4<<10) // lets the connection be reused
-	res.resp.Body.Close()
-	res.cancel()
-	t.bh.release()
 }
 
 // callerGone is the error for a call whose caller cancelled or ran out of time.
@@ -570,50 +274,4 @@ func (t *Transport) logCall(req *http.Request, resp *http.Response, attempts, ou
 		}
 	}
 	t.log.LogAttrs(ctx, level, req.Method+" "+t.name+" "+req.URL.Path+" "+callOutcomeNames[outcome], attrs...)
-}
-
-// releaseBody frees the attempt's deadline and bulkhead slot when the
-// caller has read the body to the end or closed it, whichever comes first.
-type releaseBody struct {
-	rc       io.ReadCloser
-	t        *Transport
-	cancel   context.CancelFunc
-	released atomic.Bool
-}
-
-func (b *releaseBody) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	if err == io.EOF {
-		b.release()
-	}
-	return n, err
-}
-
-func (b *releaseBody) Close() error {
-	err := b.rc.Close()
-	b.release()
-	return err
-}
-
-func (b *releaseBody) release() {
-	if b.released.CompareAndSwap(false, true) {
-		b.cancel()
-		b.t.bh.release()
-	}
-}
-
-func noCancel() {}
-
-// closeBody closes an attempt's body that will not be sent (RoundTrip must
-// close the request body on every path).
-func closeBody(body io.ReadCloser, _ *http.Request) {
-	if body != nil {
-		body.Close()
-	}
-}
-
-func closeRequestBody(req *http.Request) {
-	if req.Body != nil {
-		req.Body.Close()
-	}
 }
