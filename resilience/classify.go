@@ -16,9 +16,10 @@ import (
 // breaker, full bulkhead, no time or budget left), could not connect, or
 // was answered: an answer, even a 503, says what the upstream did.
 //
-// It answers for errors returned by a Transport (through its Client too);
-// any other non-nil error may have reached, as far as it can tell, and nil
-// is false. A caller that must not do a thing twice (a charge) asks the
+// It answers for errors returned by a Transport (through its Client too).
+// Of any other error it can only tell a connection that could not be made
+// (a dial error, a refused connection: false) from the rest (true). Nil is
+// false. A caller that must not do a thing twice (a charge) asks the
 // upstream what happened when it reports true.
 func MayHaveReached(err error) bool {
 	if err == nil {
@@ -28,7 +29,7 @@ func MayHaveReached(err error) bool {
 	if errors.As(err, &re) {
 		return re.reached
 	}
-	return true
+	return !notSent(err)
 }
 
 // Interrupted reports whether err is the network failing under a call

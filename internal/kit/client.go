@@ -180,18 +180,7 @@ func Unavailable(err error) (time.Duration, bool) {
 		}
 		return d, true
 	}
-	var ne net.Error
-	switch {
-	case errors.Is(err, auth.ErrUnavailable),
-		errors.Is(err, ErrPending),
-		errors.Is(err, context.DeadlineExceeded),
-		errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, io.EOF),
-		errors.As(err, &ne):
-		return time.Second, true
-	}
-	var oe *net.OpError
-	if errors.As(err, &oe) {
+	if errors.Is(err, auth.ErrUnavailable) || errors.Is(err, ErrPending) || resilience.Interrupted(err) {
 		return time.Second, true
 	}
 	return 0, false

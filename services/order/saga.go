@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"syscall"
 	"time"
 
 	"github.com/faultlab/faultlab/internal/kit"
@@ -366,33 +364,15 @@ func (s *Service) chargeOf(ctx context.Context, orderID string) (payment.Payment
 }
 
 // mayHaveCharged reports whether a failed charge call may still have
-// charged: its last attempt left for payment and got no answer. A refused
+// charged: an attempt left for payment and got no answer. A refused
 // connection, an open breaker that sent nothing, or an answer from payment
 // (even a 5xx) mean no charge was made by that attempt.
 func mayHaveCharged(err error) bool {
-	var oe *resilience.OpenError
-	if errors.As(err, &oe) && oe.Last == nil {
-		return false
-	}
-	if errors.Is(err, resilience.ErrBulkheadFull) {
-		return false
-	}
-	var ue *resilience.UpstreamError
-	if errors.As(err, &ue) && ue.Status != 0 {
-		return false
-	}
 	var se *kit.StatusError
 	if errors.As(err, &se) {
 		return false
 	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return false
-	}
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		return false
-	}
-	return true
+	return resilience.MayHaveReached(err)
 }
 
 func upstreamDetail(err error, def string) string {
