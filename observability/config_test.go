@@ -46,6 +46,7 @@ var loggedFields = map[string]bool{
 	"labels.order_id": true, "labels.payment_id": true, "labels.reservation_id": true,
 	"labels.status": true, "labels.version": true, "labels.count": true,
 	"labels.email_hash": true, "source.ip": true,
+	"labels.endpoint": true, "labels.ejection_ms": true,
 }
 
 // TestLoggedFieldsMirrorCode checks that every key the observability package

@@ -810,10 +810,13 @@ func (s *statusRecorder) WriteHeader(c int)           { s.code = c }
 
 func TestMetricsMatchContract(t *testing.T) {
 	up := newUpstream(t, status(200))
-	r := newRig(t, Config{Name: "payment"})
+	r := newRig(t, Config{Name: "payment", Endpoints: []string{up.URL}})
 	if _, err := r.get(t, up.URL); err != nil {
 		t.Fatal(err)
 	}
+	r.m.hedges.WithLabelValues("payment").Inc()
+	r.m.hedgeWins.WithLabelValues("payment").Inc()
+	r.m.endpointEjections.WithLabelValues("payment", "h:1", "success_rate").Inc()
 	tc := NewTokenCache(TokenCacheConfig{Metrics: r.m})
 	_, _ = tc.Validate(context.Background(), "x")
 	mfs, err := r.reg.Gather()
@@ -827,6 +830,8 @@ func TestMetricsMatchContract(t *testing.T) {
 	for _, want := range []string{
 		"faultlab_circuitbreaker_state", "faultlab_client_requests_total", "faultlab_client_attempts_total",
 		"faultlab_token_cache_requests_total", "faultlab_token_validations_total",
+		"faultlab_client_hedges_total", "faultlab_client_hedge_wins_total", "faultlab_endpoint_attempts_total",
+		"faultlab_endpoint_ejected", "faultlab_endpoint_ejections_total",
 	} {
 		if !strings.Contains(names.String(), want+"\n") {
 			t.Errorf("%s not registered; have:\n%s", want, names.String())
