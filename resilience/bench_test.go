@@ -63,16 +63,36 @@ func (cannedRT) RoundTrip(*http.Request) (*http.Response, error) {
 }
 
 // BenchmarkStackOverhead isolates the cost of the stack from loopback noise:
-// the same in-memory RoundTripper called bare and through the stack.
+// the same in-memory RoundTripper called bare and through the stack, with
+// one endpoint (the request's URL), with three (p2c and the outlier
+// detector), and with three and hedging on (a GET that answers before the
+// hedge delay: the hedged path without a hedge sent).
 func BenchmarkStackOverhead(b *testing.B) {
-	stack, err := New(Config{Name: "product", Base: cannedRT{}, Metrics: NewMetrics(nil)})
-	if err != nil {
-		b.Fatal(err)
+	three := []string{"http://127.0.0.1:1", "http://127.0.0.1:2", "http://127.0.0.1:3"}
+	stacks := []struct {
+		name string
+		cfg  Config
+	}{
+		{"stack", Config{}},
+		{"stack+endpoints", Config{Endpoints: three}},
+		{"stack+endpoints+hedge", Config{Endpoints: three, Policy: Policy{HedgeDelay: time.Second}}},
 	}
-	for _, c := range []struct {
+	rts := []struct {
 		name string
 		rt   http.RoundTripper
-	}{{"bare", cannedRT{}}, {"stack", stack}} {
+	}{{"bare", cannedRT{}}}
+	for _, s := range stacks {
+		s.cfg.Name, s.cfg.Base, s.cfg.Metrics = "product", cannedRT{}, NewMetrics(nil)
+		stack, err := New(s.cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rts = append(rts, struct {
+			name string
+			rt   http.RoundTripper
+		}{s.name, stack})
+	}
+	for _, c := range rts {
 		b.Run(c.name, func(b *testing.B) {
 			req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:1/products/1", nil)
 			b.ReportAllocs()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,8 +67,7 @@ func (c *call) triedLocked(ep *endpoint) bool {
 	return false
 }
 
-// attempt is one try of a call: a retry reuses it once the previous try is
-// finished; a hedge has its own.
+// attempt is one try of a call; the first lives in the call.
 type attempt struct {
 	c      *call
 	n      int // 1 for the first, n for the (n-1)th retry
@@ -85,12 +85,16 @@ type attempt struct {
 	slot         bool               // a bulkhead slot, set by (8)
 	ep           *endpoint          // set by (6)
 
-	rb releaseBody // the delivered body, when there is one
+	rb   releaseBody // the delivered body, when there is one
+	url  url.URL     // the request's URL on the endpoint (wire.go)
+	vals [2]string   // the budget and traceparent header values (wire.go)
 }
 
-// reset prepares a for the nth try of its call.
-func (a *attempt) reset(n int, last error) {
-	a.n, a.last, a.now, a.parent = n, last, time.Now(), a.c.parent
+// retry returns a fresh attempt for the nth try of a's call. Tries never
+// share an attempt: net/http may still read the last try's request line and
+// headers (which live in it) after its RoundTrip returned.
+func (a *attempt) retry(n int, last error) *attempt {
+	return &attempt{c: a.c, n: n, last: last, now: time.Now(), parent: a.c.parent}
 }
 
 // release frees what the attempt holds. It is called once per try, from

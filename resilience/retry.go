@@ -120,7 +120,7 @@ func (t *Transport) retryPolicy(next step) step {
 		var rs retryState
 		for n := 1; ; n++ {
 			if n > 1 {
-				a.reset(n, rs.last)
+				a = a.retry(n, rs.last)
 				if c.replay != nil {
 					body, err := c.replay()
 					if err != nil {

@@ -1,7 +1,6 @@
 package resilience
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -18,11 +17,11 @@ func (t *Transport) wire(a *attempt) result {
 	r := c.req.WithContext(a.ctx)
 	r.Body = a.body
 	if a.ep != nil {
-		u := *c.req.URL
-		u.Scheme, u.Host = a.ep.scheme, a.ep.host
-		r.URL, r.Host = &u, ""
+		a.url = *c.req.URL
+		a.url.Scheme, a.url.Host = a.ep.scheme, a.ep.host
+		r.URL, r.Host = &a.url, ""
 	}
-	r.Header = t.header(a.ctx, c.req.Header, a.ad)
+	r.Header = t.header(a, c.req.Header)
 	c.sent.Add(1)
 	resp, err := t.base.RoundTrip(r)
 	if err != nil {
@@ -81,22 +80,21 @@ func (t *Transport) answered(a *attempt, resp *http.Response) result {
 	return res
 }
 
-// header returns the attempt's header: the caller's, plus the remaining
-// budget and the trace context. The caller's map is shared value-for-value,
-// not modified.
-func (t *Transport) header(actx context.Context, in http.Header, deadline time.Time) http.Header {
+// header returns attempt a's header: the caller's, plus the remaining
+// budget and the trace context (their values live in a). The caller's map
+// is shared value-for-value, not modified.
+func (t *Transport) header(a *attempt, in http.Header) http.Header {
 	h := make(http.Header, len(in)+2)
 	for k, v := range in {
 		h[k] = v
 	}
-	vals := make([]string, 2)
 	// Whole milliseconds left, less one for the trip: the callee starts its
 	// clock on arrival, so the budget must not include the time in transit.
-	vals[0] = strconv.FormatInt(max(time.Until(deadline).Milliseconds()-1, 1), 10)
-	h[BudgetHeader] = vals[0:1:1]
-	if sc, ok := observability.SpanFromContext(actx); ok {
-		vals[1] = sc.String()
-		h[observability.TraceparentHeader] = vals[1:2:2]
+	a.vals[0] = strconv.FormatInt(max(time.Until(a.ad).Milliseconds()-1, 1), 10)
+	h[BudgetHeader] = a.vals[0:1:1]
+	if sc, ok := observability.SpanFromContext(a.ctx); ok {
+		a.vals[1] = sc.String()
+		h[observability.TraceparentHeader] = a.vals[1:2:2]
 	}
 	return h
 }
