@@ -37,11 +37,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: name, Help: help}, labels))
 	}
+	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
+		return register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: name, Help: help}, labels))
+	}
 	m := &Metrics{
-		breakerState: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: ns, Name: "circuitbreaker_state",
-			Help: "Circuit breaker state: 1 for the current state, 0 otherwise.",
-		}, []string{"name", "state"})),
+		breakerState:       gauge("circuitbreaker_state", "Circuit breaker state: 1 for the current state, 0 otherwise.", "name", "state"),
 		breakerTransitions: counter("circuitbreaker_transitions_total", "Circuit breaker state transitions.", "name", "from", "to"),
 		clientRequests:     counter("client_requests_total", "Logical calls through the resilience client, by outcome (success, failure, rejected).", "name", "outcome"),
 		clientAttempts:     counter("client_attempts_total", "Attempts sent on the wire, by outcome.", "name", "outcome"),
@@ -51,14 +51,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		breakerRejections:  counter("breaker_rejections_total", "Calls refused by an open circuit breaker.", "name"),
 		hedges:             counter("client_hedges_total", "Hedged attempts sent.", "name"),
 		hedgeWins:          counter("client_hedge_wins_total", "Hedged attempts whose answer was taken.", "name"),
-		endpointEjected: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: ns, Name: "endpoint_ejected",
-			Help: "1 while the outlier detector keeps the endpoint out of service, 0 otherwise.",
-		}, []string{"name", "endpoint"})),
-		endpointEjections: counter("endpoint_ejections_total", "Endpoints ejected by the outlier detector, by reason.", "name", "endpoint", "reason"),
-		endpointAttempts:  counter("endpoint_attempts_total", "Attempts sent to each endpoint.", "name", "endpoint"),
-		tokenCache:        counter("token_cache_requests_total", "Token cache lookups, by result (hit, miss, stale_hit, unavailable).", "result"),
-		tokenValidations:  counter("token_validations_total", "Token validations answered to callers, by outcome (valid, invalid, unavailable).", "outcome"),
+		endpointEjected:    gauge("endpoint_ejected", "1 while the outlier detector keeps the endpoint out of service, 0 otherwise.", "name", "endpoint"),
+		endpointEjections:  counter("endpoint_ejections_total", "Endpoints ejected by the outlier detector, by reason.", "name", "endpoint", "reason"),
+		endpointAttempts:   counter("endpoint_attempts_total", "Attempts sent to each endpoint.", "name", "endpoint"),
+		tokenCache:         counter("token_cache_requests_total", "Token cache lookups, by result (hit, miss, stale_hit, unavailable).", "result"),
+		tokenValidations:   counter("token_validations_total", "Token validations answered to callers, by outcome (valid, invalid, unavailable).", "outcome"),
 	}
 	return m
 }

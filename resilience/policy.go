@@ -148,11 +148,7 @@ func (p Policy) withDefaults() (Policy, error) {
 	if err := p.checkEndpointFields(); err != nil {
 		return p, err
 	}
-	def := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
+	def := orDefault[time.Duration]
 	def(&p.Timeout, DefaultTimeout)
 	def(&p.AttemptTimeout, DefaultAttemptTimeout)
 	def(&p.BackoffInitial, DefaultBackoffInitial)
@@ -161,27 +157,13 @@ func (p Policy) withDefaults() (Policy, error) {
 	def(&p.BudgetWindow, DefaultBudgetWindow)
 	def(&p.BreakerWindow, DefaultBreakerWindow)
 	def(&p.BreakerOpenTimeout, DefaultBreakerOpenTimeout)
-	if p.MaxAttempts == 0 {
-		p.MaxAttempts = DefaultMaxAttempts
-	}
-	if p.BudgetRatio == 0 {
-		p.BudgetRatio = DefaultBudgetRatio
-	}
-	if p.BudgetMinRetries == 0 {
-		p.BudgetMinRetries = DefaultBudgetMinRetries
-	}
-	if p.BreakerMinRequests == 0 {
-		p.BreakerMinRequests = DefaultBreakerMinRequests
-	}
-	if p.BreakerFailureRatio == 0 {
-		p.BreakerFailureRatio = DefaultBreakerFailureRatio
-	}
-	if p.BreakerHalfOpenProbes == 0 {
-		p.BreakerHalfOpenProbes = DefaultBreakerHalfOpenProbes
-	}
-	if p.MaxConcurrent == 0 {
-		p.MaxConcurrent = DefaultMaxConcurrent
-	}
+	orDefault(&p.MaxAttempts, DefaultMaxAttempts)
+	orDefault(&p.BudgetRatio, DefaultBudgetRatio)
+	orDefault(&p.BudgetMinRetries, DefaultBudgetMinRetries)
+	orDefault(&p.BreakerMinRequests, DefaultBreakerMinRequests)
+	orDefault(&p.BreakerFailureRatio, DefaultBreakerFailureRatio)
+	orDefault(&p.BreakerHalfOpenProbes, DefaultBreakerHalfOpenProbes)
+	orDefault(&p.MaxConcurrent, DefaultMaxConcurrent)
 	if p.BackoffMax < p.BackoffInitial {
 		p.BackoffMax = p.BackoffInitial
 	}
@@ -208,19 +190,8 @@ func (p Policy) checkEndpointFields() error {
 
 // endpointDefaults fills in the balancer, outlier and hedge defaults.
 func (p *Policy) endpointDefaults() {
-	if p.Balancer == "" {
-		p.Balancer = BalancerP2C
-	}
-	defInt := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	defDur := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
+	orDefault(&p.Balancer, BalancerP2C)
+	defInt, defDur := orDefault[int], orDefault[time.Duration]
 	defInt(&p.OutlierConsecutive5xx, DefaultOutlierConsecutive5xx)
 	defInt(&p.OutlierConsecutiveGateway, DefaultOutlierConsecutiveGateway)
 	defInt(&p.OutlierMaxPercent, DefaultOutlierMaxPercent)
@@ -232,5 +203,13 @@ func (p *Policy) endpointDefaults() {
 	defDur(&p.HedgeMaxDelay, p.AttemptTimeout/2)
 	if p.HedgeMinDelay > p.HedgeMaxDelay {
 		p.HedgeMinDelay = p.HedgeMaxDelay
+	}
+}
+
+// orDefault sets *v to d when *v is the zero value.
+func orDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
 	}
 }
