@@ -542,3 +542,49 @@ func TestPickProperties(t *testing.T) {
 		}
 	}
 }
+
+func TestAdaptiveHedgeDelay(t *testing.T) {
+	tr, err := New(Config{Name: "p", Endpoints: []string{"http://a:1", "http://b:1"},
+		Policy: Policy{HedgeQuantile: 0.9, HedgeMinDelay: 2 * time.Millisecond, HedgeMaxDelay: 80 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := tr.hedgeDelay(); d != 80*time.Millisecond {
+		t.Fatalf("delay %v before any latency is known, want the max", d)
+	}
+	for i := range 100 { // 1ms … 100ms
+		tr.lat.observe(time.Duration(i+1) * time.Millisecond)
+	}
+	if d := tr.hedgeDelay(); d != 80*time.Millisecond {
+		t.Fatalf("p90 of 1…100ms is 91ms, clipped to the max 80ms; got %v", d)
+	}
+	for range latencyWindow { // the window forgets: now all 10ms
+		tr.lat.observe(10 * time.Millisecond)
+	}
+	if d := tr.hedgeDelay(); d != 10*time.Millisecond {
+		t.Fatalf("delay %v, want the p90 10ms", d)
+	}
+	for range latencyWindow {
+		tr.lat.observe(time.Microsecond)
+	}
+	if d := tr.hedgeDelay(); d != 2*time.Millisecond {
+		t.Fatalf("delay %v, want the min 2ms", d)
+	}
+}
+
+func TestHedgeSpendsTheBudget(t *testing.T) {
+	_, urls := replicas(t, 2, func(int) http.HandlerFunc { return status(200) })
+	clk := clocktest.New(clocktest.Epoch)
+	r := newRig(t, Config{Endpoints: urls, Clock: clk, Policy: Policy{HedgeDelay: time.Second, BudgetMinRetries: 1, BudgetRatio: 0.01}})
+	c := &call{parent: context.Background(), budget: r.t.budget}
+	a := &attempt{c: c, n: 1}
+	if h := r.t.hedgeAttempt(a); h == nil {
+		t.Fatal("the floor of the budget allows one hedge")
+	}
+	if h := r.t.hedgeAttempt(a); h != nil {
+		t.Fatal("a second hedge with the budget spent")
+	}
+	if g := r.counter(t, r.m.hedges, "product"); g != 1 {
+		t.Fatalf("client_hedges_total = %v", g)
+	}
+}
