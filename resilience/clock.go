@@ -3,8 +3,10 @@ package resilience
 import "time"
 
 // Clock is the time source of the package. The client uses it for backoff
-// and Retry-After waits, the retry budget's window, the breaker's open
-// period and Retry-After hints, and call durations; the token cache for its TTLs. Context deadlines
+// and Retry-After waits, the hedge delay, the retry budget's window, the
+// breaker's open period and Retry-After hints, ejection times, the
+// success-rate interval, the resolver's period, and call durations; the
+// token cache for its TTLs. Context deadlines
 // (Policy.Timeout, Policy.AttemptTimeout, X-Request-Budget-Ms) stay on the
 // real clock, because the network stack enforces them.
 //
