@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -586,5 +587,44 @@ func TestHedgeSpendsTheBudget(t *testing.T) {
 	}
 	if g := r.counter(t, r.m.hedges, "product"); g != 1 {
 		t.Fatalf("client_hedges_total = %v", g)
+	}
+}
+
+// TestBreakerOpensOnlyWhenTheServiceFails: one replica of three failing is
+// retried around and ejected, and the breaker stays closed; all three
+// failing open it.
+func TestBreakerOpensOnlyWhenTheServiceFails(t *testing.T) {
+	for _, tt := range []struct {
+		bad      int
+		wantOpen bool
+	}{{1, false}, {3, true}} {
+		t.Run(strconv.Itoa(tt.bad)+" failing", func(t *testing.T) {
+			_, urls := replicas(t, 3, func(i int) http.HandlerFunc {
+				if i < tt.bad {
+					return status(http.StatusServiceUnavailable)
+				}
+				return status(200)
+			})
+			rng := rand.New(rand.NewPCG(3, 4))
+			r := newRig(t, Config{Endpoints: urls, Rand: rng.Float64, Clock: clocktest.NewAuto(clocktest.Epoch),
+				Policy: Policy{BreakerMinRequests: 6, BreakerFailureRatio: 0.5, BudgetRatio: 1}})
+			failed := 0
+			for range 60 {
+				if _, err := r.get(t, replicaURL); err != nil {
+					failed++
+				}
+			}
+			if open := r.t.State() == StateOpen; open != tt.wantOpen {
+				t.Fatalf("breaker %s after 60 calls (%d failed), want open=%v", r.t.State(), failed, tt.wantOpen)
+			}
+			if !tt.wantOpen {
+				if failed != 0 {
+					t.Fatalf("%d calls failed with two healthy replicas", failed)
+				}
+				if got := ejected(r.t); !got[0] {
+					t.Fatalf("ejected %v, want the failing replica out", got)
+				}
+			}
+		})
 	}
 }
