@@ -131,14 +131,19 @@ func (b *balancer) install(found []string) ([]*endpoint, error) {
 	return eps, nil
 }
 
-// refresh asks Resolve for the endpoints now and installs them. On failure
-// the current set stays.
-func (b *balancer) refresh(ctx context.Context) error {
+// refresh asks Resolve for the endpoints and installs them. On failure the
+// current set stays. Unless forced, it does nothing when a concurrent call
+// has just resolved a set that is not empty (calls that found no endpoint
+// resolve once, not once each).
+func (b *balancer) refresh(ctx context.Context, force bool) error {
 	if b.resolve == nil {
 		return nil
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if !force && b.due.Load() > b.t.clock.Now().UnixNano() && len(*b.set.Load()) > 0 {
+		return nil
+	}
 	b.due.Store(b.t.clock.Now().Add(b.every).UnixNano())
 	found, err := b.resolve(ctx)
 	if err == nil {
@@ -162,7 +167,7 @@ func (b *balancer) endpoints(ctx context.Context, now time.Time) []*endpoint {
 		return eps
 	}
 	if len(eps) == 0 || b.due.Load() == 0 {
-		_ = b.refresh(ctx)
+		_ = b.refresh(ctx, false)
 		return *b.set.Load()
 	}
 	if now.UnixNano() >= b.due.Load() && b.busy.CompareAndSwap(false, true) {
@@ -170,7 +175,7 @@ func (b *balancer) endpoints(ctx context.Context, now time.Time) []*endpoint {
 			defer b.busy.Store(false)
 			ctx, cancel := context.WithTimeout(context.Background(), b.every)
 			defer cancel()
-			_ = b.refresh(ctx)
+			_ = b.refresh(ctx, true)
 		}()
 	}
 	return eps
@@ -309,7 +314,7 @@ func (t *Transport) Refresh(ctx context.Context) error {
 	if t.lb == nil {
 		return nil
 	}
-	return t.lb.refresh(ctx)
+	return t.lb.refresh(ctx, true)
 }
 
 // ResolveDNS returns a Config.Resolve that looks up the host of target, a
