@@ -628,3 +628,61 @@ func TestBreakerOpensOnlyWhenTheServiceFails(t *testing.T) {
 		})
 	}
 }
+
+// TestHedgePosts: a POST is hedged only with HedgePosts and an
+// Idempotency-Key, and then its body goes to both replicas.
+func TestHedgePosts(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		key       string
+		wantHedge bool
+	}{{"with a key", "k-1", true}, {"without a key", "", false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			arrived, release := make(chan struct{}, 1), make(chan struct{})
+			bodies := make(chan string, 2)
+			_, urls := replicas(t, 2, func(i int) http.HandlerFunc {
+				return func(w http.ResponseWriter, r *http.Request) {
+					b, _ := io.ReadAll(r.Body)
+					bodies <- string(b)
+					if i == 0 {
+						arrived <- struct{}{}
+						select { // slow
+						case <-release:
+						case <-r.Context().Done():
+						}
+					}
+					w.WriteHeader(http.StatusCreated)
+				}
+			})
+			clk := clocktest.New(clocktest.Epoch)
+			r := newRig(t, Config{Endpoints: urls, Rand: zero, Clock: clk, Policy: Policy{HedgeDelay: 20 * time.Millisecond, HedgePosts: true}})
+			req, _ := http.NewRequest(http.MethodPost, replicaURL, strings.NewReader(`{"sku":"A"}`))
+			if tt.key != "" {
+				req.Header.Set(IdempotencyKeyHeader, tt.key)
+			}
+			done := make(chan error, 1)
+			go func() { _, err := r.do(req); done <- err }()
+			<-arrived
+			if !tt.wantHedge {
+				if n := clk.Waiters(); n != 0 {
+					t.Fatalf("%d timers for a POST without a key: it would be hedged", n)
+				}
+				close(release)
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			clk.BlockUntil(t, 1)
+			clk.Advance(20 * time.Millisecond)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				if b := <-bodies; b != `{"sku":"A"}` {
+					t.Fatalf("a replica got body %q", b)
+				}
+			}
+		})
+	}
+}
