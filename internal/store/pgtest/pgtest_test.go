@@ -1,0 +1,56 @@
+package pgtest_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/faultlab/faultlab/internal/store/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+func TestDatabasesAreFreshAndSeparate(t *testing.T) {
+	ctx := t.Context()
+	a, b := pgtest.Database(t), pgtest.Database(t)
+	if a == b {
+		t.Fatalf("one URL twice: %s", a)
+	}
+	ca, err := pgx.Connect(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ca.Close(ctx)
+	if _, err := ca.Exec(ctx, `CREATE TABLE kv (k text PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	cb, err := pgx.Connect(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cb.Close(ctx)
+	if _, err := cb.Exec(ctx, `CREATE TABLE kv (k text PRIMARY KEY)`); err != nil {
+		t.Fatalf("second database shares the first: %v", err)
+	}
+	var v string
+	if err := ca.QueryRow(ctx, `SHOW server_version`).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("PostgreSQL %s on port %d", v, pgtest.Shared(t).Port)
+}
+
+func TestPauseAndResume(t *testing.T) {
+	srv := pgtest.Shared(t)
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := pgx.Connect(t.Context(), srv.URL)
+	if err != nil {
+		t.Fatalf("after resume: %v", err)
+	}
+	c.Close(t.Context())
+}

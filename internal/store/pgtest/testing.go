@@ -1,0 +1,83 @@
+package pgtest
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Required reports whether a missing PostgreSQL must fail the test rather
+// than skip it (see the package doc).
+func Required() bool {
+	if os.Getenv("CI") != "" || os.Getenv("FAULTLAB_REQUIRE_TOOLS") == "1" {
+		return true
+	}
+	return os.Getenv("FAULTLAB_TOOLS") != "" && !testing.Short()
+}
+
+// toolsDirs is where scripts/tools.sh links initdb and postgres.
+func toolsDirs() []string {
+	var dirs []string
+	if d := os.Getenv("FAULTLAB_TOOLS"); d != "" {
+		dirs = append(dirs, filepath.Join(d, "bin"))
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		dirs = append(dirs, filepath.Join(h, ".cache", "faultlab", "tools", "bin"))
+	}
+	return dirs
+}
+
+var shared struct {
+	once sync.Once
+	srv  *Server
+	err  error
+}
+
+// Shared returns the test package's server, starting it on first use. A
+// missing PostgreSQL skips the test (or fails it when Required).
+func Shared(tb testing.TB) *Server {
+	tb.Helper()
+	shared.once.Do(func() {
+		bin, err := FindBin(toolsDirs()...)
+		if err != nil {
+			shared.err = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		shared.srv, shared.err = Start(ctx, bin)
+	})
+	switch {
+	case errors.Is(shared.err, ErrMissing) && !Required():
+		tb.Skipf("skipping: %v", shared.err)
+	case errors.Is(shared.err, ErrMissing):
+		tb.Fatalf("%v; tools are required here (CI, FAULTLAB_TOOLS or FAULTLAB_REQUIRE_TOOLS is set)", shared.err)
+	case shared.err != nil:
+		tb.Fatal(shared.err)
+	}
+	return shared.srv
+}
+
+// Database returns the URL of a fresh, empty database on the shared server.
+func Database(tb testing.TB) string {
+	tb.Helper()
+	url, err := Shared(tb).NewDatabase(tb.Context())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return url
+}
+
+// Main runs the package's tests and stops the shared server, if one was
+// started: call it from TestMain as os.Exit(pgtest.Main(m)).
+func Main(m *testing.M) int {
+	code := m.Run()
+	if shared.srv != nil {
+		shared.srv.Stop()
+	}
+	return code
+}
