@@ -1,0 +1,17 @@
+package storetest_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/faultlab/faultlab/internal/store/conformance"
+	"github.com/faultlab/faultlab/internal/store/pgtest"
+	"github.com/faultlab/faultlab/services/user"
+	"github.com/faultlab/faultlab/services/user/storetest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+func TestSQLite(t *testing.T) { storetest.Run(t, conformance.SQLite(user.OpenStore)) }
+
+func TestPostgres(t *testing.T) { storetest.Run(t, conformance.Postgres(user.OpenPGStore)) }
