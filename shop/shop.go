@@ -66,6 +66,9 @@ type Options struct {
 	// DataDir holds the service's SQLite database (and user's signing key).
 	// Empty keeps state in memory.
 	DataDir string
+	// DatabaseURL, a postgres:// URL, keeps the stores in PostgreSQL
+	// instead (one schema per service); empty keeps SQLite in DataDir.
+	DatabaseURL string
 	// PublicURL is the gateway's public URL for links and Location headers.
 	PublicURL string
 	// Keys are the gateway and service secrets.
@@ -212,9 +215,13 @@ type built struct {
 // service builds the named service into u.
 func (b built) service(name string, u *Unit) error {
 	o, clients := b.o, b.clients
+	st, err := o.pgStores(name)
+	if err != nil {
+		return err
+	}
 	switch name {
 	case topology.User:
-		cfg := user.Config{Base: b.base, DataDir: o.DataDir}
+		cfg := user.Config{Base: b.base, DataDir: o.DataDir, Store: st.user}
 		if o.Argon2 != nil {
 			cfg.Argon2 = *o.Argon2
 		}
@@ -224,21 +231,21 @@ func (b built) service(name string, u *Unit) error {
 		}
 		u.Handler, u.closer = s, s.Close
 	case topology.Product:
-		s, err := product.New(product.Config{Base: b.base, DataDir: o.DataDir,
+		s, err := product.New(product.Config{Base: b.base, DataDir: o.DataDir, Store: st.product,
 			UserClient: clients[topology.User], UserURL: o.url(topology.User), Validator: b.validator})
 		if err != nil {
 			return err
 		}
 		u.Handler, u.closer, u.reconcile = s, s.Close, s.Sweep
 	case topology.Payment:
-		s, err := payment.New(payment.Config{Base: b.base, DataDir: o.DataDir,
+		s, err := payment.New(payment.Config{Base: b.base, DataDir: o.DataDir, Store: st.payment,
 			UserClient: clients[topology.User], UserURL: o.url(topology.User), Validator: b.validator})
 		if err != nil {
 			return err
 		}
 		u.Handler, u.closer = s, s.Close
 	case topology.Order:
-		s, err := order.New(order.Config{Base: b.base, DataDir: o.DataDir,
+		s, err := order.New(order.Config{Base: b.base, DataDir: o.DataDir, Store: st.order,
 			UserClient: clients[topology.User], UserURL: o.url(topology.User), Validator: b.validator,
 			ProductClient: clients[topology.Product], ProductURL: o.url(topology.Product),
 			PaymentClient: clients[topology.Payment], PaymentURL: o.url(topology.Payment)})

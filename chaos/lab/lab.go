@@ -38,6 +38,10 @@ type Config struct {
 	// DataDir holds the databases and logs/<service>.log. Empty keeps state
 	// in memory and writes no log files.
 	DataDir string
+	// DatabaseURL, a postgres:// URL, keeps the stores in PostgreSQL
+	// (shop.Options.DatabaseURL); DataDir then holds the logs and user's
+	// signing key.
+	DatabaseURL string
 	// Ephemeral listens on 127.0.0.1:0 everywhere (tests) instead of the
 	// default ports.
 	Ephemeral bool
@@ -196,7 +200,7 @@ func (l *Lab) assemble(ctx context.Context, cfg Config) error {
 			urls[up] = "http://" + l.Proxies[HopName(name, up)]
 		}
 		u, err := shop.Build(name, shop.Options{
-			DataDir: cfg.DataDir, PublicURL: cfg.PublicURL, Keys: cfg.Keys, URLs: urls,
+			DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, PublicURL: cfg.PublicURL, Keys: cfg.Keys, URLs: urls,
 			Policies: cfg.Policies, Default: cfg.Default, Logger: logger, Argon2: cfg.Argon2,
 		})
 		if err != nil {

@@ -28,6 +28,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs := newFlagSet("serve", stderr)
 	listen := fs.String("listen", shop.DefaultListen[name], "address to listen on")
 	dataDir := fs.String("data-dir", "./var", "databases, signing key and logs/<service>.log")
+	storeOpt := storeFlag(fs)
 	publicURL := fs.String("public-url", topology.DefaultURL(topology.Gateway), "the gateway's public URL")
 	gatewayKey := fs.String("gateway-key", "", "the gateway's secret (X-Gateway-Key), required")
 	serviceKey := fs.String("service-key", "", "the services' shared secret (X-Service-Key), required")
@@ -39,6 +40,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	tokenTTL := fs.Duration("token-cache-ttl", 30*time.Second, "how long a token validation is cached (never past the token's exp)")
 	policies := policyFlags(fs, resilience.Policy{})
 	if err := parseWithEnv(fs, args, getenv); err != nil {
+		return err
+	}
+	dbURL, err := databaseURL(fs, *storeOpt, getenv)
+	if err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -66,7 +71,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		u[k] = *v
 	}
 	unit, err := shop.Build(name, shop.Options{
-		DataDir: *dataDir, PublicURL: *publicURL, Keys: auth.Keys{Gateway: *gatewayKey, Service: *serviceKey},
+		DataDir: *dataDir, DatabaseURL: dbURL, PublicURL: *publicURL, Keys: auth.Keys{Gateway: *gatewayKey, Service: *serviceKey},
 		URLs: u, Policies: policies(), TokenTTL: *tokenTTL, Logger: logger,
 	})
 	if err != nil {

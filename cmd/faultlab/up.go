@@ -17,6 +17,7 @@ import (
 func runUp(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := newFlagSet("up", stderr)
 	dataDir := fs.String("data-dir", "./var", "databases, signing key and logs/<service>.log")
+	storeOpt := storeFlag(fs)
 	gatewayKey := fs.String("gateway-key", lab.DefaultGatewayKey, "the gateway's secret (X-Gateway-Key)")
 	serviceKey := fs.String("service-key", lab.DefaultServiceKey, "the services' shared secret (X-Service-Key)")
 	publicURL := fs.String("public-url", topology.DefaultURL(topology.Gateway), "the gateway's public URL, used in links and Location headers")
@@ -26,12 +27,17 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err := parseNoArgs(fs, args, getenv); err != nil {
 		return err
 	}
+	dbURL, err := databaseURL(fs, *storeOpt, getenv)
+	if err != nil {
+		return err
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usagef("--log-level %q: want debug, info, warn or error", *logLevel)
 	}
 	l, err := lab.Start(ctx, lab.Config{
 		DataDir:       *dataDir,
+		DatabaseURL:   dbURL,
 		ToxiproxyAddr: *toxiAddr,
 		Keys:          auth.Keys{Gateway: *gatewayKey, Service: *serviceKey},
 		PublicURL:     *publicURL,

@@ -1,0 +1,97 @@
+package pglab_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/faultlab/faultlab/chaos/lab"
+	"github.com/faultlab/faultlab/internal/store/pgtest"
+	"github.com/faultlab/faultlab/resilience"
+	"github.com/faultlab/faultlab/services/user"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+func startLab(tb testing.TB, cfg lab.Config) *lab.Lab {
+	tb.Helper()
+	cfg.Ephemeral = true
+	if cfg.DataDir == "" {
+		cfg.DataDir = tb.TempDir()
+	}
+	cfg.Argon2 = &user.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}
+	cfg.Default = resilience.Policy{}
+	l, err := lab.Start(context.Background(), cfg)
+	if err != nil {
+		tb.Fatalf("start lab: %v", err)
+	}
+	tb.Cleanup(func() { _ = l.Close() })
+	return l
+}
+
+// order places an order with key and returns the answer's status, id and
+// Retry-After.
+func order(t *testing.T, l *lab.Lab, tok, key string) (int, string, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, l.GatewayURL()+"/api/v1/orders",
+		strings.NewReader(`{"items":[{"product_id":"prd_001","quantity":1}]}`))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", key)
+	resp, err := l.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var o struct{ ID, Status string }
+	_ = json.NewDecoder(resp.Body).Decode(&o)
+	return resp.StatusCode, o.ID, resp.Header.Get("Retry-After")
+}
+
+// TestStateLivesInPostgres: a lab on PostgreSQL takes an order; a second
+// lab on the same database (another "host": its own data directory) sees
+// the user, the order, the charge and the stock, and a replay of the key
+// there is the same order, not a second charge.
+func TestStateLivesInPostgres(t *testing.T) {
+	ctx := t.Context()
+	db := pgtest.Database(t)
+	l1 := startLab(t, lab.Config{DatabaseURL: db})
+	tok, err := l1.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, id, _ := order(t, l1, tok, "pg-1")
+	if status != http.StatusCreated || id == "" {
+		t.Fatalf("order: %d %q", status, id)
+	}
+	charges1, err := l1.Charges(ctx)
+	if err != nil || charges1.Total != 1 {
+		t.Fatalf("charges %+v %v", charges1, err)
+	}
+	stock1, err := l1.Stock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l1.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	l2 := startLab(t, lab.Config{DatabaseURL: db})
+	tok2, err := l2.Token(ctx)
+	if err != nil {
+		t.Fatalf("login on the second lab: %v", err)
+	}
+	if status, again, _ := order(t, l2, tok2, "pg-1"); again != id || status >= 300 {
+		t.Fatalf("replay on the second lab: %d %s, want order %s", status, again, id)
+	}
+	charges2, err := l2.Charges(ctx)
+	if err != nil || charges2 != charges1 {
+		t.Fatalf("charges on the second lab %+v (%v), first %+v", charges2, err, charges1)
+	}
+	if stock2, err := l2.Stock(ctx); err != nil || stock2 != stock1 {
+		t.Fatalf("stock on the second lab %+v (%v), first %+v", stock2, err, stock1)
+	}
+}
