@@ -7,6 +7,7 @@
 #
 # Tools: promtool prometheus alertmanager amtool victoria-logs filebeat
 #        toxiproxy (toxiproxy-server + toxiproxy-cli) chromium
+#        postgres (Debian's postgresql: initdb + postgres, for the store tests)
 #
 # It is idempotent: each tool has a version stamp (bin/.<tool>.version) and is
 # reused when the stamp matches and the binary still runs. It prints one line
@@ -98,6 +99,20 @@ system_command() {
 	done
 }
 
+# postgres: Debian's PostgreSQL server binaries, which the store tests run
+# (internal/store/pgtest) in a temporary directory; the package's own
+# cluster is not started.
+tool_postgres() {
+	local dir
+	dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+	if [[ -z $dir || ! -x $dir/initdb ]]; then
+		apt_install postgresql
+		dir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+	fi
+	debian_link initdb "$dir/initdb" postgresql
+	debian_link postgres "$dir/postgres" postgresql
+}
+
 tool_chromium() {
 	local path
 	path=$(system_command chromium chromium-browser)
@@ -173,12 +188,12 @@ tool_toxiproxy() {
 	log toxiproxy "built $v in $((SECONDS - t0))s"
 }
 
-all=(promtool prometheus alertmanager amtool victoria-logs toxiproxy filebeat chromium)
+all=(promtool prometheus alertmanager amtool victoria-logs toxiproxy filebeat chromium postgres)
 want=("$@")
 [[ ${#want[@]} -gt 0 ]] || want=("${all[@]}")
 for t in "${want[@]}"; do
 	case $t in
-	promtool | prometheus | alertmanager | amtool | victoria-logs | filebeat | toxiproxy | chromium)
+	promtool | prometheus | alertmanager | amtool | victoria-logs | filebeat | toxiproxy | chromium | postgres)
 		"tool_${t//-/_}" ;;
 	toxiproxy-server | toxiproxy-cli) tool_toxiproxy ;;
 	*) die "unknown tool $t (known: ${all[*]})" ;;

@@ -131,9 +131,30 @@ func From(err error) *Error {
 	return Wrap(http.StatusInternalServerError, "internal error", err)
 }
 
+// causeRetryAfter is the Retry-After of the first 503 problem in err's
+// chain that has one: a handler's "store unavailable" wrapping a store's
+// "database unavailable, come back in 1 s" tells the client when to come
+// back too.
+func causeRetryAfter(err error) time.Duration {
+	for err != nil {
+		var p *Error
+		if !errors.As(err, &p) {
+			return 0
+		}
+		if p.RetryAfter > 0 && p.Status == http.StatusServiceUnavailable {
+			return p.RetryAfter
+		}
+		err = p.cause
+	}
+	return 0
+}
+
 // Write sends err as problem+json.
 func Write(w http.ResponseWriter, r *http.Request, err error) {
 	p := *From(err)
+	if p.RetryAfter == 0 && p.Status == http.StatusServiceUnavailable {
+		p.RetryAfter = causeRetryAfter(p.cause)
+	}
 	if p.Title == "" {
 		p.Title = http.StatusText(p.Status)
 	}

@@ -2,6 +2,8 @@ package problem
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -55,5 +57,22 @@ func TestWriteTraceID(t *testing.T) {
 		if got.TraceID != tt.want {
 			t.Errorf("ctx %q, own %q: trace_id %q, want %q", tt.ctxID, tt.own, got.TraceID, tt.want)
 		}
+	}
+}
+
+// TestWriteTakesRetryAfterFromCause: a handler's 503 that wraps a cause
+// saying when to come back (the store's "database unavailable") sends that
+// Retry-After.
+func TestWriteTakesRetryAfterFromCause(t *testing.T) {
+	cause := fmt.Errorf("claim order: %w", Unavailable("the database is unavailable", 2*time.Second))
+	rec := httptest.NewRecorder()
+	Write(rec, httptest.NewRequest(http.MethodGet, "/x", nil), Wrap(http.StatusServiceUnavailable, "order store unavailable", cause))
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "2" {
+		t.Fatalf("status %d, Retry-After %q; want 503 with 2", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	rec = httptest.NewRecorder()
+	Write(rec, nil, Wrap(http.StatusServiceUnavailable, "x", errors.New("plain")))
+	if rec.Header().Get("Retry-After") != "" {
+		t.Fatalf("Retry-After %q from a cause that gives none", rec.Header().Get("Retry-After"))
 	}
 }

@@ -14,12 +14,16 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/faultlab/faultlab/internal/problem"
 )
 
 // ErrUnavailable marks a store error caused by the database being out of
 // reach (connection refused or lost, a timeout), as opposed to a bad query.
-// Services answer it with 503 and Retry-After.
-var ErrUnavailable = errors.New("store unavailable")
+// It is a 503 problem with a Retry-After of one second, so that a handler
+// writing the error (even wrapped in its own 503) tells the client when to
+// come back.
+var ErrUnavailable error = problem.Unavailable("the database is unavailable", time.Second)
 
 var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 

@@ -30,12 +30,14 @@ type Server struct {
 	// Port is the loopback port it listens on.
 	Port int
 
-	dir  string
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  *bytes.Buffer
-	mu   sync.Mutex
-	seq  atomic.Int64
+	dir    string
+	binDir string
+	cred   *syscall.Credential
+	cmd    *exec.Cmd
+	done   chan struct{}
+	log    *bytes.Buffer
+	mu     sync.Mutex
+	seq    atomic.Int64
 }
 
 // FindBin returns the directory that holds initdb and postgres: the
@@ -138,37 +140,48 @@ func start(ctx context.Context, binDir, dir string, cred *syscall.Credential) (*
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: %w", err)
 	}
-	s := &Server{Port: port, dir: dir, done: make(chan struct{}), log: &bytes.Buffer{},
+	s := &Server{Port: port, dir: dir, binDir: binDir, cred: cred, log: &bytes.Buffer{},
 		URL: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)}
+	if err := s.launch(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// launch starts postgres on s.Port with the data in s.dir and waits until
+// it accepts connections.
+func (s *Server) launch(ctx context.Context) error {
 	// Not CommandContext: the server outlives the start-up context.
-	s.cmd = exec.Command(filepath.Join(binDir, "postgres"), "-D", filepath.Join(dir, "data"),
-		"-p", strconv.Itoa(port), "-k", dir, "-c", "listen_addresses=127.0.0.1",
+	s.cmd = exec.Command(filepath.Join(s.binDir, "postgres"), "-D", filepath.Join(s.dir, "data"),
+		"-p", strconv.Itoa(s.Port), "-k", s.dir, "-c", "listen_addresses=127.0.0.1",
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=200", "-c", "shared_buffers=32MB")
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	s.cmd.Stdout, s.cmd.Stderr = &lockedWriter{mu: &s.mu, w: s.log}, &lockedWriter{mu: &s.mu, w: s.log}
 	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("pgtest: start postgres: %w", err)
+		return fmt.Errorf("pgtest: start postgres: %w", err)
 	}
-	go func() { _ = s.cmd.Wait(); close(s.done) }()
+	done := make(chan struct{})
+	s.done = done
+	go func() { _ = s.cmd.Wait(); close(done) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c, err := pgx.Connect(ctx, s.URL)
 		if err == nil {
 			_ = c.Close(ctx)
-			return s, nil
+			return nil
 		}
 		select {
-		case <-s.done:
-			return nil, fmt.Errorf("pgtest: postgres exited: %s", s.Output())
+		case <-done:
+			return fmt.Errorf("pgtest: postgres exited: %s", s.Output())
 		case <-ctx.Done():
 			s.kill()
-			return nil, fmt.Errorf("pgtest: %w", ctx.Err())
+			return fmt.Errorf("pgtest: %w", ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			s.kill()
-			return nil, fmt.Errorf("pgtest: postgres not ready after 30s: %v\n%s", err, s.Output())
+			return fmt.Errorf("pgtest: postgres not ready after 30s: %v\n%s", err, s.Output())
 		}
 	}
 }
@@ -199,17 +212,31 @@ func (s *Server) kill() {
 	<-s.done
 }
 
-// Stop shuts the server down (fast shutdown: open sessions are ended) and
-// removes its directory.
+// Stop shuts the server down and removes its directory.
 func (s *Server) Stop() {
+	s.Halt()
+	_ = os.RemoveAll(s.dir)
+}
+
+// Halt shuts the server down (fast shutdown: open sessions are ended) and
+// keeps its data: the database is down until Restart.
+func (s *Server) Halt() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
 	_ = s.cmd.Process.Signal(syscall.SIGINT)
 	select {
 	case <-s.done:
 	case <-time.After(10 * time.Second):
 		s.kill()
 	}
-	_ = os.RemoveAll(s.dir)
 }
+
+// Restart starts a halted server again on the same port with the same
+// data.
+func (s *Server) Restart(ctx context.Context) error { return s.launch(ctx) }
 
 // Pause stops the server from answering (SIGSTOP to the postmaster and
 // its children), and Resume lets it go on: a database that hangs.

@@ -54,3 +54,36 @@ func TestPauseAndResume(t *testing.T) {
 	}
 	c.Close(t.Context())
 }
+
+// TestHaltAndRestart runs on a server of its own: the shared one stays up.
+func TestHaltAndRestart(t *testing.T) {
+	srv := pgtest.Own(t)
+	url, err := srv.NewDatabase(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(t.Context(), `CREATE TABLE kept (k int)`); err != nil {
+		t.Fatal(err)
+	}
+	c.Close(t.Context())
+	srv.Halt()
+	if c, err := pgx.Connect(t.Context(), url); err == nil {
+		c.Close(t.Context())
+		t.Fatal("connected to a halted server")
+	}
+	if err := srv.Restart(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	c, err = pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+	defer c.Close(t.Context())
+	if _, err := c.Exec(t.Context(), `INSERT INTO kept VALUES (1)`); err != nil {
+		t.Fatalf("the data did not survive the restart: %v", err)
+	}
+}

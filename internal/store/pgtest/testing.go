@@ -51,15 +51,22 @@ func Shared(tb testing.TB) *Server {
 		defer cancel()
 		shared.srv, shared.err = Start(ctx, bin)
 	})
-	switch {
-	case errors.Is(shared.err, ErrMissing) && !Required():
-		tb.Skipf("skipping: %v", shared.err)
-	case errors.Is(shared.err, ErrMissing):
-		tb.Fatalf("%v; tools are required here (CI, FAULTLAB_TOOLS or FAULTLAB_REQUIRE_TOOLS is set)", shared.err)
-	case shared.err != nil:
-		tb.Fatal(shared.err)
-	}
+	check(tb, shared.err)
 	return shared.srv
+}
+
+// check skips the test for a missing PostgreSQL (or fails it when
+// Required), and fails it for any other error.
+func check(tb testing.TB, err error) {
+	tb.Helper()
+	switch {
+	case errors.Is(err, ErrMissing) && !Required():
+		tb.Skipf("skipping: %v", err)
+	case errors.Is(err, ErrMissing):
+		tb.Fatalf("%v; tools are required here (CI, FAULTLAB_TOOLS or FAULTLAB_REQUIRE_TOOLS is set)", err)
+	case err != nil:
+		tb.Fatal(err)
+	}
 }
 
 // Database returns the URL of a fresh, empty database on the shared server.
@@ -80,4 +87,16 @@ func Main(m *testing.M) int {
 		shared.srv.Stop()
 	}
 	return code
+}
+
+// Own starts a server for this test alone (one it may halt), stopped when
+// the test ends. Missing PostgreSQL skips or fails the test as Shared does.
+func Own(tb testing.TB) *Server {
+	tb.Helper()
+	bin, err := FindBin(toolsDirs()...)
+	check(tb, err)
+	srv, err := Start(tb.Context(), bin)
+	check(tb, err)
+	tb.Cleanup(srv.Stop)
+	return srv
 }
