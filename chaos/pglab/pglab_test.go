@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/faultlab/faultlab/chaos/lab"
 	"github.com/faultlab/faultlab/internal/store/pgtest"
@@ -93,5 +94,62 @@ func TestStateLivesInPostgres(t *testing.T) {
 	}
 	if stock2, err := l2.Stock(ctx); err != nil || stock2 != stock1 {
 		t.Fatalf("stock on the second lab %+v (%v), first %+v", stock2, err, stock1)
+	}
+}
+
+// TestDatabaseDown halts PostgreSQL under a running lab: an order placed
+// meanwhile is refused with 503 and Retry-After (never a 500, never a
+// charge without an order), and once the database is back the same key
+// places it; nothing is charged twice and no stock is lost.
+func TestDatabaseDown(t *testing.T) {
+	ctx := t.Context()
+	srv := pgtest.Own(t)
+	db, err := srv.NewDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := startLab(t, lab.Config{DatabaseURL: db})
+	tok, err := l.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, _, _ := order(t, l, tok, "before"); status != http.StatusCreated {
+		t.Fatalf("order before the outage: %d", status)
+	}
+	srv.Halt()
+	for _, key := range []string{"down-1", "down-1", "down-2"} {
+		status, _, retry := order(t, l, tok, key)
+		if status != http.StatusServiceUnavailable || retry == "" {
+			t.Fatalf("order %s while the database is down: %d, Retry-After %q; want 503 with Retry-After", key, status, retry)
+		}
+	}
+	if err := srv.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	placed := map[string]string{}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, key := range []string{"down-1", "down-2"} {
+		for {
+			status, id, _ := order(t, l, tok, key)
+			if status == http.StatusCreated || status == http.StatusOK {
+				placed[key] = id
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("order %s after the database came back: still %d", key, status)
+			}
+			time.Sleep(100 * time.Millisecond) // poll: the breakers reopen the way on their own clock
+		}
+	}
+	if err := l.Reconcile(ctx); err != nil {
+		t.Fatalf("reconcile after the outage: %v", err)
+	}
+	charges, err := l.Charges(ctx)
+	if err != nil || charges.Total != 3 || charges.Duplicates != 0 {
+		t.Fatalf("charges %+v (%v): want 3 orders charged once each", charges, err)
+	}
+	stock, err := l.Stock(ctx)
+	if err != nil || !stock.Consistent() || stock.Sold != 3 || stock.Reserved != 0 {
+		t.Fatalf("stock %+v (%v): want 3 sold, none held, none lost", stock, err)
 	}
 }
