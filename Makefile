@@ -31,13 +31,13 @@ images: build
 
 # Suites that measure latency and timing under real faults run one package
 # at a time, so that they do not steal each other's two cores.
-TIMED := ./chaos/lab/... ./chaos/containerlab/... ./chaos/crash/... ./chaos/soak/... ./observability/e2e/...
-TIMED_RE := /chaos/lab|/chaos/containerlab|/chaos/crash|/chaos/soak|/observability/e2e
+TIMED := ./chaos/lab/... ./chaos/pglab/... ./chaos/containerlab/... ./chaos/crash/... ./chaos/soak/... ./observability/e2e/...
+TIMED_RE := /chaos/lab|/chaos/pglab|/chaos/containerlab|/chaos/crash|/chaos/soak|/observability/e2e
 # Other suites that start real processes (the lab, Toxiproxy, containers,
-# Chromium, promtool, Filebeat). Like TIMED they run with -count=1: the test
+# Chromium, promtool, Filebeat, PostgreSQL). Like TIMED they run with -count=1: the test
 # cache keys on Go files, not on the processes, images and tools they drive.
-REAL := ./cmd/faultlab ./chaos/baseline ./deploy ./observability
-REAL_RE := /cmd/faultlab$$|/chaos/baseline$$|/deploy$$|/observability$$
+REAL := ./cmd/faultlab ./chaos/baseline ./deploy ./observability ./internal/store/pgtest ./services/payment/storetest ./services/order/storetest ./services/product/storetest ./services/user/storetest
+REAL_RE := /cmd/faultlab$$|/chaos/baseline$$|/deploy$$|/observability$$|/internal/store/pgtest$$|/storetest$$
 
 ## test: every test: lint, unit, component, chaos (in-process and containers), promtool rules, compose validation, fuzz
 test: lint tools images

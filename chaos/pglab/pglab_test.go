@@ -11,7 +11,6 @@ import (
 
 	"github.com/faultlab/faultlab/chaos/lab"
 	"github.com/faultlab/faultlab/internal/store/pgtest"
-	"github.com/faultlab/faultlab/resilience"
 	"github.com/faultlab/faultlab/services/user"
 )
 
@@ -24,7 +23,7 @@ func startLab(tb testing.TB, cfg lab.Config) *lab.Lab {
 		cfg.DataDir = tb.TempDir()
 	}
 	cfg.Argon2 = &user.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}
-	cfg.Default = resilience.Policy{}
+	cfg.Default = lab.ScenarioPolicy
 	l, err := lab.Start(context.Background(), cfg)
 	if err != nil {
 		tb.Fatalf("start lab: %v", err)

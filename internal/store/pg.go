@@ -50,6 +50,13 @@ func OpenPG(ctx context.Context, url, schema string, fsys fs.FS) (*pgxpool.Pool,
 		return nil, fmt.Errorf("open %s store: the database URL does not parse", schema)
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgxpool's default is 4 on two cores: too few when requests wait
+		// on a hot stock row while holding their connection. Eight per
+		// service keeps two replicas of four services under PostgreSQL's
+		// default max_connections (100).
+		cfg.MaxConns = 8
+	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
