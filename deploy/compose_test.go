@@ -128,7 +128,7 @@ func TestPlainUpIsCore(t *testing.T) {
 	if !slices.Equal(plain, want) {
 		t.Errorf("services without a profile: %v, want %v", plain, want)
 	}
-	for _, profile := range []string{"observability", "elk"} {
+	for _, profile := range []string{"observability", "elk", "postgres"} {
 		n := 0
 		for _, s := range p.Services {
 			if slices.Contains(s.Profiles, profile) {
@@ -338,7 +338,7 @@ func TestComposeConfig(t *testing.T) {
 		{"base", []string{"-f", "docker-compose.yml"}, false},
 		{"base+chaos", []string{"-f", "docker-compose.yml", "-f", "docker-compose.chaos.yml"}, false},
 		{"base+chaos with profiles", []string{"-f", "docker-compose.yml", "-f", "docker-compose.chaos.yml",
-			"--profile", "observability", "--profile", "elk"}, true},
+			"--profile", "observability", "--profile", "elk", "--profile", "postgres"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -355,7 +355,7 @@ func TestComposeConfig(t *testing.T) {
 			}
 			checkAll(t, p)
 			if tt.profiles {
-				for _, s := range []string{"prometheus", "alertmanager", "cadvisor", "elasticsearch", "logstash", "kibana", "filebeat", "setup"} {
+				for _, s := range []string{"prometheus", "alertmanager", "cadvisor", "elasticsearch", "logstash", "kibana", "filebeat", "setup", "postgres"} {
 					if _, ok := p.Services[s]; !ok {
 						t.Errorf("profile service %s missing from compose config", s)
 					}
