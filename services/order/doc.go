@@ -63,4 +63,9 @@
 //
 // Service and Client are safe for concurrent use; several order processes
 // may share one store.
+//
+// The Store has two implementations: SQLite (store.go, the default, in
+// DataDir) and PostgreSQL (pgstore.go, schema "order_svc", migrations in
+// migrations/*.sql, chosen by Config.Store from OpenPGStore); storetest is
+// the conformance suite both pass.
 package order

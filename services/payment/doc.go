@@ -24,4 +24,9 @@
 // over (a conditional UPDATE, so one of several wins).
 //
 // Service and Client are safe for concurrent use.
+//
+// The Store has two implementations: SQLite (store.go, the default, in
+// DataDir) and PostgreSQL (pgstore.go, schema "payment", migrations in
+// migrations/*.sql, chosen by Config.Store from OpenPGStore); storetest is
+// the conformance suite both pass.
 package payment

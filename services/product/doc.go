@@ -29,4 +29,9 @@
 // sold twice.
 //
 // Service and Client are safe for concurrent use.
+//
+// The Store has two implementations: SQLite (store.go, the default, in
+// DataDir) and PostgreSQL (pgstore.go, schema "product", migrations in
+// migrations/*.sql, chosen by Config.Store from OpenPGStore); storetest is
+// the conformance suite both pass.
 package product

@@ -27,4 +27,9 @@
 // Client (usually behind a resilience token cache).
 //
 // Service and Client are safe for concurrent use.
+//
+// The Store has two implementations: SQLite (store.go, the default, in
+// DataDir) and PostgreSQL (pgstore.go, schema "users", migrations in
+// migrations/*.sql, chosen by Config.Store from OpenPGStore); storetest is
+// the conformance suite both pass.
 package user
