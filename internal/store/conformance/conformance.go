@@ -3,6 +3,8 @@ package conformance
 import (
 	"context"
 	"io"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/faultlab/faultlab/internal/store/pgtest"
@@ -41,4 +43,48 @@ func opener[S io.Closer](where string, open func(ctx context.Context, where stri
 		tb.Cleanup(func() { _ = s.Close() })
 		return s
 	}
+}
+
+// Case is one test of a suite.
+type Case[S io.Closer] struct {
+	Name string
+	Test func(t *testing.T, open Open[S])
+}
+
+// Run runs each case as a subtest, on a fresh database of backend.
+func Run[S io.Closer](t *testing.T, backend Backend[S], cases ...Case[S]) {
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) { c.Test(t, backend(t)) })
+	}
+}
+
+// Both runs suite against SQLite stores (a service's OpenStore) and
+// PostgreSQL stores (its OpenPGStore), as subtests "sqlite" and
+// "postgres".
+func Both[S io.Closer](t *testing.T, sqlite, postgres func(ctx context.Context, where string) (S, error),
+	suite func(t *testing.T, backend Backend[S])) {
+	t.Run("sqlite", func(t *testing.T) { suite(t, SQLite(sqlite)) })
+	t.Run("postgres", func(t *testing.T) { suite(t, Postgres(postgres)) })
+}
+
+// Race runs n calls at once, call i on stores[i%len(stores)], and returns
+// how many reported success; an error fails the test.
+func Race[S any](t *testing.T, stores []S, n int, call func(st S, i int) (bool, error)) int {
+	var wg sync.WaitGroup
+	var won atomic.Int64
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := call(stores[i%len(stores)], i)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				won.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return int(won.Load())
 }

@@ -3,7 +3,6 @@ package storetest
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,21 +14,17 @@ var t0 = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Run runs the suite against stores from backend.
 func Run(t *testing.T, backend conformance.Backend[order.Store]) {
-	for _, tc := range []struct {
-		name string
-		fn   func(t *testing.T, open conformance.Open[order.Store])
-	}{
-		{"transitions are conditional", transitionsAreConditional},
-		{"begin once per user and key", beginOncePerKey},
-		{"leases", leases},
-		{"list by user", listByUser},
-		{"pending and outbox", pendingAndOutbox},
-		{"two stores begin one key", raceBegin},
-		{"two stores claim one order", raceClaim},
-		{"two stores transition one version", raceTransition},
-	} {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, backend(t)) })
-	}
+	type c = conformance.Case[order.Store]
+	conformance.Run(t, backend,
+		c{Name: "transitions are conditional", Test: transitionsAreConditional},
+		c{Name: "begin once per user and key", Test: beginOncePerKey},
+		c{Name: "leases", Test: leases},
+		c{Name: "list by user", Test: listByUser},
+		c{Name: "pending and outbox", Test: pendingAndOutbox},
+		c{Name: "two stores begin one key", Test: raceBegin},
+		c{Name: "two stores claim one order", Test: raceClaim},
+		c{Name: "two stores transition one version", Test: raceTransition},
+	)
 }
 
 func newRecord(id, key string, now time.Time) order.Record {
@@ -251,30 +246,9 @@ func pendingAndOutbox(t *testing.T, open conformance.Open[order.Store]) {
 	}
 }
 
-// race runs n calls spread over two stores on one database at once and
-// returns how many succeeded.
+// race runs n calls at once over two stores on one database.
 func race(t *testing.T, open conformance.Open[order.Store], n int, call func(st order.Store, i int) (bool, error)) int {
-	stores := []order.Store{open(t), open(t)}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	won := 0
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ok, err := call(stores[i%2], i)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				t.Error(err)
-			}
-			if ok {
-				won++
-			}
-		}()
-	}
-	wg.Wait()
-	return won
+	return conformance.Race(t, []order.Store{open(t), open(t)}, n, call)
 }
 
 func raceBegin(t *testing.T, open conformance.Open[order.Store]) {

@@ -12,6 +12,4 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-func TestSQLite(t *testing.T) { storetest.Run(t, conformance.SQLite(order.OpenStore)) }
-
-func TestPostgres(t *testing.T) { storetest.Run(t, conformance.Postgres(order.OpenPGStore)) }
+func TestStores(t *testing.T) { conformance.Both(t, order.OpenStore, order.OpenPGStore, storetest.Run) }

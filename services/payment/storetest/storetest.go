@@ -23,20 +23,15 @@ func record(key, order string, at time.Time) payment.Record {
 
 // Run runs the suite against stores from backend.
 func Run(t *testing.T, backend conformance.Backend[payment.Store]) {
-	for _, tc := range []struct {
-		name string
-		fn   func(t *testing.T, open conformance.Open[payment.Store])
-	}{
-		{"begin once per key", beginOncePerKey},
-		{"complete once", completeOnce},
-		{"take over only an expired claim", takeOverExpired},
-		{"lookups", lookups},
-		{"summary", summary},
-		{"two stores begin one key", raceBegin},
-		{"two stores take over one claim", raceTakeOver},
-	} {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, backend(t)) })
-	}
+	conformance.Run(t, backend,
+		conformance.Case[payment.Store]{Name: "begin once per key", Test: beginOncePerKey},
+		conformance.Case[payment.Store]{Name: "complete once", Test: completeOnce},
+		conformance.Case[payment.Store]{Name: "take over only an expired claim", Test: takeOverExpired},
+		conformance.Case[payment.Store]{Name: "lookups", Test: lookups},
+		conformance.Case[payment.Store]{Name: "summary", Test: summary},
+		conformance.Case[payment.Store]{Name: "two stores begin one key", Test: raceBegin},
+		conformance.Case[payment.Store]{Name: "two stores take over one claim", Test: raceTakeOver},
+	)
 }
 
 func beginOncePerKey(t *testing.T, open conformance.Open[payment.Store]) {
@@ -191,32 +186,17 @@ func summary(t *testing.T, open conformance.Open[payment.Store]) {
 // raceBegin: many requests with one key, spread over two stores on one
 // database, insert exactly one row, and every one of them sees it.
 func raceBegin(t *testing.T, open conformance.Open[payment.Store]) {
-	stores := []payment.Store{open(t), open(t)}
-	ctx := t.Context()
-	const n = 16
-	var wg sync.WaitGroup
 	var mu sync.Mutex
-	created, seen := 0, map[string]int{}
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rec := record("k1", "o1", t0)
-			rec.ID = fmt.Sprintf("pay-%d", i)
-			got, c, err := stores[i%2].Begin(ctx, rec, t0.Add(time.Second))
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if c {
-				created++
-			}
-			seen[got.ID]++
-		}()
-	}
-	wg.Wait()
+	seen := map[string]int{}
+	created := conformance.Race(t, []payment.Store{open(t), open(t)}, 16, func(st payment.Store, i int) (bool, error) {
+		rec := record("k1", "o1", t0)
+		rec.ID = fmt.Sprintf("pay-%d", i)
+		got, c, err := st.Begin(t.Context(), rec, t0.Add(time.Second))
+		mu.Lock()
+		seen[got.ID]++
+		mu.Unlock()
+		return c, err
+	})
 	if created != 1 || len(seen) != 1 {
 		t.Fatalf("%d creations, ids seen %v: want one row for one key", created, seen)
 	}
@@ -226,30 +206,12 @@ func raceBegin(t *testing.T, open conformance.Open[payment.Store]) {
 // stores, exactly one wins.
 func raceTakeOver(t *testing.T, open conformance.Open[payment.Store]) {
 	stores := []payment.Store{open(t), open(t)}
-	ctx := t.Context()
-	if _, _, err := stores[0].Begin(ctx, record("k1", "o1", t0), t0); err != nil {
+	if _, _, err := stores[0].Begin(t.Context(), record("k1", "o1", t0), t0); err != nil {
 		t.Fatal(err)
 	}
-	const n = 16
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	won := 0
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ok, err := stores[i%2].TakeOver(ctx, "k1", t0.Add(time.Minute), t0.Add(2*time.Minute))
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				t.Error(err)
-			}
-			if ok {
-				won++
-			}
-		}()
-	}
-	wg.Wait()
+	won := conformance.Race(t, stores, 16, func(st payment.Store, _ int) (bool, error) {
+		return st.TakeOver(t.Context(), "k1", t0.Add(time.Minute), t0.Add(2*time.Minute))
+	})
 	if won != 1 {
 		t.Fatalf("%d callers took over one claim, want 1", won)
 	}

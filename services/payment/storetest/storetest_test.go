@@ -12,6 +12,6 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-func TestSQLite(t *testing.T) { storetest.Run(t, conformance.SQLite(payment.OpenStore)) }
-
-func TestPostgres(t *testing.T) { storetest.Run(t, conformance.Postgres(payment.OpenPGStore)) }
+func TestStores(t *testing.T) {
+	conformance.Both(t, payment.OpenStore, payment.OpenPGStore, storetest.Run)
+}

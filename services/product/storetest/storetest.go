@@ -3,7 +3,6 @@ package storetest
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,19 +14,15 @@ var t0 = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Run runs the suite against stores from backend.
 func Run(t *testing.T, backend conformance.Backend[product.Store]) {
-	for _, tc := range []struct {
-		name string
-		fn   func(t *testing.T, open conformance.Open[product.Store])
-	}{
-		{"catalogue", catalogue},
-		{"reserve all or nothing", reserveAllOrNothing},
-		{"release and commit", releaseAndCommit},
-		{"expiry", expiry},
-		{"two stores never oversell", raceOversell},
-		{"two stores reserve one id", raceOneID},
-	} {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, backend(t)) })
-	}
+	type c = conformance.Case[product.Store]
+	conformance.Run(t, backend,
+		c{Name: "catalogue", Test: catalogue},
+		c{Name: "reserve all or nothing", Test: reserveAllOrNothing},
+		c{Name: "release and commit", Test: releaseAndCommit},
+		c{Name: "expiry", Test: expiry},
+		c{Name: "two stores never oversell", Test: raceOversell},
+		c{Name: "two stores reserve one id", Test: raceOneID},
+	)
 }
 
 // seeded opens a store with products a (price 100, stock 10) and b
@@ -199,37 +194,12 @@ func expiry(t *testing.T, open conformance.Open[product.Store]) {
 	}
 }
 
-// race runs n calls spread over two stores on one database at once and
-// returns how many succeeded.
-func race(t *testing.T, stores []product.Store, n int, call func(st product.Store, i int) (bool, error)) int {
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	won := 0
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ok, err := call(stores[i%len(stores)], i)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				t.Error(err)
-			}
-			if ok {
-				won++
-			}
-		}()
-	}
-	wg.Wait()
-	return won
-}
-
 // raceOversell: 12 reservations of 1 a and 1 b each, in both line orders,
 // against 5 b: five succeed, the others are refused, nothing leaks, and a
 // sweep racing commits leaves the split whole.
 func raceOversell(t *testing.T, open conformance.Open[product.Store]) {
 	stores := []product.Store{seeded(t, open), open(t)}
-	won := race(t, stores, 12, func(st product.Store, i int) (bool, error) {
+	won := conformance.Race(t, stores, 12, func(st product.Store, i int) (bool, error) {
 		items := []product.Item{{ProductID: "a", Quantity: 1}, {ProductID: "b", Quantity: 1}}
 		if i%2 == 1 {
 			items[0], items[1] = items[1], items[0]
@@ -246,7 +216,7 @@ func raceOversell(t *testing.T, open conformance.Open[product.Store]) {
 	if got := levels(t, stores[0]); got != "a:5/5/0 b:0/5/0 " {
 		t.Fatalf("levels: %s", got)
 	}
-	race(t, stores, 13, func(st product.Store, i int) (bool, error) {
+	conformance.Race(t, stores, 13, func(st product.Store, i int) (bool, error) {
 		if i == 12 {
 			_, err := st.Sweep(t.Context(), t0.Add(time.Hour))
 			return err == nil, err
@@ -262,7 +232,7 @@ func raceOversell(t *testing.T, open conformance.Open[product.Store]) {
 
 func raceOneID(t *testing.T, open conformance.Open[product.Store]) {
 	stores := []product.Store{seeded(t, open), open(t)}
-	won := race(t, stores, 12, func(st product.Store, i int) (bool, error) {
+	won := conformance.Race(t, stores, 12, func(st product.Store, i int) (bool, error) {
 		_, created, err := st.Reserve(t.Context(), "r1", []product.Item{{ProductID: "b", Quantity: 1}}, t0, t0.Add(time.Minute))
 		return created, err
 	})

@@ -12,6 +12,6 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-func TestSQLite(t *testing.T) { storetest.Run(t, conformance.SQLite(product.OpenStore)) }
-
-func TestPostgres(t *testing.T) { storetest.Run(t, conformance.Postgres(product.OpenPGStore)) }
+func TestStores(t *testing.T) {
+	conformance.Both(t, product.OpenStore, product.OpenPGStore, storetest.Run)
+}

@@ -3,8 +3,6 @@ package storetest
 import (
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,8 +15,9 @@ var t0 = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Run runs the suite against stores from backend.
 func Run(t *testing.T, backend conformance.Backend[user.Store]) {
-	t.Run("accounts", func(t *testing.T) { accounts(t, backend(t)) })
-	t.Run("two stores sign one email up", func(t *testing.T) { raceEmail(t, backend(t)) })
+	conformance.Run(t, backend,
+		conformance.Case[user.Store]{Name: "accounts", Test: accounts},
+		conformance.Case[user.Store]{Name: "two stores sign one email up", Test: raceEmail})
 }
 
 func accounts(t *testing.T, open conformance.Open[user.Store]) {
@@ -45,20 +44,11 @@ func accounts(t *testing.T, open conformance.Open[user.Store]) {
 
 func raceEmail(t *testing.T, open conformance.Open[user.Store]) {
 	stores := []user.Store{open(t), open(t)}
-	var wg sync.WaitGroup
-	var won atomic.Int32
-	for i := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			u := user.User{ID: fmt.Sprint("usr_", i), Email: "a@example.com", PasswordHash: "h", Roles: []string{"customer"}, CreatedAt: t0}
-			if stores[i%2].CreateUser(t.Context(), u) == nil {
-				won.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	if n, err := stores[0].CountUsers(t.Context()); won.Load() != 1 || n != 1 || err != nil {
-		t.Fatalf("%d sign-ups of one email succeeded, %d accounts (%v)", won.Load(), n, err)
+	won := conformance.Race(t, stores, 8, func(st user.Store, i int) (bool, error) {
+		u := user.User{ID: fmt.Sprint("usr_", i), Email: "a@example.com", PasswordHash: "h", Roles: []string{"customer"}, CreatedAt: t0}
+		return st.CreateUser(t.Context(), u) == nil, nil
+	})
+	if n, err := stores[0].CountUsers(t.Context()); won != 1 || n != 1 || err != nil {
+		t.Fatalf("%d sign-ups of one email succeeded, %d accounts (%v)", won, n, err)
 	}
 }

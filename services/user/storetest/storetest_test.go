@@ -12,6 +12,4 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-func TestSQLite(t *testing.T) { storetest.Run(t, conformance.SQLite(user.OpenStore)) }
-
-func TestPostgres(t *testing.T) { storetest.Run(t, conformance.Postgres(user.OpenPGStore)) }
+func TestStores(t *testing.T) { conformance.Both(t, user.OpenStore, user.OpenPGStore, storetest.Run) }
