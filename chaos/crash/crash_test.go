@@ -25,6 +25,7 @@ import (
 	"github.com/faultlab/faultlab/chaos/lab"
 	"github.com/faultlab/faultlab/chaos/toxi"
 	"github.com/faultlab/faultlab/internal/kit"
+	"github.com/faultlab/faultlab/internal/store/pgtest"
 	"github.com/faultlab/faultlab/services/order"
 	"github.com/faultlab/faultlab/services/payment"
 	"github.com/faultlab/faultlab/services/product"
@@ -42,13 +43,25 @@ var services = []string{"user", "product", "payment", "order", "gateway"}
 // restarts them on the same port and data dir. Every order the gateway
 // acknowledged must end confirmed (charged once) or failed (not charged),
 // and no unit of stock may be lost.
-func TestCrashSafety(t *testing.T) {
+func TestCrashSafety(t *testing.T) { crashSafety(t) }
+
+// TestCrashSafetyOnPostgres is TestCrashSafety with every store in one
+// PostgreSQL database (--store).
+func TestCrashSafetyOnPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped under -short, as TestCrashSafety")
+	}
+	db := pgtest.Database(t)
+	crashSafety(t, func(s *shop) { s.store = db })
+}
+
+func crashSafety(t *testing.T, opts ...func(*shop)) {
 	if testing.Short() {
 		t.Skip("builds the faultlab binary and runs five processes for ~20 s; skipped under -short")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	s := newShop(t)
+	s := newShop(t, opts...)
 	hc := &http.Client{Timeout: 3 * time.Second}
 	env := lab.NewRemote(lab.RemoteConfig{URLs: s.urls, ServiceKey: serviceKey, HTTP: hc, DataDir: s.dir})
 	tok, err := env.Token(ctx)
@@ -211,6 +224,8 @@ type shop struct {
 	upstream map[string]map[string]string
 	// logLevel is a service's --log-level; default warn.
 	logLevel map[string]string
+	// store is the --store of every service: empty for SQLite in dir.
+	store string
 }
 
 type proc struct {
@@ -274,6 +289,9 @@ func (s *shop) start(t *testing.T, name string) {
 			u = o
 		}
 		args = append(args, "--"+up+"-url", u)
+	}
+	if s.store != "" {
+		args = append(args, "--store", s.store)
 	}
 	cmd := exec.Command(s.bin, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + s.dir}
