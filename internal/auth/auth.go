@@ -56,6 +56,17 @@ type Validator interface {
 	Validate(ctx context.Context, token string) (Principal, error)
 }
 
+// RouteValidate is where the user service answers who a token belongs to
+// (service key only): POST a ValidateRequest, get a Principal (200) or
+// 400/401 for a token it refuses. kit.TokenClient is the Validator that
+// asks it.
+const RouteValidate = "/internal/tokens/validate"
+
+// ValidateRequest is the body of POST RouteValidate.
+type ValidateRequest struct {
+	Token string `json:"token"`
+}
+
 // ValidatorFunc adapts a function to Validator.
 type ValidatorFunc func(ctx context.Context, token string) (Principal, error)
 

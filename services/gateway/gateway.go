@@ -81,14 +81,16 @@ type upstream struct {
 }
 
 // Service is the gateway, an http.Handler safe for concurrent use.
+//
+// ServeHTTP serves the public API. Close releases nothing today (the
+// gateway has no store); it is there so every service closes alike.
 type Service struct {
-	cfg      Config
-	log      *slog.Logger
-	reg      *prometheus.Registry
-	cache    *lru
-	fallback *prometheus.CounterVec
-	routes   []Route
-	h        http.Handler
+	*kit.Frame // ServeHTTP, Registry, Close
+	cfg        Config
+	log        *slog.Logger
+	cache      *lru
+	fallback   *prometheus.CounterVec
+	routes     []Route
 }
 
 // Route is one route the gateway serves; Path is in httprouter syntax
@@ -129,37 +131,27 @@ func withID(prefix string) func(*http.Request) (string, bool) {
 // New builds the gateway.
 func New(cfg Config) (*Service, error) {
 	cfg = cfg.withDefaults()
-	mk := func(name string, c **http.Client, u *string, def string) upstream {
-		if *c == nil {
-			*c = kit.DefaultClient()
-		}
-		if *u == "" {
-			*u = def
-		}
-		*u = strings.TrimRight(*u, "/")
-		return upstream{name: name, hc: *c, base: *u}
+	s := &Service{cache: newLRU(cfg.CacheEntries)}
+	// The trust boundary (Edge) runs first, before Wrap (the deadline and
+	// fault middleware) can read anything a client set.
+	f, err := kit.NewFrame(kit.Spec{
+		Name: topology.Gateway, Base: &cfg.Base, Edge: s.edge, Guard: guard,
+		Upstreams: []kit.Upstream{
+			{Name: topology.User, Client: &cfg.UserClient, URL: &cfg.UserURL},
+			{Name: topology.Product, Client: &cfg.ProductClient, URL: &cfg.ProductURL},
+			{Name: topology.Order, Client: &cfg.OrderClient, URL: &cfg.OrderURL},
+			{Name: topology.Payment, Client: &cfg.PaymentClient, URL: &cfg.PaymentURL},
+		},
+	})
+	if err != nil {
+		return nil, err
 	}
-	users := mk(topology.User, &cfg.UserClient, &cfg.UserURL, DefaultUserURL)
-	products := mk(topology.Product, &cfg.ProductClient, &cfg.ProductURL, DefaultProductURL)
-	orders := mk(topology.Order, &cfg.OrderClient, &cfg.OrderURL, DefaultOrderURL)
-	payments := mk(topology.Payment, &cfg.PaymentClient, &cfg.PaymentURL, DefaultPaymentURL)
-
-	s := &Service{cfg: cfg, cache: newLRU(cfg.CacheEntries)}
-	o := &kit.Options{
-		Name: "gateway", Base: cfg.Base, Guard: guard,
+	s.Frame, s.cfg = f, cfg
+	up := func(name string) upstream {
+		hc, base := f.Client(name)
+		return upstream{name: name, hc: hc, base: base}
 	}
-	// The trust boundary runs first, before Wrap (the deadline and fault
-	// middleware) can read anything a client set.
-	inner := cfg.Wrap
-	o.Wrap = func(next http.Handler) http.Handler {
-		if inner != nil {
-			next = inner(next)
-		}
-		return s.edge(next)
-	}
-	for _, u := range []upstream{users, products, orders, payments} {
-		o.Ready = append(o.Ready, kit.UpstreamCheck(u.name, u.hc, u.base))
-	}
+	users, products, orders, payments := up(topology.User), up(topology.Product), up(topology.Order), up(topology.Payment)
 	spec, err := api.JSON()
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -180,7 +172,7 @@ func New(cfg Config) (*Service, error) {
 		{http.MethodGet, api.PathJSON, document("application/json", spec)},
 		{http.MethodGet, api.PathYAML, document(api.YAMLContentType, api.YAML())},
 	}
-	r := router.New(cfg.Logger)
+	r := f.Router()
 	for _, rt := range routes {
 		r.Handle(rt.method, rt.path, rt.h)
 		s.routes = append(s.routes, Route{Method: rt.method, Path: rt.path})
@@ -188,17 +180,14 @@ func New(cfg Config) (*Service, error) {
 	for _, p := range []string{kit.RouteHealthz, kit.RouteReadyz, kit.RouteMetrics} {
 		s.routes = append(s.routes, Route{Method: http.MethodGet, Path: p}) // registered by kit.Handler
 	}
-	s.h = kit.Handler(o, r)
-	s.log, s.reg = o.Logger, o.Registry
-	s.fallback = kit.CounterVec(s.reg, prometheus.CounterOpts{
+	f.Serve(r)
+	s.log = cfg.Logger
+	s.fallback = kit.CounterVec(s.Registry(), prometheus.CounterOpts{
 		Namespace: observability.Namespace, Name: "fallback_total",
 		Help: "Fallbacks served, by name and kind.",
 	}, "name", "kind")
 	return s, nil
 }
-
-// ServeHTTP serves the public API.
-func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.ServeHTTP(w, r) }
 
 // Routes lists every route the gateway serves, the health routes
 // included. api/openapi.yaml documents each of them, and nothing else (a
@@ -214,12 +203,6 @@ func document(contentType string, b []byte) http.Handler {
 		_, _ = w.Write(b)
 	})
 }
-
-// Registry is the gateway's metrics registry.
-func (s *Service) Registry() *prometheus.Registry { return s.reg }
-
-// Close releases nothing today; it is here so every service closes alike.
-func (s *Service) Close() error { return nil }
 
 // guard answers 404 to any path that is not in canonical form or that
 // names an internal route, before routing can interpret it.

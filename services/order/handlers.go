@@ -13,7 +13,6 @@ import (
 	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/internal/kit"
 	"github.com/faultlab/faultlab/internal/problem"
-	"github.com/faultlab/faultlab/internal/router"
 	"github.com/faultlab/faultlab/services/product"
 )
 
@@ -43,7 +42,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 	}
 	got, created, err := s.store.Begin(bg, rec, rn.owner, now.Add(s.cfg.LeaseTTL), rn.change())
 	if err != nil {
-		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "order store unavailable", err))
+		problem.Write(w, r, kit.StoreUnavailable(storeName, err))
 		return
 	}
 	if !created && got.Fingerprint != rec.Fingerprint {
@@ -70,7 +69,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err != nil {
-			problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "order store unavailable", err))
+			problem.Write(w, r, kit.StoreUnavailable(storeName, err))
 			return
 		}
 	}
@@ -183,13 +182,9 @@ func dependencyOf(reason string) string {
 	return ""
 }
 
-// HistoryPage is the answer of GET /internal/orders.
-type HistoryPage struct {
-	Items []History `json:"items"`
-	// Next is the last id of the page, to pass as after; empty on the
-	// last page.
-	Next string `json:"next"`
-}
+// HistoryPage is the answer of GET /internal/orders. Next is the last id
+// of the page, to pass as after; empty on the last page.
+type HistoryPage = kit.Page[History]
 
 // History limits of GET /internal/orders.
 const (
@@ -198,42 +193,14 @@ const (
 )
 
 func (s *Service) history(w http.ResponseWriter, r *http.Request) {
-	after, limit, perr := kit.ParseAfter(r, DefaultHistoryLimit, MaxHistoryLimit)
-	if perr != nil {
-		problem.Write(w, r, perr)
-		return
-	}
-	items, err := s.store.History(r.Context(), after, limit+1)
-	if err != nil {
-		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "order store unavailable", err))
-		return
-	}
-	page := HistoryPage{Items: items}
-	if len(items) > limit {
-		page.Items = items[:limit]
-		page.Next = items[limit-1].ID
-	}
-	problem.WriteJSON(w, http.StatusOK, page)
+	kit.ServePage(w, r, DefaultHistoryLimit, MaxHistoryLimit, storeName, s.store.History, func(h History) string { return h.ID })
 }
 
 func (s *Service) get(w http.ResponseWriter, r *http.Request) {
-	p, _ := auth.FromContext(r.Context())
-	id := router.Param(r, "id")
-	if !kit.ValidID(id) {
-		problem.Write(w, r, problem.NotFound("no such order"))
-		return
-	}
-	rec, err := s.store.Get(r.Context(), id)
-	if errors.Is(err, ErrNotFound) || (err == nil && rec.UserID != p.UserID && !p.IsAdmin()) {
-		// Another user's order is as invisible as a missing one.
-		problem.Write(w, r, problem.NotFound("no such order"))
-		return
-	}
-	if err != nil {
-		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "order store unavailable", err))
-		return
-	}
-	problem.WriteJSON(w, http.StatusOK, rec.Order)
+	kit.ServeOwned(w, r, storeName, ErrNotFound, func(ctx context.Context, id string) (any, string, error) {
+		rec, err := s.store.Get(ctx, id)
+		return rec.Order, rec.UserID, err
+	})
 }
 
 // List is the answer of GET /orders: one page of the caller's orders,
@@ -261,7 +228,7 @@ func (s *Service) list(w http.ResponseWriter, r *http.Request) {
 	}
 	orders, more, total, err := s.store.ListByUser(r.Context(), p.UserID, limit, after)
 	if err != nil {
-		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "order store unavailable", err))
+		problem.Write(w, r, kit.StoreUnavailable(storeName, err))
 		return
 	}
 	l := List{Items: orders, Limit: limit, Total: total}

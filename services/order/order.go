@@ -2,14 +2,11 @@ package order
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/internal/kit"
@@ -17,7 +14,6 @@ import (
 	"github.com/faultlab/faultlab/observability"
 	"github.com/faultlab/faultlab/services/payment"
 	"github.com/faultlab/faultlab/services/product"
-	"github.com/faultlab/faultlab/services/user"
 	"github.com/faultlab/faultlab/topology"
 )
 
@@ -59,6 +55,9 @@ const (
 	ReasonInterrupted        = "interrupted"
 )
 
+// storeName names the store in a 503 answer and a 404 "no such order".
+const storeName = "order"
+
 // RouteHistory serves every order with its events (service key only).
 const RouteHistory = "/internal/orders"
 
@@ -76,7 +75,8 @@ type Config struct {
 	// default Validator).
 	UserClient *http.Client
 	UserURL    string
-	// Validator checks bearer tokens; nil means a user.Client over UserClient.
+	// Validator checks bearer tokens; nil means a kit.TokenClient over
+	// UserClient.
 	Validator auth.Validator
 	// ProductClient and ProductURL reach the product service (stock).
 	ProductClient *http.Client
@@ -100,91 +100,57 @@ type Config struct {
 // conditional writes (Store.Transition). Several processes may share one
 // store.
 type Service struct {
-	cfg      Config
-	log      *slog.Logger
-	reg      *prometheus.Registry
-	store    Store
-	products *product.Client
-	payments *payment.Client
-	h        http.Handler
+	*kit.Frame // ServeHTTP, Registry, Close
+	cfg        Config
+	log        *slog.Logger
+	store      Store
+	products   *product.Client
+	payments   *payment.Client
 }
 
 // New builds the service. It does not reconcile: call Reconcile once the
 // upstreams are up.
 func New(cfg Config) (*Service, error) {
-	cfg.Base = cfg.Base.WithDefaults()
-	defaults := []struct {
-		c   **http.Client
-		u   *string
-		def string
-	}{
-		{&cfg.UserClient, &cfg.UserURL, DefaultUserURL},
-		{&cfg.ProductClient, &cfg.ProductURL, DefaultProductURL},
-		{&cfg.PaymentClient, &cfg.PaymentURL, DefaultPaymentURL},
-	}
-	for _, d := range defaults {
-		if *d.c == nil {
-			*d.c = kit.DefaultClient()
-		}
-		if *d.u == "" {
-			*d.u = d.def
-		}
-		*d.u = strings.TrimRight(*d.u, "/")
-	}
-	if cfg.Validator == nil {
-		cfg.Validator = user.NewClient(cfg.UserURL, cfg.UserClient, cfg.Keys.Service)
-	}
 	if cfg.MaxLines <= 0 {
 		cfg.MaxLines = DefaultMaxLines
 	}
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = DefaultLeaseTTL
 	}
-	st := cfg.Store
-	if st == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		var err error
-		if st, err = OpenStore(ctx, cfg.DataDir); err != nil {
-			return nil, fmt.Errorf("order: %w", err)
-		}
+	f, err := kit.NewFrame(kit.Spec{
+		Name: topology.Order, Base: &cfg.Base, Validator: &cfg.Validator,
+		Upstreams: []kit.Upstream{
+			{Name: topology.User, Client: &cfg.UserClient, URL: &cfg.UserURL},
+			{Name: topology.Product, Client: &cfg.ProductClient, URL: &cfg.ProductURL},
+			{Name: topology.Payment, Client: &cfg.PaymentClient, URL: &cfg.PaymentURL},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	st, err := kit.Open(f, cfg.Store, OpenStore, cfg.DataDir)
+	if err != nil {
+		return nil, err
 	}
 	s := &Service{
+		Frame:    f,
 		cfg:      cfg,
+		log:      cfg.Logger,
 		store:    st,
 		products: product.NewClient(cfg.ProductURL, cfg.ProductClient, cfg.Keys.Service),
 		payments: payment.NewClient(cfg.PaymentURL, cfg.PaymentClient, cfg.Keys.Service),
 	}
-	o := &kit.Options{
-		Name: "order", Base: cfg.Base,
-		Ready: []kit.Check{
-			{Name: "store", Probe: st.Ping},
-			kit.UpstreamCheck("user", cfg.UserClient, cfg.UserURL),
-			kit.UpstreamCheck("product", cfg.ProductClient, cfg.ProductURL),
-			kit.UpstreamCheck("payment", cfg.PaymentClient, cfg.PaymentURL),
-		},
-	}
 	chain := func(h http.HandlerFunc) http.Handler {
 		return router.Chain(h, auth.RequireCaller(cfg.Keys), kit.Authenticate(cfg.Validator))
 	}
-	r := router.New(cfg.Logger)
+	r := f.Router()
 	r.Handle(http.MethodPost, RouteOrders, chain(s.create))
 	r.Handle(http.MethodGet, RouteOrders, chain(s.list))
 	r.Handle(http.MethodGet, RouteOrder, chain(s.get))
 	r.Handle(http.MethodGet, RouteHistory, auth.RequireService(cfg.Keys.Service)(http.HandlerFunc(s.history)))
-	s.h = kit.Handler(o, r)
-	s.log, s.reg = o.Logger, o.Registry
+	f.Serve(r)
 	return s, nil
 }
-
-// ServeHTTP serves the service's routes.
-func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.ServeHTTP(w, r) }
-
-// Registry is the service's metrics registry.
-func (s *Service) Registry() *prometheus.Registry { return s.reg }
-
-// Close closes the store.
-func (s *Service) Close() error { return s.store.Close() }
 
 // PaymentKey is the Idempotency-Key order sends to payment for an order:
 // every run and attempt of one order asks for the same charge.

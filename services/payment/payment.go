@@ -3,22 +3,17 @@ package payment
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"regexp"
-	"strings"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/internal/kit"
 	"github.com/faultlab/faultlab/internal/problem"
 	"github.com/faultlab/faultlab/internal/router"
 	"github.com/faultlab/faultlab/observability"
-	"github.com/faultlab/faultlab/services/user"
 	"github.com/faultlab/faultlab/topology"
 )
 
@@ -30,6 +25,9 @@ const (
 	RouteSummary  = "/internal/charges/summary"
 	RouteCharges  = "/internal/charges"
 )
+
+// storeName names the store in a 503 answer.
+const storeName = "payment"
 
 // The upstreams' default base URLs (topology).
 var (
@@ -65,7 +63,7 @@ type Config struct {
 	UserClient *http.Client
 	UserURL    string
 	// Validator checks bearer tokens on GET /payments/:id; nil means a
-	// user.Client over UserClient.
+	// kit.TokenClient over UserClient.
 	Validator auth.Validator
 	// DeclineAbove: amounts above it (cents) are declined; default 1,000,000.
 	DeclineAbove int64
@@ -81,68 +79,42 @@ type Config struct {
 // one store: a row still processing after its lease was left by a process
 // that died, and the next request with its key takes it over.
 type Service struct {
-	cfg   Config
-	log   *slog.Logger
-	reg   *prometheus.Registry
-	store Store
-	h     http.Handler
+	*kit.Frame // ServeHTTP, Registry, Close
+	cfg        Config
+	log        *slog.Logger
+	store      Store
 }
 
 // New builds the service.
 func New(cfg Config) (*Service, error) {
-	cfg.Base = cfg.Base.WithDefaults()
-	if cfg.UserURL == "" {
-		cfg.UserURL = DefaultUserURL
-	}
-	if cfg.UserClient == nil {
-		cfg.UserClient = kit.DefaultClient()
-	}
-	if cfg.Validator == nil {
-		cfg.Validator = user.NewClient(cfg.UserURL, cfg.UserClient, cfg.Keys.Service)
-	}
 	if cfg.DeclineAbove <= 0 {
 		cfg.DeclineAbove = DefaultDeclineAbove
 	}
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = DefaultLeaseTTL
 	}
-	st := cfg.Store
-	if st == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		var err error
-		if st, err = OpenStore(ctx, cfg.DataDir); err != nil {
-			return nil, fmt.Errorf("payment: %w", err)
-		}
+	f, err := kit.NewFrame(kit.Spec{
+		Name: topology.Payment, Base: &cfg.Base, Validator: &cfg.Validator,
+		Upstreams: []kit.Upstream{{Name: topology.User, Client: &cfg.UserClient, URL: &cfg.UserURL}},
+	})
+	if err != nil {
+		return nil, err
 	}
-	s := &Service{cfg: cfg, store: st}
-	o := &kit.Options{
-		Name: "payment", Base: cfg.Base,
-		Ready: []kit.Check{
-			{Name: "store", Probe: st.Ping},
-			kit.UpstreamCheck("user", cfg.UserClient, strings.TrimRight(cfg.UserURL, "/")),
-		},
+	st, err := kit.Open(f, cfg.Store, OpenStore, cfg.DataDir)
+	if err != nil {
+		return nil, err
 	}
+	s := &Service{Frame: f, cfg: cfg, log: cfg.Logger, store: st}
 	svc := auth.RequireService(cfg.Keys.Service)
-	r := router.New(cfg.Logger)
+	r := f.Router()
 	r.Handle(http.MethodPost, RoutePayments, svc(http.HandlerFunc(s.charge)))
 	r.Handle(http.MethodGet, RoutePayment, router.Chain(http.HandlerFunc(s.get), auth.RequireCaller(cfg.Keys), kit.Authenticate(cfg.Validator)))
 	r.Handle(http.MethodGet, RouteForOrder, svc(http.HandlerFunc(s.forOrder)))
 	r.Handle(http.MethodGet, RouteSummary, svc(http.HandlerFunc(s.summary)))
 	r.Handle(http.MethodGet, RouteCharges, svc(http.HandlerFunc(s.charges)))
-	s.h = kit.Handler(o, r)
-	s.log, s.reg = o.Logger, o.Registry
+	f.Serve(r)
 	return s, nil
 }
-
-// ServeHTTP serves the service's routes.
-func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.ServeHTTP(w, r) }
-
-// Registry is the service's metrics registry.
-func (s *Service) Registry() *prometheus.Registry { return s.reg }
-
-// Close closes the store.
-func (s *Service) Close() error { return s.store.Close() }
 
 // ChargeRequest is the body of POST /payments.
 type ChargeRequest struct {
@@ -168,7 +140,7 @@ func (s *Service) charge(w http.ResponseWriter, r *http.Request) {
 	}
 	got, created, err := s.store.Begin(ctx, rec, now.Add(s.cfg.LeaseTTL))
 	if err != nil {
-		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
+		problem.Write(w, r, kit.StoreUnavailable(storeName, err))
 		return
 	}
 	// Begun, a charge is finished and stored even if the caller goes away
@@ -192,7 +164,7 @@ func (s *Service) charge(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
+		problem.Write(w, r, kit.StoreUnavailable(storeName, err))
 		return
 	}
 	writeStored(w, rec.RespStatus, rec.RespBody)
@@ -257,7 +229,7 @@ func (s *Service) takeOver(bg context.Context, w http.ResponseWriter, r *http.Re
 	// over only once its claim has expired.
 	took, err := s.store.TakeOver(bg, key, now, now.Add(s.cfg.LeaseTTL))
 	if err != nil {
-		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
+		problem.Write(w, r, kit.StoreUnavailable(storeName, err))
 		return false
 	}
 	if !took {
@@ -305,23 +277,10 @@ func writeStored(w http.ResponseWriter, status int, body []byte) {
 }
 
 func (s *Service) get(w http.ResponseWriter, r *http.Request) {
-	p, _ := auth.FromContext(r.Context())
-	id := router.Param(r, "id")
-	if !kit.ValidID(id) {
-		problem.Write(w, r, problem.NotFound("no such payment"))
-		return
-	}
-	pay, err := s.store.ByID(r.Context(), id)
-	if errors.Is(err, ErrNotFound) || (err == nil && pay.UserID != p.UserID && !p.IsAdmin()) {
-		// Another user's payment is as invisible as a missing one.
-		problem.Write(w, r, problem.NotFound("no such payment"))
-		return
-	}
-	if err != nil {
-		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
-		return
-	}
-	problem.WriteJSON(w, http.StatusOK, pay)
+	kit.ServeOwned(w, r, storeName, ErrNotFound, func(ctx context.Context, id string) (any, string, error) {
+		pay, err := s.store.ByID(ctx, id)
+		return pay, pay.UserID, err
+	})
 }
 
 // List is the answer of GET /internal/payments.
@@ -337,7 +296,7 @@ func (s *Service) forOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	ps, err := s.store.ByOrder(r.Context(), id)
 	if err != nil {
-		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
+		problem.Write(w, r, kit.StoreUnavailable(storeName, err))
 		return
 	}
 	problem.WriteJSON(w, http.StatusOK, List{Items: ps})
@@ -346,35 +305,16 @@ func (s *Service) forOrder(w http.ResponseWriter, r *http.Request) {
 func (s *Service) summary(w http.ResponseWriter, r *http.Request) {
 	sum, err := s.store.Summary(r.Context())
 	if err != nil {
-		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
+		problem.Write(w, r, kit.StoreUnavailable(storeName, err))
 		return
 	}
 	problem.WriteJSON(w, http.StatusOK, sum)
 }
 
-// ChargesPage is the answer of GET /internal/charges.
-type ChargesPage struct {
-	Items []Payment `json:"items"`
-	// Next is the last id of the page, to pass as after; empty on the
-	// last page.
-	Next string `json:"next"`
-}
+// ChargesPage is the answer of GET /internal/charges. Next is the last id
+// of the page, to pass as after; empty on the last page.
+type ChargesPage = kit.Page[Payment]
 
 func (s *Service) charges(w http.ResponseWriter, r *http.Request) {
-	after, limit, perr := kit.ParseAfter(r, DefaultChargesLimit, MaxChargesLimit)
-	if perr != nil {
-		problem.Write(w, r, perr)
-		return
-	}
-	items, err := s.store.Charges(r.Context(), after, limit+1)
-	if err != nil {
-		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "payment store unavailable", err))
-		return
-	}
-	page := ChargesPage{Items: items}
-	if len(items) > limit {
-		page.Items = items[:limit]
-		page.Next = items[limit-1].ID
-	}
-	problem.WriteJSON(w, http.StatusOK, page)
+	kit.ServePage(w, r, DefaultChargesLimit, MaxChargesLimit, storeName, s.store.Charges, func(p Payment) string { return p.ID })
 }

@@ -12,14 +12,11 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/internal/kit"
 	"github.com/faultlab/faultlab/internal/problem"
 	"github.com/faultlab/faultlab/internal/router"
 	"github.com/faultlab/faultlab/observability"
-	"github.com/faultlab/faultlab/services/user"
 	"github.com/faultlab/faultlab/topology"
 )
 
@@ -67,7 +64,7 @@ type Config struct {
 	// default Validator). Nil client: kit.DefaultClient().
 	UserClient *http.Client
 	UserURL    string
-	// Validator checks bearer tokens; nil means a user.Client over
+	// Validator checks bearer tokens; nil means a kit.TokenClient over
 	// UserClient (the lab wiring passes a resilience token cache).
 	Validator auth.Validator
 	// NoSeed skips seeding the catalogue into an empty store.
@@ -80,11 +77,10 @@ type Config struct {
 
 // Service is the product service, an http.Handler safe for concurrent use.
 type Service struct {
-	cfg   Config
-	log   *slog.Logger
-	reg   *prometheus.Registry
-	store Store
-	h     http.Handler
+	*kit.Frame // ServeHTTP, Registry, Close
+	cfg        Config
+	log        *slog.Logger
+	store      Store
 }
 
 // Seed is the catalogue an empty store starts with.
@@ -101,46 +97,33 @@ var Seed = []Product{
 
 // New builds the service, opening its store and seeding it if empty.
 func New(cfg Config) (*Service, error) {
-	cfg.Base = cfg.Base.WithDefaults()
-	if cfg.UserURL == "" {
-		cfg.UserURL = DefaultUserURL
-	}
-	if cfg.UserClient == nil {
-		cfg.UserClient = kit.DefaultClient()
-	}
-	if cfg.Validator == nil {
-		cfg.Validator = user.NewClient(cfg.UserURL, cfg.UserClient, cfg.Keys.Service)
-	}
 	if cfg.ReservationTTL <= 0 {
 		cfg.ReservationTTL = DefaultReservationTTL
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st := cfg.Store
-	if st == nil {
-		var err error
-		if st, err = OpenStore(ctx, cfg.DataDir); err != nil {
-			return nil, fmt.Errorf("product: %w", err)
-		}
+	f, err := kit.NewFrame(kit.Spec{
+		Name: topology.Product, Base: &cfg.Base, Validator: &cfg.Validator,
+		Upstreams: []kit.Upstream{{Name: topology.User, Client: &cfg.UserClient, URL: &cfg.UserURL}},
+	})
+	if err != nil {
+		return nil, err
 	}
-	s := &Service{cfg: cfg, store: st}
+	st, err := kit.Open(f, cfg.Store, OpenStore, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{Frame: f, cfg: cfg, log: cfg.Logger, store: st}
 	if !cfg.NoSeed {
+		ctx, cancel := context.WithTimeout(context.Background(), kit.StartupTimeout)
+		defer cancel()
 		if err := s.seed(ctx); err != nil {
 			st.Close()
 			return nil, fmt.Errorf("product: seed: %w", err)
 		}
 	}
-	o := &kit.Options{
-		Name: "product", Base: cfg.Base,
-		Ready: []kit.Check{
-			{Name: "store", Probe: st.Ping},
-			kit.UpstreamCheck("user", cfg.UserClient, strings.TrimRight(cfg.UserURL, "/")),
-		},
-	}
 	caller := auth.RequireCaller(cfg.Keys)
 	svc := auth.RequireService(cfg.Keys.Service)
 	authn := kit.Authenticate(cfg.Validator)
-	r := router.New(cfg.Logger)
+	r := f.Router()
 	r.Handle(http.MethodGet, RouteProducts, caller(http.HandlerFunc(s.list)))
 	r.Handle(http.MethodGet, RouteProduct, caller(http.HandlerFunc(s.get)))
 	r.Handle(http.MethodPost, RouteProducts, router.Chain(http.HandlerFunc(s.create), caller, authn))
@@ -149,8 +132,7 @@ func New(cfg Config) (*Service, error) {
 	r.Handle(http.MethodPost, RouteRelease, svc(http.HandlerFunc(s.release)))
 	r.Handle(http.MethodPost, RouteCommit, svc(http.HandlerFunc(s.commit)))
 	r.Handle(http.MethodGet, RouteStock, svc(http.HandlerFunc(s.stock)))
-	s.h = kit.Handler(o, r)
-	s.log, s.reg = o.Logger, o.Registry
+	f.Serve(r)
 	return s, nil
 }
 
@@ -168,15 +150,6 @@ func (s *Service) seed(ctx context.Context) error {
 	}
 	return nil
 }
-
-// ServeHTTP serves the service's routes.
-func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.ServeHTTP(w, r) }
-
-// Registry is the service's metrics registry.
-func (s *Service) Registry() *prometheus.Registry { return s.reg }
-
-// Close closes the store.
-func (s *Service) Close() error { return s.store.Close() }
 
 // Page is the answer of GET /products.
 type Page struct {
@@ -197,7 +170,7 @@ func (s *Service) list(w http.ResponseWriter, r *http.Request) {
 	}
 	items, total, err := s.store.List(r.Context(), limit, offset)
 	if err != nil {
-		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "catalogue store unavailable", err))
+		problem.Write(w, r, kit.StoreUnavailable("catalogue", err))
 		return
 	}
 	if link := kit.NextLink(s.cfg.PublicURL+PublicPrefix, limit, offset, len(items), total); link != "" {
@@ -218,7 +191,7 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "catalogue store unavailable", err))
+		problem.Write(w, r, kit.StoreUnavailable("catalogue", err))
 		return
 	}
 	problem.WriteJSON(w, http.StatusOK, p)
@@ -277,7 +250,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 		PriceCents: req.PriceCents, Currency: req.Currency, Stock: req.Stock, CreatedAt: s.cfg.Now().UTC(),
 	}
 	if err := s.store.Create(r.Context(), prod); err != nil {
-		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "catalogue store unavailable", err))
+		problem.Write(w, r, kit.StoreUnavailable("catalogue", err))
 		return
 	}
 	s.log.LogAttrs(r.Context(), slog.LevelInfo, "product created",
@@ -367,7 +340,7 @@ func stockProblem(err error) *problem.Error {
 	case errors.Is(err, ErrNotFound):
 		return problem.Wrap(http.StatusNotFound, "no such reservation", err)
 	}
-	return problem.Wrap(http.StatusServiceUnavailable, "stock store unavailable", err)
+	return kit.StoreUnavailable("stock", err)
 }
 
 func (s *Service) release(w http.ResponseWriter, r *http.Request) {
@@ -411,7 +384,7 @@ type StockSummary struct {
 func (s *Service) stock(w http.ResponseWriter, r *http.Request) {
 	levels, err := s.store.Stock(r.Context())
 	if err != nil {
-		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "stock store unavailable", err))
+		problem.Write(w, r, kit.StoreUnavailable("stock", err))
 		return
 	}
 	sum := StockSummary{Products: levels, Consistent: true}
@@ -464,7 +437,7 @@ func (s *Service) reservations(w http.ResponseWriter, r *http.Request) {
 	}
 	items, err := s.store.Reservations(r.Context(), state)
 	if err != nil {
-		problem.Write(w, r, problem.Wrap(http.StatusServiceUnavailable, "stock store unavailable", err))
+		problem.Write(w, r, kit.StoreUnavailable("stock", err))
 		return
 	}
 	problem.WriteJSON(w, http.StatusOK, Reservations{Items: items})

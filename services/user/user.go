@@ -21,15 +21,15 @@ import (
 	"github.com/faultlab/faultlab/internal/contract"
 	"github.com/faultlab/faultlab/internal/kit"
 	"github.com/faultlab/faultlab/internal/problem"
-	"github.com/faultlab/faultlab/internal/router"
 	"github.com/faultlab/faultlab/internal/store"
 	"github.com/faultlab/faultlab/observability"
+	"github.com/faultlab/faultlab/topology"
 )
 
 // Routes.
 const (
 	RouteLogin    = "/users/api/login"
-	RouteValidate = "/internal/tokens/validate"
+	RouteValidate = auth.RouteValidate
 )
 
 // Defaults for Config.
@@ -97,21 +97,20 @@ const ShedRetryAfter = time.Second
 
 // Service is the user service. It is an http.Handler, safe for concurrent use.
 type Service struct {
-	cfg     Config
-	log     *slog.Logger
-	reg     *prometheus.Registry
-	store   Store
-	tokens  *tokens
-	limiter *limiter
-	dummy   string  // hash verified for unknown emails, so timing does not tell
-	gate    *gate   // bounds concurrent password hashes
-	good    *recent // client addresses that logged in successfully
+	*kit.Frame // ServeHTTP, Registry, Close
+	cfg        Config
+	log        *slog.Logger
+	store      Store
+	tokens     *tokens
+	limiter    *limiter
+	dummy      string  // hash verified for unknown emails, so timing does not tell
+	gate       *gate   // bounds concurrent password hashes
+	good       *recent // client addresses that logged in successfully
 	// shedLogged is when a shed was last logged at warn (UnixNano).
 	shedLogged atomic.Int64
 	verify     func(password, encoded string) (bool, error)
 	valid      *prometheus.CounterVec
 	refused    *prometheus.CounterVec // logins refused before hashing, by reason
-	h          http.Handler
 }
 
 // withDefaults fills in the zero fields of c.
@@ -151,31 +150,52 @@ func (c Config) withDefaults() Config {
 // New builds the service, opening its store and seeding it if empty.
 func New(cfg Config) (*Service, error) {
 	cfg = cfg.withDefaults()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-
-	st := cfg.Store
-	if st == nil {
-		var err error
-		if st, err = OpenStore(ctx, cfg.DataDir); err != nil {
-			return nil, fmt.Errorf("user: %w", err)
-		}
+	f, err := kit.NewFrame(kit.Spec{Name: topology.User, Base: &cfg.Base})
+	if err != nil {
+		return nil, err
 	}
-	key := cfg.SigningKey
-	if key == nil {
-		var err error
-		if key, err = loadOrCreateKey(cfg.DataDir); err != nil {
-			st.Close()
-			return nil, fmt.Errorf("user: %w", err)
-		}
+	st, err := kit.Open(f, cfg.Store, OpenStore, cfg.DataDir)
+	if err != nil {
+		return nil, err
 	}
-	dummy, err := HashPassword("not a real password", cfg.Argon2)
+	s, err := newService(cfg, f, st)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("user: %w", err)
 	}
+	r := f.Router()
+	r.Handle(http.MethodPost, RouteLogin, auth.RequireCaller(cfg.Keys)(http.HandlerFunc(s.login)))
+	r.Handle(http.MethodPost, RouteValidate, auth.RequireService(cfg.Keys.Service)(http.HandlerFunc(s.validate)))
+	f.Serve(r)
+	s.valid = kit.CounterVec(s.Registry(), prometheus.CounterOpts{
+		Namespace: observability.Namespace, Name: "token_validations_total",
+		Help: "Token validations answered to callers, by outcome.",
+	}, "outcome")
+	s.refused = kit.CounterVec(s.Registry(), prometheus.CounterOpts{
+		Namespace: observability.Namespace, Name: "login_refused_total",
+		Help: "Logins refused before any password hashing, by reason (account_limit, client_limit, shed).",
+	}, "reason")
+	return s, nil
+}
+
+// newService builds the domain around st: the signing key, the limits,
+// the hashing gate, and the demo users if the store is empty.
+func newService(cfg Config, f *kit.Frame, st Store) (*Service, error) {
+	key := cfg.SigningKey
+	if key == nil {
+		var err error
+		if key, err = loadOrCreateKey(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	dummy, err := HashPassword("not a real password", cfg.Argon2)
+	if err != nil {
+		return nil, err
+	}
 	s := &Service{
+		Frame:   f,
 		cfg:     cfg,
+		log:     cfg.Logger,
 		store:   st,
 		tokens:  newTokens(key, cfg.TokenTTL, cfg.Now),
 		limiter: newLimiter(cfg.LoginLimit, cfg.LoginWindow, cfg.Now),
@@ -185,29 +205,12 @@ func New(cfg Config) (*Service, error) {
 		verify:  verifyPassword,
 	}
 	if !cfg.NoSeed {
+		ctx, cancel := context.WithTimeout(context.Background(), kit.StartupTimeout)
+		defer cancel()
 		if err := s.seed(ctx); err != nil {
-			st.Close()
-			return nil, fmt.Errorf("user: %w", err)
+			return nil, err
 		}
 	}
-
-	o := &kit.Options{
-		Name: "user", Base: cfg.Base,
-		Ready: []kit.Check{{Name: "store", Probe: st.Ping}},
-	}
-	r := router.New(cfg.Logger)
-	r.Handle(http.MethodPost, RouteLogin, auth.RequireCaller(cfg.Keys)(http.HandlerFunc(s.login)))
-	r.Handle(http.MethodPost, RouteValidate, auth.RequireService(cfg.Keys.Service)(http.HandlerFunc(s.validate)))
-	s.h = kit.Handler(o, r)
-	s.log, s.reg = o.Logger, o.Registry
-	s.valid = kit.CounterVec(s.reg, prometheus.CounterOpts{
-		Namespace: observability.Namespace, Name: "token_validations_total",
-		Help: "Token validations answered to callers, by outcome.",
-	}, "outcome")
-	s.refused = kit.CounterVec(s.reg, prometheus.CounterOpts{
-		Namespace: observability.Namespace, Name: "login_refused_total",
-		Help: "Logins refused before any password hashing, by reason (account_limit, client_limit, shed).",
-	}, "reason")
 	return s, nil
 }
 
@@ -231,15 +234,6 @@ func (s *Service) seed(ctx context.Context) error {
 	}
 	return nil
 }
-
-// ServeHTTP serves the service's routes.
-func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.ServeHTTP(w, r) }
-
-// Registry is the service's metrics registry.
-func (s *Service) Registry() *prometheus.Registry { return s.reg }
-
-// Close closes the store.
-func (s *Service) Close() error { return s.store.Close() }
 
 // KeyID is the kid of the current signing key.
 func (s *Service) KeyID() string { return s.tokens.kid }
@@ -417,9 +411,7 @@ func emailHash(email string) string {
 }
 
 // ValidateRequest is the body of POST /internal/tokens/validate.
-type ValidateRequest struct {
-	Token string `json:"token"`
-}
+type ValidateRequest = auth.ValidateRequest
 
 func (s *Service) validate(w http.ResponseWriter, r *http.Request) {
 	var req ValidateRequest
