@@ -52,8 +52,9 @@ type Spec struct {
 	// /readyz probes each one's /healthz.
 	Upstreams []Upstream
 	// Validator, if set, points at the Config's token validator; a nil
-	// one is filled with a TokenClient over the user upstream (which must
-	// then be in Upstreams).
+	// one is filled with a TokenClient over the user upstream (or, if the
+	// service does not list one, over DefaultClient() to the user
+	// service's default URL).
 	Validator *auth.Validator
 	// Edge, if set, wraps Base.Wrap: it runs first inside the
 	// observability middleware (the gateway's trust boundary).
@@ -78,7 +79,7 @@ type Frame struct {
 
 // NewFrame fills in spec.Base, the upstreams and the validator, and
 // returns the frame. Call Serve with the service's routes before serving.
-func NewFrame(spec Spec) (*Frame, error) {
+func NewFrame(spec Spec) *Frame {
 	if spec.Base == nil {
 		spec.Base = &Base{}
 	}
@@ -98,13 +99,13 @@ func NewFrame(spec Spec) (*Frame, error) {
 		f.ups[u.Name] = u
 	}
 	if spec.Validator != nil && *spec.Validator == nil {
-		u, ok := f.ups[topology.User]
-		if !ok {
-			return nil, fmt.Errorf("%s: a validator needs the %s upstream", spec.Name, topology.User)
+		hc, base := f.Client(topology.User)
+		if hc == nil {
+			base = topology.DefaultURL(topology.User)
 		}
-		*spec.Validator = NewTokenClient(*u.URL, *u.Client, f.base.Keys.Service)
+		*spec.Validator = NewTokenClient(base, hc, f.base.Keys.Service)
 	}
-	return f, nil
+	return f
 }
 
 // Client returns the client and base URL of the upstream name, as filled in

@@ -134,7 +134,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{cache: newLRU(cfg.CacheEntries)}
 	// The trust boundary (Edge) runs first, before Wrap (the deadline and
 	// fault middleware) can read anything a client set.
-	f, err := kit.NewFrame(kit.Spec{
+	f := kit.NewFrame(kit.Spec{
 		Name: topology.Gateway, Base: &cfg.Base, Edge: s.edge, Guard: guard,
 		Upstreams: []kit.Upstream{
 			{Name: topology.User, Client: &cfg.UserClient, URL: &cfg.UserURL},
@@ -143,9 +143,6 @@ func New(cfg Config) (*Service, error) {
 			{Name: topology.Payment, Client: &cfg.PaymentClient, URL: &cfg.PaymentURL},
 		},
 	})
-	if err != nil {
-		return nil, err
-	}
 	s.Frame, s.cfg = f, cfg
 	up := func(name string) upstream {
 		hc, base := f.Client(name)

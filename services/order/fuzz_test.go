@@ -1,12 +1,9 @@
 package order_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -21,13 +18,6 @@ import (
 	"github.com/faultlab/faultlab/services/payment"
 	"github.com/faultlab/faultlab/services/product"
 )
-
-var alice = auth.ValidatorFunc(func(_ context.Context, tok string) (auth.Principal, error) {
-	if tok == "alice-token" {
-		return auth.Principal{UserID: "usr_alice", Roles: []string{auth.RoleCustomer}}, nil
-	}
-	return auth.Principal{}, auth.ErrInvalidToken
-})
 
 // inProcess serves outbound requests with h directly, without a network;
 // while down is set it fails them as a crashed upstream would.
@@ -56,12 +46,7 @@ var idRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // 1–10000.
 func validOrder(body []byte) (order.CreateRequest, bool) {
 	var req order.CreateRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if dec.Decode(&req) != nil {
-		return req, false
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	if !kittest.StrictJSON(body, &req) {
 		return req, false
 	}
 	if len(req.Items) < 1 || len(req.Items) > order.DefaultMaxLines {
@@ -108,35 +93,20 @@ func FuzzCreateOrder(f *testing.F) {
 		f.Add(c.key, []byte(c.body), c.down)
 	}
 	clock := kittest.NewClock()
-	prod, err := product.New(product.Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, Validator: alice})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { prod.Close() })
-	pay, err := payment.New(payment.Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, Validator: alice})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { pay.Close() })
+	base := kit.Base{Keys: kittest.Keys, Now: clock.Now}
+	prod := kittest.Build(f, product.New, product.Config{Base: base, Validator: kittest.Validator})
+	pay := kittest.Build(f, payment.New, payment.Config{Base: base, Validator: kittest.Validator})
 	prodT, payT := &inProcess{h: prod}, &inProcess{h: pay}
 	prodC, payC := &http.Client{Transport: prodT}, &http.Client{Transport: payT}
-	svc, err := order.New(order.Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, Validator: alice, ProductURL: "http://product.test", ProductClient: prodC, PaymentURL: "http://payment.test", PaymentClient: payC})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { svc.Close() })
+	svc := kittest.Build(f, order.New, order.Config{Base: base, Validator: kittest.Validator,
+		ProductURL: "http://product.test", ProductClient: prodC, PaymentURL: "http://payment.test", PaymentClient: payC})
 	products := product.NewClient("http://product.test", prodC, kittest.Keys.Service)
 	payments := payment.NewClient("http://payment.test", payC, kittest.Keys.Service)
 
 	f.Fuzz(func(t *testing.T, key string, body []byte, payDown bool) {
 		payT.down.Store(payDown)
-		r := httptest.NewRequest(http.MethodPost, order.RouteOrders, bytes.NewReader(body))
-		r.Header.Set("Content-Type", "application/json")
-		r.Header.Set(auth.GatewayKeyHeader, kittest.Keys.Gateway)
-		r.Header.Set("Authorization", "Bearer alice-token")
-		r.Header.Set(kit.IdempotencyKeyHeader, key)
-		w := httptest.NewRecorder()
-		svc.ServeHTTP(w, r)
+		w := kittest.Record(svc, http.MethodPost, order.RouteOrders, body, auth.GatewayKeyHeader, kittest.Keys.Gateway,
+			"Authorization", "Bearer "+kittest.AliceToken, kit.IdempotencyKeyHeader, key)
 		payT.down.Store(false)
 
 		switch {
@@ -159,7 +129,7 @@ func FuzzCreateOrder(f *testing.F) {
 			if err := json.Unmarshal(w.Body.Bytes(), &o); err != nil {
 				t.Fatalf("201 body %s: %v", w.Body, err)
 			}
-			if o.Status != order.StatusConfirmed || o.UserID != "usr_alice" || o.PaymentID == "" || len(o.Items) != len(req.Items) {
+			if o.Status != order.StatusConfirmed || o.UserID != kittest.AliceUserID || o.PaymentID == "" || len(o.Items) != len(req.Items) {
 				t.Fatalf("created %+v for %+v", o, req)
 			}
 			for i, l := range o.Items {

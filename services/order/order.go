@@ -117,7 +117,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = DefaultLeaseTTL
 	}
-	f, err := kit.NewFrame(kit.Spec{
+	f := kit.NewFrame(kit.Spec{
 		Name: topology.Order, Base: &cfg.Base, Validator: &cfg.Validator,
 		Upstreams: []kit.Upstream{
 			{Name: topology.User, Client: &cfg.UserClient, URL: &cfg.UserURL},
@@ -125,9 +125,6 @@ func New(cfg Config) (*Service, error) {
 			{Name: topology.Payment, Client: &cfg.PaymentClient, URL: &cfg.PaymentURL},
 		},
 	})
-	if err != nil {
-		return nil, err
-	}
 	st, err := kit.Open(f, cfg.Store, OpenStore, cfg.DataDir)
 	if err != nil {
 		return nil, err

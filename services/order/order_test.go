@@ -19,18 +19,6 @@ import (
 	"github.com/faultlab/faultlab/services/product"
 )
 
-var fakeValidator = auth.ValidatorFunc(func(_ context.Context, tok string) (auth.Principal, error) {
-	switch tok {
-	case "admin-token":
-		return auth.Principal{UserID: "usr_admin", Roles: []string{auth.RoleAdmin}}, nil
-	case "alice-token":
-		return auth.Principal{UserID: "usr_alice", Roles: []string{auth.RoleCustomer}}, nil
-	case "bob-token":
-		return auth.Principal{UserID: "usr_bob", Roles: []string{auth.RoleCustomer}}, nil
-	}
-	return auth.Principal{}, auth.ErrInvalidToken
-})
-
 // switchable answers 503 while down is set, as an unavailable upstream would.
 type switchable struct {
 	h    http.Handler
@@ -59,23 +47,33 @@ type fixture struct {
 func newFixture(t testing.TB, dir string) *fixture {
 	t.Helper()
 	clock := kittest.NewClock()
-	prod, err := product.New(product.Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, Validator: fakeValidator})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { prod.Close() })
-	pay, err := payment.New(payment.Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, Validator: fakeValidator, DeclineAbove: 5000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pay.Close() })
+	prod, pay := upstreams(t, clock)
 	sw := &switchable{h: pay}
-	prodURL, payURL := kittest.Serve(t, prod).URL, kittest.Serve(t, sw).URL
-	cfg := Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now, PublicURL: "https://shop.example"}, Validator: fakeValidator, DataDir: dir, ProductURL: prodURL, PaymentURL: payURL}
+	f := fixtureOver(t, clock, dir, kittest.Serve(t, prod).URL, kittest.Serve(t, sw).URL)
+	f.payDown = sw
+	return f
+}
+
+// upstreams builds real product and payment services on clock (payment
+// declines above 5000 cents).
+func upstreams(t testing.TB, clock *kittest.Clock) (*product.Service, *payment.Service) {
+	t.Helper()
+	base := kit.Base{Keys: kittest.Keys, Now: clock.Now}
+	prod := kittest.Build(t, product.New, product.Config{Base: base, Validator: kittest.Validator})
+	pay := kittest.Build(t, payment.New, payment.Config{Base: base, Validator: kittest.Validator, DeclineAbove: 5000})
+	return prod, pay
+}
+
+// fixtureOver starts an order service in dir that reaches product and
+// payment at prodURL and payURL.
+func fixtureOver(t testing.TB, clock *kittest.Clock, dir, prodURL, payURL string) *fixture {
+	t.Helper()
+	cfg := Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now, PublicURL: "https://shop.example"}, Validator: kittest.Validator,
+		DataDir: dir, ProductURL: prodURL, PaymentURL: payURL}
 	f := &fixture{
 		products: product.NewClient(prodURL, nil, kittest.Keys.Service),
 		payments: payment.NewClient(payURL, nil, kittest.Keys.Service),
-		payDown:  sw, dir: dir, cfg: cfg, clock: clock,
+		dir:      dir, cfg: cfg, clock: clock,
 	}
 	f.start(t)
 	return f

@@ -19,7 +19,6 @@ import (
 	"github.com/faultlab/faultlab/internal/kit"
 	"github.com/faultlab/faultlab/internal/kit/kittest"
 	"github.com/faultlab/faultlab/internal/problem"
-	"github.com/faultlab/faultlab/services/payment"
 	"github.com/faultlab/faultlab/services/product"
 )
 
@@ -137,27 +136,10 @@ type gated struct {
 func newGated(t testing.TB) *gated {
 	t.Helper()
 	clock := kittest.NewClock()
-	prod, err := product.New(product.Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, Validator: fakeValidator})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { prod.Close() })
-	pay, err := payment.New(payment.Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, Validator: fakeValidator, DeclineAbove: 5000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pay.Close() })
+	prod, pay := upstreams(t, clock)
 	g := &gated{prod: &gate{h: prod}, pay: &gate{h: pay}}
 	g.prodURL = kittest.Serve(t, g.prod).URL
-	payURL := kittest.Serve(t, g.pay).URL
-	cfg := Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now, PublicURL: "https://shop.example"}, Validator: fakeValidator,
-		DataDir: t.TempDir(), ProductURL: g.prodURL, PaymentURL: payURL}
-	g.fixture = &fixture{
-		products: product.NewClient(g.prodURL, nil, kittest.Keys.Service),
-		payments: payment.NewClient(payURL, nil, kittest.Keys.Service),
-		cfg:      cfg, clock: clock, dir: cfg.DataDir,
-	}
-	g.start(t)
+	g.fixture = fixtureOver(t, clock, t.TempDir(), g.prodURL, kittest.Serve(t, g.pay).URL)
 	return g
 }
 

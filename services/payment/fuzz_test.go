@@ -1,12 +1,8 @@
 package payment_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"testing"
 
@@ -27,12 +23,7 @@ var (
 // an order id, an optional user id, 1–MaxAmount cents, an ISO currency.
 func validCharge(body []byte) (payment.ChargeRequest, bool) {
 	var req payment.ChargeRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if dec.Decode(&req) != nil {
-		return req, false
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	if !kittest.StrictJSON(body, &req) {
 		return req, false
 	}
 	return req, idRE.MatchString(req.OrderID) && (req.UserID == "" || idRE.MatchString(req.UserID)) &&
@@ -60,11 +51,7 @@ func FuzzCharge(f *testing.F) {
 	} {
 		f.Add(c.key, []byte(c.body))
 	}
-	svc, err := payment.New(payment.Config{Base: kit.Base{Keys: kittest.Keys, Now: kittest.NewClock().Now}, DeclineAbove: declineAbove})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { svc.Close() })
+	svc := kittest.Build(f, payment.New, payment.Config{Base: kit.Base{Keys: kittest.Keys, Now: kittest.NewClock().Now}, DeclineAbove: declineAbove})
 	type answer struct {
 		req    payment.ChargeRequest
 		status int
@@ -72,13 +59,7 @@ func FuzzCharge(f *testing.F) {
 	}
 	done := map[string]answer{} // by Idempotency-Key, in this process
 	f.Fuzz(func(t *testing.T, key string, body []byte) {
-		r := httptest.NewRequest(http.MethodPost, payment.RoutePayments, bytes.NewReader(body))
-		r.Header.Set("Content-Type", "application/json")
-		r.Header.Set(auth.ServiceKeyHeader, kittest.Keys.Service)
-		r.Header.Set(kit.IdempotencyKeyHeader, key)
-		key = r.Header.Get(kit.IdempotencyKeyHeader) // as the handler sees it
-		w := httptest.NewRecorder()
-		svc.ServeHTTP(w, r)
+		w := kittest.Record(svc, http.MethodPost, payment.RoutePayments, body, auth.ServiceKeyHeader, kittest.Keys.Service, kit.IdempotencyKeyHeader, key)
 		if w.Code >= 500 {
 			t.Fatalf("key %q body %q: status %d %s", key, body, w.Code, w.Body)
 		}

@@ -93,13 +93,10 @@ func New(cfg Config) (*Service, error) {
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = DefaultLeaseTTL
 	}
-	f, err := kit.NewFrame(kit.Spec{
+	f := kit.NewFrame(kit.Spec{
 		Name: topology.Payment, Base: &cfg.Base, Validator: &cfg.Validator,
 		Upstreams: []kit.Upstream{{Name: topology.User, Client: &cfg.UserClient, URL: &cfg.UserURL}},
 	})
-	if err != nil {
-		return nil, err
-	}
 	st, err := kit.Open(f, cfg.Store, OpenStore, cfg.DataDir)
 	if err != nil {
 		return nil, err

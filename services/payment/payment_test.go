@@ -16,18 +16,6 @@ import (
 	"github.com/faultlab/faultlab/internal/kit/kittest"
 )
 
-var fakeValidator = auth.ValidatorFunc(func(_ context.Context, tok string) (auth.Principal, error) {
-	switch tok {
-	case "admin-token":
-		return auth.Principal{UserID: "usr_admin", Roles: []string{auth.RoleAdmin}}, nil
-	case "alice-token":
-		return auth.Principal{UserID: "usr_alice", Roles: []string{auth.RoleCustomer}}, nil
-	case "bob-token":
-		return auth.Principal{UserID: "usr_bob", Roles: []string{auth.RoleCustomer}}, nil
-	}
-	return auth.Principal{}, auth.ErrInvalidToken
-})
-
 type fixture struct {
 	svc   *Service
 	url   string
@@ -38,7 +26,7 @@ type fixture struct {
 func newFixture(t testing.TB, dir string) *fixture {
 	t.Helper()
 	clock := kittest.NewClock()
-	s, err := New(Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, Validator: fakeValidator, DataDir: dir})
+	s, err := New(Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, Validator: kittest.Validator, DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +134,7 @@ func TestChargeValidation(t *testing.T) {
 func TestInFlightAndTakeOver(t *testing.T) {
 	var logs safeBuffer
 	clock := kittest.NewClock()
-	svc, err := New(Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, Validator: fakeValidator})
+	svc, err := New(Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, Validator: kittest.Validator})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +226,7 @@ func TestRestartTakesOverWhenTheClaimExpires(t *testing.T) {
 	// order's retry gets 409; once the claim expires, it takes over.
 	clock := kittest.NewClock()
 	clock.Advance(time.Second)
-	s, err := New(Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, Validator: fakeValidator, DataDir: dir})
+	s, err := New(Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, Validator: kittest.Validator, DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,10 +2,7 @@ package product_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,23 +15,9 @@ import (
 	"github.com/faultlab/faultlab/services/product"
 )
 
-var admin = auth.ValidatorFunc(func(_ context.Context, tok string) (auth.Principal, error) {
-	if tok == "admin-token" {
-		return auth.Principal{UserID: "usr_admin", Roles: []string{auth.RoleAdmin}}, nil
-	}
-	return auth.Principal{}, auth.ErrInvalidToken
-})
-
+// call serves one request to h as the admin, through the gateway.
 func call(h http.Handler, method, path string, body []byte) *httptest.ResponseRecorder {
-	r := httptest.NewRequest(method, path, bytes.NewReader(body))
-	if body != nil {
-		r.Header.Set("Content-Type", "application/json")
-	}
-	r.Header.Set(auth.GatewayKeyHeader, kittest.Keys.Gateway)
-	r.Header.Set("Authorization", "Bearer admin-token")
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	return w
+	return kittest.Record(h, method, path, body, auth.GatewayKeyHeader, kittest.Keys.Gateway, "Authorization", "Bearer "+kittest.AdminToken)
 }
 
 // validProduct is the contract of POST /products, written out: strict JSON,
@@ -42,12 +25,7 @@ func call(h http.Handler, method, path string, body []byte) *httptest.ResponseRe
 // characters, a price of 1–100000000 cents in EUR, and 0–1000000 in stock.
 func validProduct(body []byte) (product.CreateRequest, bool) {
 	var req product.CreateRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if dec.Decode(&req) != nil {
-		return req, false
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	if !kittest.StrictJSON(body, &req) {
 		return req, false
 	}
 	req.Name = strings.TrimSpace(req.Name)
@@ -79,11 +57,7 @@ func FuzzCreateProduct(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	svc, err := product.New(product.Config{Base: kit.Base{Keys: kittest.Keys, Now: kittest.NewClock().Now}, Validator: admin})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { svc.Close() })
+	svc := kittest.Build(f, product.New, product.Config{Base: kit.Base{Keys: kittest.Keys, Now: kittest.NewClock().Now}, Validator: kittest.Validator})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		w := call(svc, http.MethodPost, product.RouteProducts, body)
 		if w.Code != http.StatusCreated && (w.Code < 400 || w.Code > 499) {

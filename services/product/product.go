@@ -100,13 +100,10 @@ func New(cfg Config) (*Service, error) {
 	if cfg.ReservationTTL <= 0 {
 		cfg.ReservationTTL = DefaultReservationTTL
 	}
-	f, err := kit.NewFrame(kit.Spec{
+	f := kit.NewFrame(kit.Spec{
 		Name: topology.Product, Base: &cfg.Base, Validator: &cfg.Validator,
 		Upstreams: []kit.Upstream{{Name: topology.User, Client: &cfg.UserClient, URL: &cfg.UserURL}},
 	})
-	if err != nil {
-		return nil, err
-	}
 	st, err := kit.Open(f, cfg.Store, OpenStore, cfg.DataDir)
 	if err != nil {
 		return nil, err

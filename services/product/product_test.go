@@ -13,23 +13,11 @@ import (
 	"github.com/faultlab/faultlab/internal/kit/kittest"
 )
 
-var fakeValidator = auth.ValidatorFunc(func(_ context.Context, tok string) (auth.Principal, error) {
-	switch tok {
-	case "admin-token":
-		return auth.Principal{UserID: "usr_admin", Roles: []string{auth.RoleAdmin}}, nil
-	case "alice-token":
-		return auth.Principal{UserID: "usr_alice", Roles: []string{auth.RoleCustomer}}, nil
-	case "down":
-		return auth.Principal{}, auth.ErrUnavailable
-	}
-	return auth.Principal{}, auth.ErrInvalidToken
-})
-
 func newTestService(t testing.TB, cfg Config) (*Service, string) {
 	t.Helper()
 	cfg.Keys = kittest.Keys
 	if cfg.Validator == nil {
-		cfg.Validator = fakeValidator
+		cfg.Validator = kittest.Validator
 	}
 	if cfg.Now == nil {
 		cfg.Now = kittest.NewClock().Now

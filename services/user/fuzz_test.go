@@ -1,13 +1,10 @@
 package user_test
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -31,44 +28,24 @@ func newService(tb testing.TB) (*user.Service, *kittest.Clock) {
 	tb.Helper()
 	key := fuzzKey
 	clock := kittest.NewClock()
-	svc, err := user.New(user.Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, SigningKey: key, Argon2: user.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { svc.Close() })
+	svc := kittest.Build(tb, user.New, user.Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, SigningKey: key, Argon2: user.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}})
 	return svc, clock
 }
 
-func post(h http.Handler, path string, body []byte, headers ...string) *httptest.ResponseRecorder {
-	r := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
-	r.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(headers); i += 2 {
-		r.Header.Set(headers[i], headers[i+1])
-	}
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	return w
-}
-
 func login(h http.Handler, body []byte) *httptest.ResponseRecorder {
-	return post(h, user.RouteLogin, body, auth.GatewayKeyHeader, kittest.Keys.Gateway)
+	return kittest.Record(h, http.MethodPost, user.RouteLogin, body, auth.GatewayKeyHeader, kittest.Keys.Gateway)
 }
 
 func validate(h http.Handler, tok string) *httptest.ResponseRecorder {
 	b, _ := json.Marshal(user.ValidateRequest{Token: tok})
-	return post(h, user.RouteValidate, b, auth.ServiceKeyHeader, kittest.Keys.Service)
+	return kittest.Record(h, http.MethodPost, user.RouteValidate, b, auth.ServiceKeyHeader, kittest.Keys.Service)
 }
 
 // strictLogin decodes body as the contract says: one JSON object with only
 // the known fields.
 func strictLogin(body []byte) (user.LoginRequest, bool) {
 	var req user.LoginRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return req, false
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	if !kittest.StrictJSON(body, &req) {
 		return req, false
 	}
 	// The shared decoder refuses a key given twice (issue 10).

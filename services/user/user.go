@@ -150,10 +150,7 @@ func (c Config) withDefaults() Config {
 // New builds the service, opening its store and seeding it if empty.
 func New(cfg Config) (*Service, error) {
 	cfg = cfg.withDefaults()
-	f, err := kit.NewFrame(kit.Spec{Name: topology.User, Base: &cfg.Base})
-	if err != nil {
-		return nil, err
-	}
+	f := kit.NewFrame(kit.Spec{Name: topology.User, Base: &cfg.Base})
 	st, err := kit.Open(f, cfg.Store, OpenStore, cfg.DataDir)
 	if err != nil {
 		return nil, err

@@ -1,11 +1,13 @@
-// Package kittest holds test helpers shared by the services' tests: a fake
-// clock, a real HTTP server on 127.0.0.1:0, and a JSON request helper.
-// Clock is safe for concurrent use.
+// Package kittest holds test helpers shared by the services' tests: the
+// caller keys, a token validator, a fake clock, a real HTTP server on
+// 127.0.0.1:0, and a JSON request helper. All are safe for concurrent use.
 package kittest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -20,6 +22,35 @@ import (
 
 // Keys are the caller secrets the tests use.
 var Keys = auth.Keys{Gateway: "test-gateway-key-0123456789", Service: "test-service-key-0123456789"}
+
+// Tokens that Validator knows, and the users they name.
+const (
+	AdminToken  = "admin-token"
+	AliceToken  = "alice-token"
+	BobToken    = "bob-token"
+	DownToken   = "down"
+	AdminUserID = "usr_admin"
+	AliceUserID = "usr_alice"
+	BobUserID   = "usr_bob"
+)
+
+// Validator stands for the user service in a service's tests: AdminToken
+// is an admin, AliceToken and BobToken are customers, DownToken finds the
+// user service unavailable (auth.ErrUnavailable), and any other token is
+// invalid.
+var Validator = auth.ValidatorFunc(func(_ context.Context, tok string) (auth.Principal, error) {
+	switch tok {
+	case AdminToken:
+		return auth.Principal{UserID: AdminUserID, Roles: []string{auth.RoleAdmin}}, nil
+	case AliceToken:
+		return auth.Principal{UserID: AliceUserID, Roles: []string{auth.RoleCustomer}}, nil
+	case BobToken:
+		return auth.Principal{UserID: BobUserID, Roles: []string{auth.RoleCustomer}}, nil
+	case DownToken:
+		return auth.Principal{}, auth.ErrUnavailable
+	}
+	return auth.Principal{}, auth.ErrInvalidToken
+})
 
 // Clock is a settable clock.
 type Clock struct {
@@ -46,6 +77,18 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// Build builds a service with newS(cfg), failing the test on error, and
+// closes it at the end of the test: kittest.Build(t, product.New, cfg).
+func Build[C any, S io.Closer](t testing.TB, newS func(C) (S, error), cfg C) S {
+	t.Helper()
+	s, err := newS(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // Serve starts h on 127.0.0.1:0 and closes it at the end of the test.
 func Serve(t testing.TB, h http.Handler) *httptest.Server {
 	t.Helper()
@@ -57,6 +100,32 @@ func Serve(t testing.TB, h http.Handler) *httptest.Server {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// Record serves one request to h in process, without a network: body as
+// JSON, then the header pairs. It returns the recorded answer.
+func Record(h http.Handler, method, path string, body []byte, headers ...string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, path, bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		r.Header.Set(headers[i], headers[i+1])
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+// StrictJSON decodes body into v as the services read a request body, for
+// a test that writes the contract out: exactly one JSON value and no
+// unknown fields. It reports whether body is such a value.
+func StrictJSON(body []byte, v any) bool {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if dec.Decode(v) != nil {
+		return false
+	}
+	_, err := dec.Token()
+	return errors.Is(err, io.EOF)
 }
 
 // Response is a finished call.
