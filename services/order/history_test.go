@@ -58,21 +58,8 @@ func TestHistoryEndpoint(t *testing.T) {
 	if len(page.Items) != 1 || page.Next != page.Items[0].ID || page.Next != hs[0].ID {
 		t.Fatalf("first page: %+v", page)
 	}
-	for _, tc := range []struct {
-		name, query string
-		hdr         []string
-		want        int
-	}{
-		{"gateway key", "", []string{auth.GatewayKeyHeader, kittest.Keys.Gateway}, http.StatusForbidden},
-		{"no key", "", nil, http.StatusUnauthorized},
-		{"limit 0", "?limit=0", []string{auth.ServiceKeyHeader, kittest.Keys.Service}, http.StatusBadRequest},
-		{"limit over max", "?limit=5001", []string{auth.ServiceKeyHeader, kittest.Keys.Service}, http.StatusBadRequest},
-		{"after twice", "?after=a&after=b", []string{auth.ServiceKeyHeader, kittest.Keys.Service}, http.StatusBadRequest},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if r := kittest.Call(t, http.MethodGet, f.url+RouteHistory+tc.query, nil, tc.hdr...); r.Status != tc.want {
-				t.Fatalf("%d, want %d: %s", r.Status, tc.want, r.Body)
-			}
-		})
-	}
+	sk := []string{auth.ServiceKeyHeader, kittest.Keys.Service}
+	kittest.WantRefused(t, f.url+RouteHistory, kittest.ServiceOnly(
+		kittest.Refusal{Name: "limit over max", Query: "?limit=5001", Header: sk, Want: http.StatusBadRequest},
+		kittest.Refusal{Name: "after twice", Query: "?after=a&after=b", Header: sk, Want: http.StatusBadRequest})...)
 }

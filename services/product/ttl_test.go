@@ -37,23 +37,11 @@ func TestReservationsEndpoint(t *testing.T) {
 	if all, err := c.Reservations(ctx, ""); err != nil || len(all) != 2 {
 		t.Fatalf("all: %+v %v", all, err)
 	}
-	for _, tc := range []struct {
-		name  string
-		query string
-		hdr   []string
-		want  int
-	}{
-		{"gateway key", "?state=reserved", gw, http.StatusForbidden},
-		{"no key", "?state=reserved", nil, http.StatusUnauthorized},
-		{"bad state", "?state=gone", svc, http.StatusBadRequest},
-		{"state twice", "?state=reserved&state=committed", svc, http.StatusBadRequest},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if r := kittest.Call(t, http.MethodGet, url+RouteReservations+tc.query, nil, tc.hdr...); r.Status != tc.want {
-				t.Fatalf("%d, want %d: %s", r.Status, tc.want, r.Body)
-			}
-		})
-	}
+	kittest.WantRefused(t, url+RouteReservations,
+		kittest.Refusal{Name: "gateway key", Query: "?state=reserved", Header: gw, Want: http.StatusForbidden},
+		kittest.Refusal{Name: "no key", Query: "?state=reserved", Want: http.StatusUnauthorized},
+		kittest.Refusal{Name: "bad state", Query: "?state=gone", Header: svc, Want: http.StatusBadRequest},
+		kittest.Refusal{Name: "state twice", Query: "?state=reserved&state=committed", Header: svc, Want: http.StatusBadRequest})
 }
 
 // TestReservationTTL: product gives expired stock back itself; a repeated

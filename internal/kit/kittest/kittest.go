@@ -102,6 +102,36 @@ func Serve(t testing.TB, h http.Handler) *httptest.Server {
 	return srv
 }
 
+// Refusal is a GET that a route must refuse: the query to add to its URL,
+// the header pairs to send, and the status it must answer.
+type Refusal struct {
+	Name, Query string
+	Header      []string
+	Want        int
+}
+
+// ServiceOnly returns the refusals of an internal route (service key
+// only) for a caller without the service key, followed by more.
+func ServiceOnly(more ...Refusal) []Refusal {
+	return append([]Refusal{
+		{Name: "gateway key", Header: []string{auth.GatewayKeyHeader, Keys.Gateway}, Want: http.StatusForbidden},
+		{Name: "no key", Want: http.StatusUnauthorized},
+	}, more...)
+}
+
+// WantRefused GETs url+Query for each refusal, as a subtest, and fails
+// unless it is answered the refusal's status.
+func WantRefused(t *testing.T, url string, refusals ...Refusal) {
+	t.Helper()
+	for _, rf := range refusals {
+		t.Run(rf.Name, func(t *testing.T) {
+			if r := Call(t, http.MethodGet, url+rf.Query, nil, rf.Header...); r.Status != rf.Want {
+				t.Fatalf("%d, want %d: %s", r.Status, rf.Want, r.Body)
+			}
+		})
+	}
+}
+
 // Record serves one request to h in process, without a network: body as
 // JSON, then the header pairs. It returns the recorded answer.
 func Record(h http.Handler, method, path string, body []byte, headers ...string) *httptest.ResponseRecorder {
