@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+
+	"github.com/faultlab/faultlab/internal/problem"
 )
 
 // NewID returns prefix + 24 random hex digits.
@@ -63,4 +65,21 @@ func RemoteIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// DecodeKeyed reads an idempotent POST: its Idempotency-Key (required,
+// ValidIdempotencyKey) and its JSON body, at most max bytes, into dst
+// (problem.DecodeJSON). On a bad request it writes the problem and
+// reports false.
+func DecodeKeyed(w http.ResponseWriter, r *http.Request, dst any, max int64) (key string, ok bool) {
+	key = r.Header.Get(IdempotencyKeyHeader)
+	if !ValidIdempotencyKey(key) {
+		problem.Write(w, r, problem.BadRequest("Idempotency-Key header is required: 1 to 255 printable ASCII characters"))
+		return "", false
+	}
+	if err := problem.DecodeJSON(w, r, dst, max); err != nil {
+		problem.Write(w, r, err)
+		return "", false
+	}
+	return key, true
 }

@@ -34,9 +34,7 @@ func (pg Paging) Parse(r *http.Request) (limit, offset int, _ *problem.Error) {
 	if fe != nil {
 		bad = append(bad, *fe)
 	}
-	if len(bad) > 0 {
-		p := problem.BadRequest("invalid paging parameters")
-		p.Errors = bad
+	if p := problem.Invalid(http.StatusBadRequest, "invalid paging parameters", bad); p != nil {
 		return 0, 0, p
 	}
 	return limit, offset, nil
@@ -91,9 +89,7 @@ func ParseAfter(r *http.Request, def, max int) (after string, limit int, perr *p
 			after = vs[0]
 		}
 	}
-	if len(bad) > 0 {
-		p := problem.BadRequest("invalid paging parameters")
-		p.Errors = bad
+	if p := problem.Invalid(http.StatusBadRequest, "invalid paging parameters", bad); p != nil {
 		return "", 0, p
 	}
 	return after, limit, nil

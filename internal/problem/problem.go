@@ -102,6 +102,18 @@ func Unavailable(detail string, retryAfter time.Duration) *Error {
 	return p
 }
 
+// Invalid returns a problem with status and detail that lists each bad
+// field, or nil when bad is empty: a handler collects every field error
+// and answers them all at once.
+func Invalid(status int, detail string, bad []FieldError) *Error {
+	if len(bad) == 0 {
+		return nil
+	}
+	p := New(status, detail)
+	p.Errors = bad
+	return p
+}
+
 type traceIDKey struct{}
 
 // WithTraceID returns ctx carrying the request's trace id, which Write puts

@@ -76,3 +76,14 @@ func TestWriteTakesRetryAfterFromCause(t *testing.T) {
 		t.Fatalf("Retry-After %q from a cause that gives none", rec.Header().Get("Retry-After"))
 	}
 }
+
+func TestInvalid(t *testing.T) {
+	if p := Invalid(http.StatusBadRequest, "invalid thing", nil); p != nil {
+		t.Fatalf("no bad fields: %+v, want nil", p)
+	}
+	bad := []FieldError{{Field: "a", Detail: "must be b"}}
+	p := Invalid(http.StatusUnprocessableEntity, "invalid thing", bad)
+	if p == nil || p.Status != http.StatusUnprocessableEntity || p.Detail != "invalid thing" || len(p.Errors) != 1 {
+		t.Fatalf("Invalid = %+v", p)
+	}
+}

@@ -99,9 +99,9 @@ type Route struct {
 	Method, Path string
 }
 
-// withDefaults fills in the zero fields of c (the upstreams are New's).
+// withDefaults fills in the zero fields of c (Base and the upstreams are
+// the frame's).
 func (c Config) withDefaults() Config {
-	c.Base = c.Base.WithDefaults()
 	if c.MaxBody <= 0 {
 		c.MaxBody = DefaultMaxBody
 	}

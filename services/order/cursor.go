@@ -2,6 +2,7 @@ package order
 
 import (
 	"encoding/base64"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -83,9 +84,7 @@ func parseListQuery(q url.Values) (limit int, after Cursor, _ *problem.Error) {
 		}
 		after = c
 	}
-	if len(bad) > 0 {
-		p := problem.BadRequest("invalid paging parameters")
-		p.Errors = bad
+	if p := problem.Invalid(http.StatusBadRequest, "invalid paging parameters", bad); p != nil {
 		return 0, Cursor{}, p
 	}
 	return limit, after, nil

@@ -117,12 +117,8 @@ func FuzzCreateOrder(f *testing.F) {
 		}
 		req, valid := validOrder(body)
 		valid = valid && kit.ValidIdempotencyKey(key)
-		if !valid {
-			switch w.Code {
-			case 400, 413, 415:
-			default:
-				t.Fatalf("key %q body %q, invalid: status %d %s", key, body, w.Code, w.Body)
-			}
+		if !valid && !kittest.Unreadable(w.Code) {
+			t.Fatalf("key %q body %q, invalid: status %d %s", key, body, w.Code, w.Body)
 		}
 		if w.Code == http.StatusCreated {
 			var o order.Order

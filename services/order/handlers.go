@@ -91,13 +91,8 @@ func (s *Service) parseCreate(w http.ResponseWriter, r *http.Request) (string, C
 		problem.Write(w, r, problem.Newf(http.StatusBadRequest, "send one Idempotency-Key header, not %d", n))
 		return "", req, false
 	}
-	key := r.Header.Get(kit.IdempotencyKeyHeader)
-	if !kit.ValidIdempotencyKey(key) {
-		problem.Write(w, r, problem.BadRequest("Idempotency-Key header is required: 1 to 255 printable ASCII characters"))
-		return "", req, false
-	}
-	if err := problem.DecodeJSON(w, r, &req, 32<<10); err != nil {
-		problem.Write(w, r, err)
+	key, ok := kit.DecodeKeyed(w, r, &req, 32<<10)
+	if !ok {
 		return "", req, false
 	}
 	if len(req.Items) == 0 || len(req.Items) > s.cfg.MaxLines {

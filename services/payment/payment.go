@@ -171,13 +171,8 @@ func (s *Service) charge(w http.ResponseWriter, r *http.Request) {
 // request it writes the problem and reports false.
 func parseCharge(w http.ResponseWriter, r *http.Request) (string, ChargeRequest, bool) {
 	var req ChargeRequest
-	key := r.Header.Get(kit.IdempotencyKeyHeader)
-	if !kit.ValidIdempotencyKey(key) {
-		problem.Write(w, r, problem.BadRequest("Idempotency-Key header is required: 1 to 255 printable ASCII characters"))
-		return "", req, false
-	}
-	if err := problem.DecodeJSON(w, r, &req, 8<<10); err != nil {
-		problem.Write(w, r, err)
+	key, ok := kit.DecodeKeyed(w, r, &req, 8<<10)
+	if !ok {
 		return "", req, false
 	}
 	var bad []problem.FieldError
@@ -193,9 +188,7 @@ func parseCharge(w http.ResponseWriter, r *http.Request) (string, ChargeRequest,
 	if !currencyRE.MatchString(req.Currency) {
 		bad = append(bad, problem.FieldError{Field: "currency", Detail: "must be a 3-letter ISO 4217 code"})
 	}
-	if len(bad) > 0 {
-		p := problem.BadRequest("invalid payment")
-		p.Errors = bad
+	if p := problem.Invalid(http.StatusBadRequest, "invalid payment", bad); p != nil {
 		problem.Write(w, r, p)
 		return "", req, false
 	}

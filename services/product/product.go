@@ -236,9 +236,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 	if req.Stock < 0 || req.Stock > 1_000_000 {
 		bad = append(bad, problem.FieldError{Field: "stock", Detail: "must be from 0 to 1000000"})
 	}
-	if len(bad) > 0 {
-		pe := problem.Unprocessable("invalid product")
-		pe.Errors = bad
+	if pe := problem.Invalid(http.StatusUnprocessableEntity, "invalid product", bad); pe != nil {
 		problem.Write(w, r, pe)
 		return
 	}
@@ -296,9 +294,7 @@ func (s *Service) reserve(w http.ResponseWriter, r *http.Request) {
 	if !kit.ValidID(req.ID) {
 		bad = append(bad, problem.FieldError{Field: "id", Detail: "must be 1 to 64 characters of [A-Za-z0-9_-]"})
 	}
-	if len(bad) > 0 {
-		p := problem.BadRequest("invalid reservation")
-		p.Errors = bad
+	if p := problem.Invalid(http.StatusBadRequest, "invalid reservation", bad); p != nil {
 		problem.Write(w, r, p)
 		return
 	}

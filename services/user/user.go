@@ -113,9 +113,8 @@ type Service struct {
 	refused    *prometheus.CounterVec // logins refused before hashing, by reason
 }
 
-// withDefaults fills in the zero fields of c.
+// withDefaults fills in the zero fields of c (Base is the frame's).
 func (c Config) withDefaults() Config {
-	c.Base = c.Base.WithDefaults()
 	if c.TokenTTL <= 0 {
 		c.TokenTTL = DefaultTokenTTL
 	}
@@ -317,9 +316,7 @@ func parseLogin(w http.ResponseWriter, r *http.Request) (string, LoginRequest, b
 	if req.Password == "" || len(req.Password) > maxPasswordLen {
 		bad = append(bad, problem.FieldError{Field: "password", Detail: fmt.Sprintf("must be 1 to %d bytes", maxPasswordLen)})
 	}
-	if len(bad) > 0 {
-		p := problem.BadRequest("invalid login request")
-		p.Errors = bad
+	if p := problem.Invalid(http.StatusBadRequest, "invalid login request", bad); p != nil {
 		problem.Write(w, r, p)
 		return "", req, false
 	}

@@ -158,6 +158,16 @@ func StrictJSON(body []byte, v any) bool {
 	return errors.Is(err, io.EOF)
 }
 
+// Unreadable reports whether status is how a service refuses a request
+// that it cannot read: 400, 413 or 415.
+func Unreadable(status int) bool {
+	switch status {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+		return true
+	}
+	return false
+}
+
 // Response is a finished call.
 type Response struct {
 	Status int
