@@ -50,44 +50,7 @@ func newAttackLab(t *testing.T) *attackLab {
 	}
 	a := &attackLab{lab: &lab{clock: kittest.NewClock()}, key: key}
 	l, keys := a.lab, kittest.Keys
-	argon := user.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}
-	ust, err := user.OpenStore(context.Background(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	us, err := user.New(user.Config{Base: kit.Base{Keys: keys, Now: l.clock.Now}, Argon2: argon, Store: ust, SigningKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := user.HashPassword(bobPassword, argon)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ust.CreateUser(context.Background(), user.User{ID: "usr_bob", Email: bobEmail, PasswordHash: h, Roles: []string{auth.RoleCustomer}}); err != nil {
-		t.Fatal(err)
-	}
-	closeOnCleanup(t, us)
-	l.userURL = kittest.Serve(t, us).URL
-	validator := auth.ValidatorFunc(user.NewClient(l.userURL, nil, keys.Service).ValidateToken)
-
-	ps, err := product.New(product.Config{Base: kit.Base{Keys: keys, Now: l.clock.Now}, Validator: validator, UserURL: l.userURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	closeOnCleanup(t, ps)
-	l.prodURL = kittest.Serve(t, ps).URL
-	pay, err := payment.New(payment.Config{Base: kit.Base{Keys: keys, Now: l.clock.Now}, Validator: validator, UserURL: l.userURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	closeOnCleanup(t, pay)
-	l.payURL = kittest.Serve(t, pay).URL
-	os, err := order.New(order.Config{Base: kit.Base{Keys: keys, Now: l.clock.Now}, Validator: validator, UserURL: l.userURL, ProductURL: l.prodURL, PaymentURL: l.payURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	closeOnCleanup(t, os)
-	orderURL := kittest.Serve(t, os).URL
+	orderURL := l.startShop(t, key)
 	// The gateway as `faultlab up` builds it: a real resilience client per
 	// upstream with the lab's policy (hop.New), and the deadline middleware
 	// in Wrap. Before issue 17 this lab used plain clients, and so missed

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"net"
 	"net/http"
@@ -36,58 +37,12 @@ type lab struct {
 	products                        *product.Client
 }
 
-func closeOnCleanup(t testing.TB, c interface{ Close() error }) { t.Cleanup(func() { c.Close() }) }
-
 func newLab(t testing.TB) *lab {
 	t.Helper()
 	l := &lab{clock: kittest.NewClock()}
 	keys := kittest.Keys
-	argon := user.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}
-
-	ust, err := user.OpenStore(context.Background(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := user.HashPassword(bobPassword, argon)
-	if err != nil {
-		t.Fatal(err)
-	}
-	us, err := user.New(user.Config{Base: kit.Base{Keys: keys, Now: l.clock.Now}, Argon2: argon, Store: ust})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// After New, which seeds only an empty store.
-	if err := ust.CreateUser(context.Background(), user.User{ID: "usr_bob", Email: bobEmail, PasswordHash: h, Roles: []string{auth.RoleCustomer}}); err != nil {
-		t.Fatal(err)
-	}
-	closeOnCleanup(t, us)
-	l.userURL = kittest.Serve(t, us).URL
-	uc := user.NewClient(l.userURL, nil, keys.Service)
-	validator := auth.ValidatorFunc(uc.ValidateToken)
-
-	ps, err := product.New(product.Config{Base: kit.Base{Keys: keys, Now: l.clock.Now}, Validator: validator, UserURL: l.userURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	closeOnCleanup(t, ps)
-	l.prodSwitch = &kittest.Switch{H: ps}
-	l.prodURL = kittest.Serve(t, l.prodSwitch).URL
-
-	pay, err := payment.New(payment.Config{Base: kit.Base{Keys: keys, Now: l.clock.Now}, Validator: validator, UserURL: l.userURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	closeOnCleanup(t, pay)
-	l.paySwitch = &kittest.Switch{H: pay}
-	l.payURL = kittest.Serve(t, l.paySwitch).URL
-
-	os, err := order.New(order.Config{Base: kit.Base{Keys: keys, Now: l.clock.Now}, Validator: validator, UserURL: l.userURL, ProductURL: l.prodURL, PaymentURL: l.payURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	closeOnCleanup(t, os)
-	orderURL := kittest.Serve(t, os).URL
-
+	orderURL := l.startShop(t, nil)
+	var err error
 	l.gw, err = New(Config{Base: kit.Base{Keys: auth.Keys{Gateway: keys.Gateway}, Now: l.clock.Now}, UserURL: l.userURL, ProductURL: l.prodURL, OrderURL: orderURL, PaymentURL: l.payURL})
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +53,41 @@ func newLab(t testing.TB) *lab {
 	l.payments = payment.NewClient(l.payURL, nil, keys.Service)
 	l.products = product.NewClient(l.prodURL, nil, keys.Service)
 	return l
+}
+
+// startShop starts user (with bob's account; signing with key unless it
+// is nil), product, payment and order in process, with real HTTP between
+// them, product and payment behind switches. It fills in l's URLs and
+// returns order's.
+func (l *lab) startShop(t testing.TB, key ed25519.PrivateKey) (orderURL string) {
+	t.Helper()
+	keys := kittest.Keys
+	argon := user.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}
+	ust, err := user.OpenStore(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := user.HashPassword(bobPassword, argon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	us := kittest.Build(t, user.New, user.Config{Base: kit.Base{Keys: keys, Now: l.clock.Now}, Argon2: argon, Store: ust, SigningKey: key})
+	// After New, which seeds only an empty store.
+	if err := ust.CreateUser(context.Background(), user.User{ID: "usr_bob", Email: bobEmail, PasswordHash: h, Roles: []string{auth.RoleCustomer}}); err != nil {
+		t.Fatal(err)
+	}
+	l.userURL = kittest.Serve(t, us).URL
+	validator := auth.ValidatorFunc(user.NewClient(l.userURL, nil, keys.Service).ValidateToken)
+	base := kit.Base{Keys: keys, Now: l.clock.Now}
+
+	ps := kittest.Build(t, product.New, product.Config{Base: base, Validator: validator, UserURL: l.userURL})
+	l.prodSwitch = &kittest.Switch{H: ps}
+	l.prodURL = kittest.Serve(t, l.prodSwitch).URL
+	pay := kittest.Build(t, payment.New, payment.Config{Base: base, Validator: validator, UserURL: l.userURL})
+	l.paySwitch = &kittest.Switch{H: pay}
+	l.payURL = kittest.Serve(t, l.paySwitch).URL
+	os := kittest.Build(t, order.New, order.Config{Base: base, Validator: validator, UserURL: l.userURL, ProductURL: l.prodURL, PaymentURL: l.payURL})
+	return kittest.Serve(t, os).URL
 }
 
 func (l *lab) login(t testing.TB, email, pw string) string {

@@ -129,11 +129,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{
-		Frame:    f,
-		cfg:      cfg,
-		log:      cfg.Logger,
-		store:    st,
+	s := &Service{Frame: f, cfg: cfg, log: cfg.Logger, store: st,
 		products: product.NewClient(cfg.ProductURL, cfg.ProductClient, cfg.Keys.Service),
 		payments: payment.NewClient(cfg.PaymentURL, cfg.PaymentClient, cfg.Keys.Service),
 	}

@@ -143,6 +143,23 @@ func newGated(t testing.TB) *gated {
 	return g
 }
 
+// reconcileHeld starts a reconciler pass and returns once it is held at
+// its payment check of order w. release lets the pass go on and waits
+// for it to end.
+func (g *gated) reconcileHeld(w string) (release func()) {
+	hold := g.pay.add(&gateRule{method: http.MethodGet, pathHas: "/internal/payments", queryHas: w, action: gateHold, times: 1})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = g.svc.Reconcile(context.Background())
+	}()
+	<-hold.arrived
+	return func() {
+		close(hold.release)
+		<-done
+	}
+}
+
 func orderOf(t testing.TB, r kittest.Response) Order {
 	t.Helper()
 	var o Order
@@ -202,21 +219,14 @@ func TestReconcilerNeverSavesAStaleCopy(t *testing.T) {
 	x := g.stuck(t, "replayed", product.Item{ProductID: "prd_005", Quantity: 1})
 	g.clock.Advance(time.Minute) // the requests' leases are long gone
 
-	hold := g.pay.add(&gateRule{method: http.MethodGet, pathHas: "/internal/payments", queryHas: w, action: gateHold, times: 1})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_, _ = g.svc.Reconcile(context.Background())
-	}()
-	<-hold.arrived // the reconciler is busy with w
+	release := g.reconcileHeld(w) // the reconciler is busy with w
 	first := g.order(t, "alice-token", "replayed", items(product.Item{ProductID: "prd_005", Quantity: 1}))
 	if first.Status != http.StatusCreated {
 		t.Fatalf("replay: %d %s", first.Status, first.Body)
 	}
 	// The reconciler's own commit of x fails, once.
 	g.prod.add(&gateRule{method: http.MethodPost, pathHas: x + "-1/commit", action: gateFail503, times: 1})
-	close(hold.release)
-	<-done
+	release()
 	g.prod.clear()
 	// Right after that pass, and after the next: an acknowledged order
 	// stays confirmed.
@@ -259,19 +269,12 @@ func TestSecondConfirmKeepsTheTotal(t *testing.T) {
 	}
 	g.clock.Advance(time.Minute)
 
-	hold := g.pay.add(&gateRule{method: http.MethodGet, pathHas: "/internal/payments", queryHas: w, action: gateHold, times: 1})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_, _ = g.svc.Reconcile(context.Background())
-	}()
-	<-hold.arrived
+	release := g.reconcileHeld(w)
 	first := g.order(t, "alice-token", "unpriced", items(line))
 	if first.Status != http.StatusCreated {
 		t.Fatalf("replay: %d %s", first.Status, first.Body)
 	}
-	close(hold.release)
-	<-done
+	release()
 	_, _ = g.svc.Reconcile(context.Background())
 	o := orderOf(t, g.getOrder(t, "alice-token", x))
 	told := orderOf(t, first)
@@ -301,20 +304,13 @@ func TestOlderAttemptIsNeverSold(t *testing.T) {
 	// than that (the clients' timeouts are shorter).
 	g.clock.Advance(time.Second)
 
-	hold := g.pay.add(&gateRule{method: http.MethodGet, pathHas: "/internal/payments", queryHas: w, action: gateHold, times: 1})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_, _ = g.svc.Reconcile(context.Background())
-	}()
-	<-hold.arrived
+	release := g.reconcileHeld(w)
 	if r := g.order(t, "alice-token", "late", items(line)); r.Status != http.StatusCreated {
 		t.Fatalf("replay: %d %s", r.Status, r.Body)
 	}
 	close(late.release) // the first attempt's reservation lands now
 	<-late.arrived
-	close(hold.release)
-	<-done
+	release()
 	for range 2 {
 		_, _ = g.svc.Reconcile(context.Background())
 	}

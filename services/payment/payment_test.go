@@ -142,14 +142,8 @@ func TestInFlightAndTakeOver(t *testing.T) {
 	f := &fixture{svc: svc, url: kittest.Serve(t, svc).URL, clock: clock}
 	f.c = NewClient(f.url, nil, kittest.Keys.Service)
 	req := ChargeRequest{OrderID: "ord_c", AmountCents: 700, Currency: "EUR"}
-	now := f.clock.Now()
 	// A process died between Begin and Complete: its row is processing.
-	if _, created, err := f.svc.store.Begin(context.Background(), Record{
-		Payment: Payment{ID: "pay_crashed", OrderID: req.OrderID, AmountCents: 700, Currency: "EUR", CreatedAt: now, UpdatedAt: now},
-		Key:     "crash", Fingerprint: kit.Fingerprint(req),
-	}, now.Add(DefaultLeaseTTL)); err != nil || !created {
-		t.Fatal(err)
-	}
+	f.begun(t, "crash", "pay_crashed", req)
 	// While its claim lasts (in the store: any process sharing it sees
 	// the same), another request with the key gets 409, whatever its body.
 	for _, body := range []ChargeRequest{req, {OrderID: "ord_other", AmountCents: 1, Currency: "EUR"}} {
@@ -188,6 +182,19 @@ func TestInFlightAndTakeOver(t *testing.T) {
 	}
 }
 
+// begun stores a charge of req under key as a process that died between
+// Begin and Complete leaves it: processing, claimed for DefaultLeaseTTL.
+func (f *fixture) begun(t testing.TB, key, id string, req ChargeRequest) {
+	t.Helper()
+	now := f.clock.Now()
+	if _, created, err := f.svc.store.Begin(context.Background(), Record{
+		Payment: Payment{ID: id, OrderID: req.OrderID, AmountCents: req.AmountCents, Currency: req.Currency, CreatedAt: now, UpdatedAt: now},
+		Key:     key, Fingerprint: kit.Fingerprint(req),
+	}, now.Add(DefaultLeaseTTL)); err != nil || !created {
+		t.Fatalf("begin: created %v, %v", created, err)
+	}
+}
+
 // safeBuffer is a bytes.Buffer safe for concurrent writers.
 type safeBuffer struct {
 	mu sync.Mutex
@@ -210,14 +217,8 @@ func TestRestartTakesOverWhenTheClaimExpires(t *testing.T) {
 	dir := t.TempDir()
 	f := newFixture(t, dir)
 	req := ChargeRequest{OrderID: "ord_k", AmountCents: 900, Currency: "EUR"}
-	now := f.clock.Now()
 	// The process dies between Begin and Complete.
-	if _, created, err := f.svc.store.Begin(context.Background(), Record{
-		Payment: Payment{ID: "pay_killed", OrderID: req.OrderID, AmountCents: 900, Currency: "EUR", CreatedAt: now, UpdatedAt: now},
-		Key:     "killed", Fingerprint: kit.Fingerprint(req),
-	}, now.Add(DefaultLeaseTTL)); err != nil || !created {
-		t.Fatal(err)
-	}
+	f.begun(t, "killed", "pay_killed", req)
 	if err := f.svc.Close(); err != nil {
 		t.Fatal(err)
 	}
