@@ -24,7 +24,9 @@
 // it is trusted only on a request with the valid gateway key.
 //
 // Other services never check signatures: they call ValidateToken through
-// Client (usually behind a resilience token cache).
+// Client (kit.TokenClient, the default Validator of every service's frame;
+// the wiring puts a resilience token cache in front of it). The route and
+// its body are auth.RouteValidate and auth.ValidateRequest.
 //
 // Service and Client are safe for concurrent use.
 //
