@@ -82,15 +82,7 @@ func StartVictoriaLogs(ctx context.Context, o Options) (*Process, error) {
 		// keeps everything a test or an experiment produces.
 		"-retentionPeriod=7d",
 	}
-	p, err := start(ctx, "victoria-logs", o, o.Dir, args, nil)
-	if err != nil {
-		return nil, err
-	}
-	p.URL = "http://" + addr
-	if err := p.waitReady(ctx, o.ReadyTimeout, p.URL+"/health"); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return startReady(ctx, "victoria-logs", o, o.Dir, args, nil, addr, "/health")
 }
 
 // StartFilebeat starts Filebeat with o.Config and returns once its
@@ -132,12 +124,18 @@ func StartFilebeat(ctx context.Context, o Options) (*Process, error) {
 		"-E", "http.host=" + host,
 		"-E", "http.port=" + port,
 	}
-	p, err := start(ctx, "filebeat", o, dir, args, o.Env)
+	return startReady(ctx, "filebeat", o, dir, args, o.Env, mon, "/")
+}
+
+// startReady starts the process and returns once http://addr+health
+// answers; the Process's URL is http://addr.
+func startReady(ctx context.Context, name string, o Options, dir string, args, env []string, addr, health string) (*Process, error) {
+	p, err := start(ctx, name, o, dir, args, env)
 	if err != nil {
 		return nil, err
 	}
-	p.URL = "http://" + mon
-	if err := p.waitReady(ctx, o.ReadyTimeout, p.URL+"/"); err != nil {
+	p.URL = "http://" + addr
+	if err := p.waitReady(ctx, o.ReadyTimeout, p.URL+health); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -38,20 +38,12 @@ func (v VictoriaLogs) Query(ctx context.Context, logsql string, limit int) ([]ma
 	if limit > 0 {
 		form.Set("limit", strconv.Itoa(limit))
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
-		strings.TrimRight(v.URL, "/")+"/select/logsql/query", strings.NewReader(form.Encode()))
+	resp, err := post(ctx, v.HTTP, "victorialogs", "query", strings.TrimRight(v.URL, "/")+"/select/logsql/query",
+		"application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
 	if err != nil {
-		return nil, fmt.Errorf("victorialogs query: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := client(v.HTTP).Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("victorialogs query: %w", err)
+		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, statusError("victorialogs", resp)
-	}
 	var out []map[string]any
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
@@ -111,19 +103,11 @@ func (e Elasticsearch) Search(ctx context.Context, query string) ([]map[string]a
 		return nil, fmt.Errorf("elasticsearch search: %w", err)
 	}
 	u := strings.TrimRight(e.URL, "/") + "/" + url.PathEscape(index) + "/_search?ignore_unavailable=true&allow_no_indices=true"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	resp, err := post(ctx, e.HTTP, "elasticsearch", "search", u, "application/json", bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("elasticsearch search: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client(e.HTTP).Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("elasticsearch search: %w", err)
+		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, statusError("elasticsearch", resp)
-	}
 	var r struct {
 		Hits struct {
 			Hits []struct {
@@ -165,6 +149,26 @@ func client(c *http.Client) *http.Client {
 		return http.DefaultClient
 	}
 	return c
+}
+
+// post sends body to u as contentType with hc (nil: the default) and
+// returns the 200 answer, for the caller to read and close. Errors name
+// the store and the operation ("victorialogs query: …").
+func post(ctx context.Context, hc *http.Client, store, op, u, contentType string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", store, op, err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	resp, err := client(hc).Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", store, op, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		return nil, statusError(store, resp)
+	}
+	return resp, nil
 }
 
 func statusError(store string, resp *http.Response) error {
