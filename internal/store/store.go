@@ -81,6 +81,31 @@ func Tx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 	return nil
 }
 
+// Querier runs a query: a *sql.DB or a *sql.Tx.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// Strings runs query on q and returns the single text column of its rows
+// (nil for none). The rows are closed when it returns, so a transaction
+// may go on with its next statement.
+func Strings(ctx context.Context, q Querier, query string, args ...any) ([]string, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // AddColumn adds column to table unless it is there already: the
 // idempotent ALTER TABLE that Migrate's statements cannot express, so a
 // store written by an older version opens with the new schema.

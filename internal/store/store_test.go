@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"testing"
 )
 
@@ -74,5 +76,37 @@ func TestAddColumnIsIdempotent(t *testing.T) {
 	var v int
 	if err := db.QueryRowContext(ctx, `SELECT v FROM kv WHERE k = 'a'`).Scan(&v); err != nil || v != 7 {
 		t.Fatalf("v = %d, %v", v, err)
+	}
+}
+
+func TestStrings(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, "", "strings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := Migrate(ctx, db, `CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER)`,
+		`INSERT INTO t VALUES ('b', 2), ('a', 1), ('c', 3)`); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Strings(ctx, db, `SELECT id FROM t WHERE n > ? ORDER BY id`, 1)
+	if err != nil || len(got) != 2 || got[0] != "b" || got[1] != "c" {
+		t.Fatalf("Strings = %v, %v", got, err)
+	}
+	// Inside a transaction on the one connection, the next statement runs.
+	err = Tx(ctx, db, func(tx *sql.Tx) error {
+		ids, err := Strings(ctx, tx, `SELECT id FROM t ORDER BY id`)
+		if err != nil || len(ids) != 3 {
+			return fmt.Errorf("in tx: %v, %w", ids, err)
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM t WHERE id = ?`, ids[0])
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if none, err := Strings(ctx, db, `SELECT id FROM t WHERE n > 10`); err != nil || none != nil {
+		t.Fatalf("no rows: %v, %v", none, err)
 	}
 }

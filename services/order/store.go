@@ -463,20 +463,11 @@ func (s *sqliteStore) ListByUser(ctx context.Context, userID string, limit int, 
 }
 
 func (s *sqliteStore) Pending(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM orders WHERE status = ? ORDER BY created_at, id`, StatusPending)
+	ids, err := store.Strings(ctx, s.db, `SELECT id FROM orders WHERE status = ? ORDER BY created_at, id`, StatusPending)
 	if err != nil {
 		return nil, fmt.Errorf("pending orders: %w", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("pending orders: %w", err)
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return ids, nil
 }
 
 func (s *sqliteStore) Outbox(ctx context.Context) ([]OutboxItem, error) {

@@ -395,22 +395,9 @@ func (s *sqliteStore) Commit(ctx context.Context, id string, now time.Time) (Res
 func (s *sqliteStore) Sweep(ctx context.Context, now time.Time) (int, error) {
 	n := 0
 	err := store.Tx(ctx, s.db, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM reservations WHERE state = ? AND expires_at <= ? ORDER BY expires_at LIMIT 500`,
+		ids, err := store.Strings(ctx, tx, `SELECT id FROM reservations WHERE state = ? AND expires_at <= ? ORDER BY expires_at LIMIT 500`,
 			StateReserved, now.UnixMilli())
 		if err != nil {
-			return fmt.Errorf("sweep: %w", err)
-		}
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return fmt.Errorf("sweep: %w", err)
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return fmt.Errorf("sweep: %w", err)
 		}
 		for _, id := range ids {
@@ -443,21 +430,8 @@ func (s *sqliteStore) Reservations(ctx context.Context, state string) ([]Reserva
 			q += ` WHERE state = ?`
 			args = append(args, state)
 		}
-		rows, err := tx.QueryContext(ctx, q+` ORDER BY id`, args...)
+		ids, err := store.Strings(ctx, tx, q+` ORDER BY id`, args...)
 		if err != nil {
-			return fmt.Errorf("reservations: %w", err)
-		}
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return fmt.Errorf("reservations: %w", err)
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return fmt.Errorf("reservations: %w", err)
 		}
 		for _, id := range ids {
