@@ -29,6 +29,13 @@ func serve(t *testing.T, tweak func(*http.Server)) (string, *atomic.Int64) {
 	if tweak != nil {
 		tweak(srv)
 	}
+	return start(t, srv), &reached
+}
+
+// start serves srv on a loopback listener until the end of the test and
+// returns its address.
+func start(t *testing.T, srv *http.Server) string {
+	t.Helper()
 	ln, err := server.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +49,7 @@ func serve(t *testing.T, tweak func(*http.Server)) (string, *atomic.Int64) {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return ln.Addr().String(), &reached
+	return ln.Addr().String()
 }
 
 func dial(t *testing.T, addr string) net.Conn {
@@ -177,14 +184,7 @@ func TestSmugglingClosesTheConnection(t *testing.T) {
 		mu.Unlock()
 		_, _ = io.WriteString(w, "ok")
 	}), nil)
-	ln, err := server.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- server.Serve(ctx, srv, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
+	addr := start(t, srv)
 
 	tests := []struct {
 		name, first string
@@ -200,7 +200,7 @@ func TestSmugglingClosesTheConnection(t *testing.T) {
 			mu.Lock()
 			paths = nil
 			mu.Unlock()
-			c := dial(t, ln.Addr().String())
+			c := dial(t, addr)
 			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 			if _, err := io.WriteString(c, tt.first+"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 				t.Fatal(err)
