@@ -123,14 +123,7 @@ func TestOpenNamesTheService(t *testing.T) {
 
 func TestEdgeRunsBeforeWrap(t *testing.T) {
 	var order []string
-	mark := func(name string) func(http.Handler) http.Handler {
-		return func(next http.Handler) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				order = append(order, name)
-				next.ServeHTTP(w, r)
-			})
-		}
-	}
+	mark := func(name string) func(http.Handler) http.Handler { return kittest.Mark(&order, name) }
 	f := NewFrame(Spec{Name: "svc", Base: &Base{Wrap: mark("wrap")}, Edge: mark("edge"), Guard: mark("guard")})
 	f.Serve(f.Router())
 	f.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, RouteHealthz, nil))

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/faultlab/faultlab/internal/kit/kittest"
 	"github.com/faultlab/faultlab/internal/problem"
 )
 
@@ -60,16 +61,8 @@ func TestAnswersAreProblems(t *testing.T) {
 
 func TestChainOrder(t *testing.T) {
 	var order []string
-	mw := func(name string) func(http.Handler) http.Handler {
-		return func(next http.Handler) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				order = append(order, name)
-				next.ServeHTTP(w, r)
-			})
-		}
-	}
 	h := Chain(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { order = append(order, "handler") }),
-		mw("outer"), nil, mw("inner"))
+		kittest.Mark(&order, "outer"), nil, kittest.Mark(&order, "inner"))
 	do(h, http.MethodGet, "/")
 	if got := strings.Join(order, ","); got != "outer,inner,handler" {
 		t.Fatalf("order %s", got)

@@ -132,6 +132,18 @@ func WantRefused(t *testing.T, url string, refusals ...Refusal) {
 	}
 }
 
+// Mark is a middleware that appends name to *seen when a request passes
+// through it, for a test of the order of a chain. It is not safe for
+// concurrent requests.
+func Mark(seen *[]string, name string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			*seen = append(*seen, name)
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
 // Record serves one request to h in process, without a network: body as
 // JSON, then the header pairs. It returns the recorded answer.
 func Record(h http.Handler, method, path string, body []byte, headers ...string) *httptest.ResponseRecorder {
