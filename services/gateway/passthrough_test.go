@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -20,24 +19,8 @@ import (
 // payment is down), the client sees that explanation and its Retry-After,
 // on the public path, not a generic "order is temporarily unavailable".
 func TestUnavailableUpstreamExplainsItself(t *testing.T) {
-	order := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", problem.ContentType)
-		w.Header().Set("Retry-After", "5") // above MaxRetryAfter: no retry
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = io.WriteString(w, `{"type":"about:blank","title":"Service Unavailable","status":503,`+
-			`"detail":"payment is temporarily unavailable","instance":"/orders","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}`)
-	}))
-	t.Cleanup(order.Close)
-	tr, err := resilience.New(resilience.Config{Name: "order"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := New(Config{Base: kit.Base{Keys: auth.Keys{Gateway: kittest.Keys.Gateway}},
-		OrderURL: order.URL, OrderClient: &http.Client{Transport: tr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := kittest.Serve(t, apitest.Wrap(t, gw))
+	// Retry-After 5 is above MaxRetryAfter: no retry.
+	srv := behindGateway(t, "order", http.StatusServiceUnavailable, "5", "payment is temporarily unavailable", "/orders")
 	r := kittest.Call(t, http.MethodPost, srv.URL+"/api/v1/orders", map[string]any{"items": []any{}},
 		"Authorization", "Bearer a.b.c", kit.IdempotencyKeyHeader, "explain-1")
 	if r.Status != http.StatusServiceUnavailable || r.Header.Get("Content-Type") != problem.ContentType || r.Header.Get("Retry-After") != "5" {
@@ -82,24 +65,7 @@ func TestWithMember(t *testing.T) {
 // "user is temporarily unavailable", which tells it to retry soon rather
 // than that it is being limited.
 func TestLoginLimitPassesThrough(t *testing.T) {
-	users := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", problem.ContentType)
-		w.Header().Set("Retry-After", "42")
-		w.WriteHeader(http.StatusTooManyRequests)
-		_, _ = io.WriteString(w, `{"type":"about:blank","title":"Too Many Requests","status":429,`+
-			`"detail":"too many failed logins; try again later","instance":"/users/api/login","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}`)
-	}))
-	t.Cleanup(users.Close)
-	tr, err := resilience.New(resilience.Config{Name: "user"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := New(Config{Base: kit.Base{Keys: auth.Keys{Gateway: kittest.Keys.Gateway}},
-		UserURL: users.URL, UserClient: &http.Client{Transport: tr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := kittest.Serve(t, apitest.Wrap(t, gw))
+	srv := behindGateway(t, "user", http.StatusTooManyRequests, "42", "too many failed logins; try again later", "/users/api/login")
 	r := kittest.Call(t, http.MethodPost, srv.URL+"/api/v1/login", map[string]string{"email": "bob@example.com", "password": "guess"})
 	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "42" {
 		t.Fatalf("got %d Retry-After %q: %s", r.Status, r.Header.Get("Retry-After"), r.Body)
@@ -111,4 +77,42 @@ func TestLoginLimitPassesThrough(t *testing.T) {
 	if p["detail"] != "too many failed logins; try again later" || p["instance"] != "/api/v1/login" {
 		t.Errorf("detail %q, instance %q: want user's explanation on the public path", p["detail"], p["instance"])
 	}
+}
+
+// behindGateway serves a gateway whose upstream (user or order) answers
+// every request with the problem status and detail at instance, with
+// Retry-After retryAfter, through the resilience client the real gateway
+// uses. Every answer is checked against api/openapi.yaml.
+func behindGateway(t *testing.T, upstream string, status int, retryAfter, detail, instance string) *httptest.Server {
+	t.Helper()
+	body, err := json.Marshal(problem.Error{Type: "about:blank", Title: http.StatusText(status), Status: status,
+		Detail: detail, Instance: instance, TraceID: "4bf92f3577b34da6a3ce929d0e0e4736"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", problem.ContentType)
+		w.Header().Set("Retry-After", retryAfter)
+		w.WriteHeader(status)
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(up.Close)
+	tr, err := resilience.New(resilience.Config{Name: upstream})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Base: kit.Base{Keys: auth.Keys{Gateway: kittest.Keys.Gateway}}}
+	switch upstream {
+	case "user":
+		cfg.UserURL, cfg.UserClient = up.URL, &http.Client{Transport: tr}
+	case "order":
+		cfg.OrderURL, cfg.OrderClient = up.URL, &http.Client{Transport: tr}
+	default:
+		t.Fatalf("behindGateway: no upstream %q", upstream)
+	}
+	gw, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kittest.Serve(t, apitest.Wrap(t, gw))
 }
