@@ -27,14 +27,6 @@ import (
 	"github.com/faultlab/faultlab/topology"
 )
 
-// The upstreams' default base URLs (topology).
-var (
-	DefaultUserURL    = topology.DefaultURL(topology.User)
-	DefaultProductURL = topology.DefaultURL(topology.Product)
-	DefaultOrderURL   = topology.DefaultURL(topology.Order)
-	DefaultPaymentURL = topology.DefaultURL(topology.Payment)
-)
-
 // Defaults.
 const (
 	DefaultMaxBody      = 64 << 10

@@ -25,13 +25,6 @@ const (
 	PublicPrefix = topology.RouteOrders
 )
 
-// The upstreams' default base URLs (topology).
-var (
-	DefaultUserURL    = topology.DefaultURL(topology.User)
-	DefaultProductURL = topology.DefaultURL(topology.Product)
-	DefaultPaymentURL = topology.DefaultURL(topology.Payment)
-)
-
 // Defaults.
 const (
 	DefaultMaxLines = 20

@@ -29,11 +29,6 @@ const (
 // storeName names the store in a 503 answer.
 const storeName = "payment"
 
-// The upstreams' default base URLs (topology).
-var (
-	DefaultUserURL = topology.DefaultURL(topology.User)
-)
-
 // Defaults.
 const (
 	DefaultDeclineAbove = 1_000_000
@@ -50,7 +45,8 @@ const (
 )
 
 // Config configures the payment service. The zero value works (in-memory
-// store, tokens validated by the user service at DefaultUserURL).
+// store, tokens validated by the user service at its default URL in the
+// topology).
 type Config struct {
 	// Base is the logger, registry, public URL, keys, clock, Wrap and Mount.
 	kit.Base

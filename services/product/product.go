@@ -32,11 +32,6 @@ const (
 	PublicPrefix = topology.RouteProducts
 )
 
-// The upstreams' default base URLs (topology).
-var (
-	DefaultUserURL = topology.DefaultURL(topology.User)
-)
-
 // Defaults and bounds.
 const (
 	DefaultLimit = 20
@@ -52,7 +47,7 @@ const (
 
 // Config configures the product service. The zero value works: an
 // in-memory store with the seed catalogue, tokens validated by the user
-// service at DefaultUserURL through kit.DefaultClient.
+// service at its default URL in the topology through kit.DefaultClient.
 type Config struct {
 	// Base is the logger, registry, public URL, keys, clock, Wrap and Mount.
 	kit.Base
