@@ -74,6 +74,10 @@ type FaultSpec struct {
 	HTTP fault.Fault `json:"http,omitzero"`
 	// Abuse is the hostile load, for FaultAbuse.
 	Abuse Abuse `json:"abuse,omitzero"`
+	// Replica is the replica to stop, for FaultReplica, e.g. "payment-2".
+	Replica string `json:"replica,omitempty"`
+	// Drain stops the replica gracefully rather than killing it.
+	Drain bool `json:"drain,omitempty"`
 }
 
 // ToxicFault returns the toxic with its hop filled in from Hop.
@@ -100,8 +104,10 @@ func (f FaultSpec) Validate() error {
 		return f.HTTP.Validate()
 	case FaultAbuse:
 		return f.Abuse.Validate()
+	case FaultReplica:
+		return f.validateReplica()
 	}
-	return fmt.Errorf("%w: fault kind must be %q, %q or %q, got %q", ErrScenario, FaultToxic, FaultHTTP, FaultAbuse, f.Kind)
+	return fmt.Errorf("%w: fault kind must be %q, %q, %q or %q, got %q", ErrScenario, FaultToxic, FaultHTTP, FaultAbuse, FaultReplica, f.Kind)
 }
 
 // String describes f for reports.
@@ -111,6 +117,9 @@ func (f FaultSpec) String() string {
 	}
 	if f.Kind == FaultAbuse {
 		return "abuse: " + f.Abuse.String()
+	}
+	if f.Kind == FaultReplica {
+		return f.replicaString()
 	}
 	return f.ToxicFault().String()
 }

@@ -76,6 +76,9 @@ type Options struct {
 	// URLs maps an upstream name to its base URL. Missing names use the
 	// default loopback address.
 	URLs map[string]string
+	// Endpoints maps an upstream that runs replicated to its replicas'
+	// base URLs: the upstream's client balances over them.
+	Endpoints map[string][]string
 	// Policies maps an upstream name to its resilience policy; missing
 	// names use Default. Either way, fields left at zero get the per-hop
 	// values of Layered, then the resilience defaults.
@@ -162,7 +165,7 @@ func Build(name string, o Options) (*Unit, error) {
 	u := &Unit{Name: name, Registry: reg, Transports: map[string]*resilience.Transport{}}
 	clients := map[string]*http.Client{}
 	for _, up := range Upstreams[name] {
-		t, err := hop.New(name, up, policyFor(name, up, o), o.Logger, metrics)
+		t, err := hop.New(name, up, policyFor(name, up, o), o.Endpoints[up], o.Logger, metrics)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}

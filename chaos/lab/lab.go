@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/faultlab/faultlab/chaos"
 	"github.com/faultlab/faultlab/chaos/toxi"
@@ -62,6 +61,12 @@ type Config struct {
 	ConsoleLevel slog.Level
 	// Argon2 overrides the password hashing cost (tests).
 	Argon2 *user.Argon2Params
+	// Replicas runs that many replicas of a service (1 unless set; only
+	// services that others call, topology.Replicable), each on its own
+	// listener (topology.ReplicaPort) behind its own proxy per caller,
+	// <caller>-to-<callee>-<n>; callers balance over them. Replicas share
+	// their service's store, so more than one needs DataDir.
+	Replicas map[string]int
 	// Wrap, if set, wraps each service's handler where the lab serves it
 	// (tests check the gateway's answers against api/openapi.yaml).
 	Wrap func(service string, h http.Handler) http.Handler
@@ -77,8 +82,9 @@ const (
 // Lab is a running in-process lab.
 type Lab struct {
 	*Remote
+	// Units are the services, the first replica's where replicated.
 	Units map[string]*shop.Unit
-	// Addrs maps each service to its listen address.
+	// Addrs maps each service to its (first replica's) listen address.
 	Addrs map[string]string
 	// Proxies maps each hop name to its proxy's listen address.
 	Proxies map[string]string
@@ -88,25 +94,26 @@ type Lab struct {
 	// DataDir holds the stores (empty: in memory).
 	DataDir string
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	errs   chan error
-	files  []*os.File
-	once   sync.Once
-	closeE error
+	replicas map[string][]*replica
+	runCtx   context.Context
+	cancel   context.CancelFunc
+	errs     chan error
+	files    []*os.File
+	once     sync.Once
+	closeE   error
 }
 
 // Start brings the lab up and returns once every service listens.
 func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	cfg = cfg.withDefaults()
-	l := &Lab{Units: map[string]*shop.Unit{}, Addrs: map[string]string{}, Proxies: map[string]string{}, Keys: cfg.Keys, DataDir: cfg.DataDir, errs: make(chan error, 8)}
+	l := &Lab{Units: map[string]*shop.Unit{}, Addrs: map[string]string{}, Proxies: map[string]string{}, Keys: cfg.Keys, DataDir: cfg.DataDir,
+		replicas: map[string][]*replica{}, errs: make(chan error, 8)}
 	defer func() {
 		if err != nil {
 			_ = l.Close()
 		}
 	}()
-	runCtx, cancel := context.WithCancel(context.Background())
-	l.cancel = cancel
+	l.runCtx, l.cancel = context.WithCancel(context.Background())
 
 	// 1. Listeners first, so hops know their upstreams.
 	lns, err := l.listen(cfg)
@@ -125,14 +132,14 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		return nil, err
 	}
 	// 5. Serve, and reconcile in the background.
-	l.serve(runCtx, cfg, lns)
-	l.reconcileEvery(runCtx)
+	l.serve(lns)
 
 	urls := map[string]string{}
 	for name, a := range l.Addrs {
 		urls[name] = "http://" + a
 	}
 	l.Remote = NewRemote(RemoteConfig{URLs: urls, ToxiproxyURL: l.Toxi.URL(), ServiceKey: cfg.Keys.Service, LogDir: l.LogDir, DataDir: cfg.DataDir})
+	l.Remote.replicas = l
 	return l, nil
 }
 
@@ -153,27 +160,35 @@ func (cfg Config) withDefaults() Config {
 	return cfg
 }
 
-// listen opens every service's listener and notes its address in Addrs.
-// On an error it closes those it opened.
-func (l *Lab) listen(cfg Config) (map[string]net.Listener, error) {
-	lns := map[string]net.Listener{}
+// listen opens every replica's listener, notes its address in Addrs (the
+// first replica's) and returns them by replica. On an error it closes
+// those it opened.
+func (l *Lab) listen(cfg Config) (map[*replica]net.Listener, error) {
+	counts, err := cfg.replicaCounts()
+	if err != nil {
+		return nil, err
+	}
+	lns := map[*replica]net.Listener{}
 	for _, name := range shop.Services {
-		addr := shop.DefaultListen[name]
-		if cfg.Ephemeral {
-			addr = "127.0.0.1:0"
-		}
-		if a, ok := cfg.Listen[name]; ok {
-			addr = a
-		}
-		ln, err := server.Listen(addr)
-		if err != nil {
-			for _, o := range lns {
-				o.Close()
+		for n := 1; n <= counts[name]; n++ {
+			addr := replicaAddr(name, n)
+			if a, ok := cfg.Listen[name]; ok && n == 1 {
+				addr = a
+			} else if cfg.Ephemeral {
+				addr = "127.0.0.1:0"
 			}
-			return nil, fmt.Errorf("lab: %s: %w", name, err)
+			ln, err := server.Listen(addr)
+			if err != nil {
+				for _, o := range lns {
+					o.Close()
+				}
+				return nil, fmt.Errorf("lab: %s: %w", topology.ReplicaName(name, n), err)
+			}
+			r := &replica{name: topology.ReplicaName(name, n), addr: ln.Addr().String()}
+			lns[r] = ln
+			l.replicas[name] = append(l.replicas[name], r)
 		}
-		lns[name] = ln
-		l.Addrs[name] = ln.Addr().String()
+		l.Addrs[name] = l.replicas[name][0].addr
 	}
 	return lns, nil
 }
@@ -195,20 +210,41 @@ func (l *Lab) assemble(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return err
 		}
-		urls := map[string]string{}
-		for _, up := range shop.Upstreams[name] {
-			urls[up] = "http://" + l.Proxies[HopName(name, up)]
+		urls, endpoints := l.upstreamURLs(name)
+		for _, r := range l.replicas[name] {
+			r.unit, err = shop.Build(name, shop.Options{
+				DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, PublicURL: cfg.PublicURL, Keys: cfg.Keys, URLs: urls, Endpoints: endpoints,
+				Policies: cfg.Policies, Default: cfg.Default, Logger: logger, Argon2: cfg.Argon2,
+			})
+			if err != nil {
+				return fmt.Errorf("lab: %w", err)
+			}
+			r.handler = r.unit.Handler
+			if cfg.Wrap != nil {
+				r.handler = cfg.Wrap(name, r.handler)
+			}
 		}
-		u, err := shop.Build(name, shop.Options{
-			DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, PublicURL: cfg.PublicURL, Keys: cfg.Keys, URLs: urls,
-			Policies: cfg.Policies, Default: cfg.Default, Logger: logger, Argon2: cfg.Argon2,
-		})
-		if err != nil {
-			return fmt.Errorf("lab: %w", err)
-		}
-		l.Units[name] = u
+		l.Units[name] = l.replicas[name][0].unit
 	}
 	return nil
+}
+
+// upstreamURLs returns the base URL caller calls each upstream at (its
+// hop, or its first replica's) and, for an upstream that runs replicated,
+// the base URLs of every replica's hop, which caller balances over.
+func (l *Lab) upstreamURLs(caller string) (map[string]string, map[string][]string) {
+	urls, endpoints := map[string]string{}, map[string][]string{}
+	for _, up := range shop.Upstreams[caller] {
+		of := len(l.replicas[up])
+		for n := 1; n <= of; n++ {
+			endpoints[up] = append(endpoints[up], "http://"+l.Proxies[topology.ReplicaHopName(caller, up, n, of)])
+		}
+		urls[up] = endpoints[up][0]
+		if of == 1 {
+			delete(endpoints, up)
+		}
+	}
+	return urls, endpoints
 }
 
 // startHops starts Toxiproxy and one proxy per hop, in front of the
@@ -221,11 +257,14 @@ func (l *Lab) startHops(ctx context.Context, cfg Config) error {
 	}
 	var hops []toxi.Hop
 	for _, h := range Hops {
-		listen := topology.Addr(h.Port)
-		if cfg.Ephemeral {
-			listen = "127.0.0.1:0"
+		of := len(l.replicas[h.Callee])
+		for n, r := range l.replicas[h.Callee] {
+			listen := topology.Addr(topology.ReplicaPort(h.Port, n+1))
+			if cfg.Ephemeral {
+				listen = "127.0.0.1:0"
+			}
+			hops = append(hops, toxi.Hop{Name: topology.ReplicaHopName(h.Caller, h.Callee, n+1, of), Listen: listen, Upstream: r.addr})
 		}
-		hops = append(hops, toxi.Hop{Name: h.Name, Listen: listen, Upstream: l.Addrs[h.Callee]})
 	}
 	created, err := l.Toxi.CreateHops(hops)
 	if err != nil {
@@ -237,39 +276,15 @@ func (l *Lab) startHops(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// serve serves each Unit on its listener until runCtx ends; a server's
-// error goes to l.errs.
-func (l *Lab) serve(runCtx context.Context, cfg Config, lns map[string]net.Listener) {
-	for _, name := range shop.Services {
-		h := l.Units[name].Handler
-		if cfg.Wrap != nil {
-			h = cfg.Wrap(name, h)
-		}
-		srv := server.New(h, nil)
-		ln := lns[name]
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			if err := server.Serve(runCtx, srv, ln); err != nil {
-				select {
-				case l.errs <- err:
-				default:
-				}
-			}
-		}()
-	}
-}
-
-// reconcileEvery runs the background work: order settles what a crash or
+// serve serves each replica on its listener until the lab closes or the
+// replica stops, with its background work: order settles what a crash or
 // a lost answer left pending and drains its release outbox; product gives
 // back reservations past their TTL (as `faultlab serve` does for each).
-func (l *Lab) reconcileEvery(runCtx context.Context) {
-	for _, name := range []string{topology.Order, topology.Product} {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			l.Units[name].ReconcileEvery(runCtx, 2*time.Second, nil)
-		}()
+// Every replica does, as every process would: the saga's leases keep two
+// order replicas off the same order. A server's error goes to l.errs.
+func (l *Lab) serve(lns map[*replica]net.Listener) {
+	for r, ln := range lns {
+		r.start(l.runCtx, ln, l.errs)
 	}
 }
 
@@ -327,13 +342,21 @@ func (l *Lab) Close() error {
 		if l.cancel != nil {
 			l.cancel()
 		}
-		l.wg.Wait()
+		for _, rs := range l.replicas {
+			for _, r := range rs {
+				r.wait()
+			}
+		}
 		var errs []error
 		if l.Toxi != nil {
 			errs = append(errs, l.Toxi.Close())
 		}
-		for _, u := range l.Units {
-			errs = append(errs, u.Close())
+		for _, rs := range l.replicas {
+			for _, r := range rs {
+				if r.unit != nil {
+					errs = append(errs, r.unit.Close())
+				}
+			}
 		}
 		for _, f := range l.files {
 			errs = append(errs, f.Close())

@@ -54,6 +54,9 @@ type Remote struct {
 	hc   *http.Client
 	toxi *toxiclient.Client
 
+	// replicas stops and starts replicas (FaultReplica); nil: not supported.
+	replicas chaos.Replicas
+
 	mu    sync.Mutex
 	token string
 }
@@ -156,12 +159,23 @@ func (r *Remote) Faults(service string) (*fault.Client, error) {
 
 // ApplyFault implements chaos.Env.
 func (r *Remote) ApplyFault(ctx context.Context, f chaos.FaultSpec) error {
+	if f.Kind == chaos.FaultReplica {
+		return r.onReplica(func(c chaos.Replicas) error {
+			if f.Drain {
+				return c.Drain(ctx, f.Replica)
+			}
+			return c.Kill(ctx, f.Replica)
+		})
+	}
 	return r.onFault(f, func() error { return toxi.Apply(ctx, r.toxi, f.ToxicFault()) },
 		func(c *fault.Client) error { return c.Set(ctx, f.HTTP) })
 }
 
 // RevertFault implements chaos.Env.
 func (r *Remote) RevertFault(ctx context.Context, f chaos.FaultSpec) error {
+	if f.Kind == chaos.FaultReplica {
+		return r.onReplica(func(c chaos.Replicas) error { return c.Restart(ctx, f.Replica) })
+	}
 	return r.onFault(f, func() error { return toxi.Remove(ctx, r.toxi, f.ToxicFault()) },
 		func(c *fault.Client) error { return c.Remove(ctx, f.HTTP.Name) })
 }
@@ -183,6 +197,14 @@ func (r *Remote) onFault(f chaos.FaultSpec, toxic func() error, httpFault func(*
 		return httpFault(c)
 	}
 	return fmt.Errorf("lab: fault kind %q: %w", f.Kind, chaos.ErrNotSupported)
+}
+
+// onReplica runs do with the lab's replica control, if it has one.
+func (r *Remote) onReplica(do func(chaos.Replicas) error) error {
+	if r.replicas == nil {
+		return fmt.Errorf("lab: replica faults: %w", chaos.ErrNotSupported)
+	}
+	return do(r.replicas)
 }
 
 // ResetFaults implements chaos.Env.

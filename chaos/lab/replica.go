@@ -1,0 +1,184 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/faultlab/faultlab/chaos"
+	"github.com/faultlab/faultlab/internal/server"
+	"github.com/faultlab/faultlab/shop"
+	"github.com/faultlab/faultlab/topology"
+)
+
+// ErrReplica is wrapped by the errors of Kill, Drain and Restart: an
+// unknown replica, or one already stopped or running.
+var ErrReplica = errors.New("replica")
+
+// reconcilePeriod is how often each order and product replica runs its
+// background work (as `faultlab serve` does).
+const reconcilePeriod = 2 * time.Second
+
+// replica is one listener serving one assembled service. A lab has one per
+// service, or Config.Replicas of them; each can stop and start on its own.
+type replica struct {
+	name    string // <service>-<n>
+	addr    string
+	unit    *shop.Unit
+	handler http.Handler
+
+	mu      sync.Mutex
+	srv     *http.Server       // nil while stopped
+	stopCtx context.CancelFunc // ends serving (gracefully) and reconciling
+	done    chan struct{}      // closed once both have ended
+}
+
+// start serves r on ln and runs its background work until runCtx ends or
+// r stops; a server's fatal error goes to errs.
+func (r *replica) start(runCtx context.Context, ln net.Listener, errs chan<- error) {
+	ctx, cancel := context.WithCancel(runCtx)
+	srv := server.New(r.handler, nil)
+	done := make(chan struct{})
+	r.mu.Lock()
+	r.srv, r.stopCtx, r.done = srv, cancel, done
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := server.Serve(ctx, srv, ln); err != nil {
+			select {
+			case errs <- fmt.Errorf("%s: %w", r.name, err):
+			default:
+			}
+		}
+	})
+	wg.Go(func() { r.unit.ReconcileEvery(ctx, reconcilePeriod, nil) })
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+}
+
+// stop ends r: abruptly (every connection closed at once) or gracefully,
+// and waits until it has stopped.
+func (r *replica) stop(abrupt bool) error {
+	r.mu.Lock()
+	srv, cancel, done := r.srv, r.stopCtx, r.done
+	r.srv = nil
+	r.mu.Unlock()
+	if srv == nil {
+		return fmt.Errorf("%w %s: not running", ErrReplica, r.name)
+	}
+	if abrupt {
+		_ = srv.Close()
+	}
+	cancel()
+	<-done
+	return nil
+}
+
+// wait blocks until r has stopped (Lab.Close).
+func (r *replica) wait() {
+	r.mu.Lock()
+	done := r.done
+	r.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+}
+
+var _ chaos.Replicas = (*Lab)(nil)
+
+// replica returns the named replica, e.g. payment-2.
+func (l *Lab) replica(name string) (*replica, error) {
+	svc, n, err := topology.ParseReplica(name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrReplica, err)
+	}
+	rs := l.replicas[svc]
+	if n > len(rs) {
+		return nil, fmt.Errorf("%w %s: %s runs %d replica(s)", ErrReplica, name, svc, len(rs))
+	}
+	return rs[n-1], nil
+}
+
+// Kill stops a replica like a SIGKILL: its listener and every connection
+// to it close at once, requests in flight get no answer, its background
+// work stops. Its store stays (the replicas of a service share it).
+func (l *Lab) Kill(_ context.Context, name string) error {
+	r, err := l.replica(name)
+	if err != nil {
+		return err
+	}
+	return r.stop(true)
+}
+
+// Drain stops a replica gracefully: its listener closes, the requests in
+// flight finish (within server.DefaultShutdownTimeout), idle connections
+// close.
+func (l *Lab) Drain(_ context.Context, name string) error {
+	r, err := l.replica(name)
+	if err != nil {
+		return err
+	}
+	return r.stop(false)
+}
+
+// Restart starts a stopped replica again on its address, with the service
+// it served before (its store on disk, shared with the other replicas).
+func (l *Lab) Restart(_ context.Context, name string) error {
+	r, err := l.replica(name)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	running := r.srv != nil
+	r.mu.Unlock()
+	if running {
+		return fmt.Errorf("%w %s: already running", ErrReplica, name)
+	}
+	r.wait()
+	ln, err := server.Listen(r.addr)
+	if err != nil {
+		return fmt.Errorf("%w %s: %w", ErrReplica, name, err)
+	}
+	r.start(l.runCtx, ln, l.errs)
+	return nil
+}
+
+// ReplicaAddrs returns the listen addresses of a service's replicas, in
+// order (one for a service that is not replicated).
+func (l *Lab) ReplicaAddrs(service string) []string {
+	var out []string
+	for _, r := range l.replicas[service] {
+		out = append(out, r.addr)
+	}
+	return out
+}
+
+// replicaCounts checks Config.Replicas and returns the count of every
+// service (1 unless set).
+func (cfg Config) replicaCounts() (map[string]int, error) {
+	counts := map[string]int{}
+	for _, name := range shop.Services {
+		counts[name] = 1
+	}
+	for svc, n := range cfg.Replicas {
+		if _, err := topology.ParseReplicas(fmt.Sprintf("%s=%d", svc, n)); err != nil {
+			return nil, fmt.Errorf("lab: %w", err)
+		}
+		counts[svc] = n
+		if n > 1 && cfg.DataDir == "" {
+			return nil, fmt.Errorf("lab: %d replicas of %s share its store on disk: set DataDir", n, svc)
+		}
+	}
+	return counts, nil
+}
+
+// replicaAddr is the default listen address of replica n of service.
+func replicaAddr(service string, n int) string {
+	return topology.Addr(topology.ReplicaPort(topology.Port(service), n))
+}

@@ -1,0 +1,116 @@
+package lab_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/faultlab/faultlab/chaos"
+	"github.com/faultlab/faultlab/chaos/lab"
+	"github.com/faultlab/faultlab/resilience"
+)
+
+// replicaPolicies are the policies of the replicated lab: the scenario
+// policy, with adaptive hedging of the catalogue's reads (at the p90 of
+// recent calls, 5 to 50 ms) and an attempt timeout on product long enough
+// for a slow replica to answer, so that a slow replica is slow, not dead.
+func replicaPolicies(hedge, outlier bool) map[string]resilience.Policy {
+	p := testPolicy
+	p.AttemptTimeout = time.Second
+	if hedge {
+		p.HedgeQuantile, p.HedgeMaxDelay = 0.9, 50*time.Millisecond
+	}
+	p.DisableOutlier = !outlier
+	return map[string]resilience.Policy{"product": p}
+}
+
+func startReplicaLab(t *testing.T, hedge, outlier bool) *lab.Lab {
+	t.Helper()
+	return startLab(t, lab.Config{Replicas: chaos.ReplicaLayout, Policies: replicaPolicies(hedge, outlier)})
+}
+
+func replicaScenario(t *testing.T, name string) chaos.Scenario {
+	t.Helper()
+	for _, sc := range chaos.ReplicaScenarios() {
+		if sc.Name == name {
+			return sc
+		}
+	}
+	t.Fatalf("no replica scenario %q", name)
+	return chaos.Scenario{}
+}
+
+// TestReplicaScenarios runs every replica scenario on one replicated lab.
+func TestReplicaScenarios(t *testing.T) {
+	if testing.Short() {
+		t.Skip("part of the full suite, not of -short")
+	}
+	l := startReplicaLab(t, true, true)
+	for _, sc := range chaos.ReplicaScenarios() {
+		t.Run(sc.Name, func(t *testing.T) {
+			res := runScenario(t, l, sc)
+			logVerdicts(t, res)
+			if !res.Passed() {
+				t.Errorf("scenario %s: hypothesis failed (aborted=%v, errors=%v)", sc.Name, res.Aborted, res.Errors)
+			}
+		})
+	}
+}
+
+// TestKillRestartReplica: a killed replica stops answering at once and
+// answers again after Restart, on the same address.
+func TestKillRestartReplica(t *testing.T) {
+	l := startLab(t, lab.Config{Replicas: map[string]int{"payment": 2}})
+	ctx := context.Background()
+	addrs := l.ReplicaAddrs("payment")
+	if len(addrs) != 2 {
+		t.Fatalf("payment replicas = %v, want 2", addrs)
+	}
+	for _, hop := range []string{"order-to-payment-1", "order-to-payment-2", "gateway-to-payment-2"} {
+		if l.Proxies[hop] == "" {
+			t.Errorf("no proxy %s in %v", hop, l.Proxies)
+		}
+	}
+	if l.Proxies["order-to-payment"] != "" || l.Proxies["order-to-product"] == "" {
+		t.Errorf("one replica keeps its hop name, two name theirs: %v", l.Proxies)
+	}
+	health := func() error {
+		resp, err := http.Get("http://" + addrs[1] + "/healthz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	}
+	if err := health(); err != nil {
+		t.Fatalf("payment-2 before the kill: %v", err)
+	}
+	if err := l.Kill(ctx, "payment-2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := health(); err == nil {
+		t.Error("payment-2 answers after the kill")
+	}
+	if err := l.Kill(ctx, "payment-2"); !errors.Is(err, lab.ErrReplica) {
+		t.Errorf("second kill: %v, want ErrReplica", err)
+	}
+	for _, bad := range []string{"payment-3", "gateway-1", "payment"} {
+		if err := l.Kill(ctx, bad); !errors.Is(err, lab.ErrReplica) {
+			t.Errorf("Kill(%q) = %v, want ErrReplica", bad, err)
+		}
+	}
+	if err := l.Restart(ctx, "payment-2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := health(); err != nil {
+		t.Errorf("payment-2 after the restart: %v", err)
+	}
+	if err := l.Restart(ctx, "payment-2"); !errors.Is(err, lab.ErrReplica) {
+		t.Errorf("restart of a running replica: %v, want ErrReplica", err)
+	}
+	if _, err := lab.Start(ctx, lab.Config{Ephemeral: true, Replicas: map[string]int{"payment": 2}}); err == nil {
+		t.Error("replicas without DataDir: no error")
+	}
+}

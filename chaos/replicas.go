@@ -1,0 +1,108 @@
+package chaos
+
+import (
+	"time"
+
+	"github.com/faultlab/faultlab/chaos/toxi"
+	"github.com/faultlab/faultlab/topology"
+)
+
+// ReplicaLayout is the replica count each of ReplicaScenarios needs
+// (`faultlab up --replicas product=3,order=2,payment=3`).
+var ReplicaLayout = map[string]int{topology.Product: 3, topology.Order: 2, topology.Payment: 3}
+
+// no5xx claims that no client saw a server error for a request another
+// replica could have served.
+func no5xx() checkGroup {
+	var g checkGroup
+	for _, st := range []int{500, 502, 503, 504} {
+		g = append(g, Check{Kind: CheckStatusAbsent, Phase: PhaseOverall, Status: st})
+	}
+	return g
+}
+
+func ejected(service, upstream string) Check {
+	return Check{Kind: CheckMetricIncrease, Service: service, Metric: "faultlab_endpoint_ejections_total", Labels: map[string]string{"name": upstream}}
+}
+
+// ReplicaScenarios are the scenarios of a replicated lab (ReplicaLayout):
+// they stop, slow and restart single replicas, and prove balancing,
+// outlier ejection, retries on another replica and hedging.
+func ReplicaScenarios() []Scenario {
+	orders := mix(w(CallCreateOrder, 3), w(CallGetOrder, 1), w(CallListProducts, 1))
+	return []Scenario{
+		{
+			Name:        "replica-kill",
+			Description: "One of three payment replicas is killed (listener and connections cut, like SIGKILL) under load, then started again: order retries the charge on another replica and ejects the dead one; no client sees a 5xx, nothing is charged twice, the history has 0 anomalies.",
+			Faults:      []Step{KillReplica("payment-2 killed", "payment-2", 2*s, 5*s)},
+			Load:        LoadProfile{Rate: 30, Duration: 7 * s, Concurrency: 16, Mix: orders},
+			Hypothesis: hyp(steadyBefore(), successDuring("", 1), no5xx(),
+				ejected(topology.Order, topology.Payment),
+				Check{Kind: CheckBreakerStaysClosed, Service: topology.Order, Upstream: topology.Payment},
+				dataIntact(), steadyAfter()),
+		},
+		{
+			Name:        "replica-slow",
+			Description: "One of three product replicas answers the gateway 800 ms late: hedged reads and outlier ejection keep the catalogue's p99 within 1.5× its healthy p99.",
+			Faults:      []Step{toxicStep("product-2 slow", 2*s, 6*s, toxi.Toxic{Hop: topology.ReplicaHopName(topology.Gateway, topology.Product, 2, 3), Kind: toxi.Latency, LatencyMs: 800})},
+			Load:        LoadProfile{Rate: 40, Duration: 8 * s, Concurrency: 16, Mix: mix(w(CallListProducts, 3), w(CallGetProduct, 1))},
+			Hypothesis: hyp(steadyBefore(), successDuring("", 1),
+				Check{Kind: CheckLatency, Phase: PhaseDuring, Call: CallListProducts, Quantile: 0.99, Max: 1.5, MaxLatency: 60 * time.Millisecond,
+					Description: "catalogue p99 within 1.5× its healthy p99 (floor 60ms)"},
+				steadyAfter()),
+		},
+		{
+			Name:        "replica-flap",
+			Description: "One payment replica dies and comes back three times: each time order moves its charges to the others; no 5xx, nothing charged twice, 0 anomalies.",
+			Faults: []Step{
+				KillReplica("payment-3 down (1)", "payment-3", 1500*time.Millisecond, 2500*time.Millisecond),
+				KillReplica("payment-3 down (2)", "payment-3", 3500*time.Millisecond, 4500*time.Millisecond),
+				KillReplica("payment-3 down (3)", "payment-3", 5500*time.Millisecond, 6500*time.Millisecond),
+			},
+			Load: LoadProfile{Rate: 30, Duration: 8 * s, Concurrency: 16, Mix: orders},
+			Hypothesis: hyp(steadyBefore(), successDuring("", 1), no5xx(),
+				Check{Kind: CheckBreakerStaysClosed, Service: topology.Order, Upstream: topology.Payment},
+				dataIntact(), steadyAfter()),
+		},
+		{
+			Name:        "rolling-restart",
+			Description: "Every product and payment replica is drained (graceful stop) and started again in turn under load: 0 errors.",
+			Faults:      rollingRestart(map[string]int{topology.Product: 3, topology.Payment: 3}, 1*s, 1200*time.Millisecond),
+			Load:        LoadProfile{Rate: 30, Duration: 9 * s, Concurrency: 16, Mix: mix(w(CallCreateOrder, 2), w(CallListProducts, 2), w(CallGetProduct, 1))},
+			Hypothesis:  hyp(steadyBefore(), successDuring("", 1), no5xx(), dataIntact(), steadyAfter()),
+		},
+		{
+			Name:        "all-replicas-down",
+			Description: "All three payment replicas are killed: as with one payment down, orders fail fast with 503 and Retry-After, order's payment breaker opens and closes after recovery, the catalogue is unaffected, nothing is charged twice.",
+			Faults: []Step{
+				KillReplica("payment-1 killed", "payment-1", 2*s, 4500*time.Millisecond),
+				KillReplica("payment-2 killed", "payment-2", 2*s, 4500*time.Millisecond),
+				KillReplica("payment-3 killed", "payment-3", 2*s, 4500*time.Millisecond),
+			},
+			Load: LoadProfile{Rate: 30, Duration: 7 * s, Concurrency: 16, Mix: mix(w(CallListProducts, 2), w(CallGetProduct, 1), w(CallCreateOrder, 2))},
+			Hypothesis: hyp(steadyBefore(),
+				successDuring(CallListProducts, 0.99),
+				Check{Kind: CheckStatusSeen, Phase: PhaseDuring, Call: CallCreateOrder, Status: 503, Min: 0.5},
+				Check{Kind: CheckHeader, Phase: PhaseDuring, Call: CallCreateOrder, Status: 503, Header: "Retry-After", Min: 0.99},
+				Check{Kind: CheckBreakerOpens, Service: topology.Order, Upstream: topology.Payment, Within: 3 * s},
+				Check{Kind: CheckBreakerCloses, Service: topology.Order, Upstream: topology.Payment, Within: 4 * s},
+				Check{Kind: CheckBreakerStaysClosed, Service: topology.Gateway, Upstream: topology.Order},
+				dataIntact(), steadyAfter()),
+		},
+	}
+}
+
+// rollingRestart drains and restarts each replica of each service in turn,
+// one at a time, from start, each down for down.
+func rollingRestart(counts map[string]int, start, down time.Duration) []Step {
+	var steps []Step
+	at := start
+	for _, svc := range topology.Replicable() {
+		for n := 1; n <= counts[svc]; n++ {
+			name := topology.ReplicaName(svc, n)
+			steps = append(steps, DrainReplica(name+" restarted", name, at, at+down))
+			at += down
+		}
+	}
+	return steps
+}
