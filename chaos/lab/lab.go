@@ -263,7 +263,9 @@ func (l *Lab) startHops(ctx context.Context, cfg Config) error {
 			if cfg.Ephemeral {
 				listen = "127.0.0.1:0"
 			}
-			hops = append(hops, toxi.Hop{Name: topology.ReplicaHopName(h.Caller, h.Callee, n+1, of), Listen: listen, Upstream: r.addr})
+			name := topology.ReplicaHopName(h.Caller, h.Callee, n+1, of)
+			hops = append(hops, toxi.Hop{Name: name, Listen: listen, Upstream: r.addr})
+			r.hops = append(r.hops, name)
 		}
 	}
 	created, err := l.Toxi.CreateHops(hops)

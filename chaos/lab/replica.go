@@ -9,7 +9,10 @@ import (
 	"sync"
 	"time"
 
+	toxiclient "github.com/Shopify/toxiproxy/v2/client"
+
 	"github.com/faultlab/faultlab/chaos"
+	"github.com/faultlab/faultlab/chaos/toxi"
 	"github.com/faultlab/faultlab/internal/server"
 	"github.com/faultlab/faultlab/shop"
 	"github.com/faultlab/faultlab/topology"
@@ -28,6 +31,7 @@ const reconcilePeriod = 2 * time.Second
 type replica struct {
 	name    string // <service>-<n>
 	addr    string
+	hops    []string // the proxies in front of it, one per caller
 	unit    *shop.Unit
 	handler http.Handler
 
@@ -107,29 +111,49 @@ func (l *Lab) replica(name string) (*replica, error) {
 
 // Kill stops a replica like a SIGKILL: its listener and every connection
 // to it close at once, requests in flight get no answer, its background
-// work stops. Its store stays (the replicas of a service share it).
-func (l *Lab) Kill(_ context.Context, name string) error {
-	r, err := l.replica(name)
-	if err != nil {
-		return err
-	}
-	return r.stop(true)
+// work stops. Its store stays (the replicas of a service share it). The
+// proxies in front of it are disabled until Restart: Toxiproxy would keep
+// its callers' connections open to a dead upstream, where a dead process's
+// port refuses them.
+func (l *Lab) Kill(ctx context.Context, name string) error {
+	return l.stopReplica(ctx, name, true)
 }
 
 // Drain stops a replica gracefully: its listener closes, the requests in
 // flight finish (within server.DefaultShutdownTimeout), idle connections
-// close.
-func (l *Lab) Drain(_ context.Context, name string) error {
+// close; then its proxies are disabled, as Kill's.
+func (l *Lab) Drain(ctx context.Context, name string) error {
+	return l.stopReplica(ctx, name, false)
+}
+
+func (l *Lab) stopReplica(ctx context.Context, name string, abrupt bool) error {
 	r, err := l.replica(name)
 	if err != nil {
 		return err
 	}
-	return r.stop(false)
+	if err := r.stop(abrupt); err != nil {
+		return err
+	}
+	return l.setHops(ctx, r, toxi.Apply)
+}
+
+// setHops applies (toxi.Apply) or removes (toxi.Remove) a Down on every
+// proxy in front of r.
+func (l *Lab) setHops(ctx context.Context, r *replica, do func(context.Context, *toxiclient.Client, toxi.Toxic) error) error {
+	var errs []error
+	for _, h := range r.hops {
+		errs = append(errs, do(ctx, l.Toxiproxy(), toxi.Toxic{Hop: h, Kind: toxi.Down}))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w %s: %w", ErrReplica, r.name, err)
+	}
+	return nil
 }
 
 // Restart starts a stopped replica again on its address, with the service
-// it served before (its store on disk, shared with the other replicas).
-func (l *Lab) Restart(_ context.Context, name string) error {
+// it served before (its store on disk, shared with the other replicas),
+// and enables its proxies.
+func (l *Lab) Restart(ctx context.Context, name string) error {
 	r, err := l.replica(name)
 	if err != nil {
 		return err
@@ -146,7 +170,7 @@ func (l *Lab) Restart(_ context.Context, name string) error {
 		return fmt.Errorf("%w %s: %w", ErrReplica, name, err)
 	}
 	r.start(l.runCtx, ln, l.errs)
-	return nil
+	return l.setHops(ctx, r, toxi.Remove)
 }
 
 // ReplicaAddrs returns the listen addresses of a service's replicas, in

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +24,7 @@ func replicaPolicies(hedge, outlier bool) map[string]resilience.Policy {
 	p.AttemptTimeout = time.Second
 	if hedge {
 		p.HedgeQuantile, p.HedgeMaxDelay = 0.9, 50*time.Millisecond
+		p.BudgetRatio = 0.5
 	}
 	p.DisableOutlier = !outlier
 	return map[string]resilience.Policy{"product": p}
@@ -53,6 +57,7 @@ func TestReplicaScenarios(t *testing.T) {
 			res := runScenario(t, l, sc)
 			logVerdicts(t, res)
 			if !res.Passed() {
+				logFailures(t, l, res)
 				t.Errorf("scenario %s: hypothesis failed (aborted=%v, errors=%v)", sc.Name, res.Aborted, res.Errors)
 			}
 		})
@@ -112,5 +117,34 @@ func TestKillRestartReplica(t *testing.T) {
 	}
 	if _, err := lab.Start(ctx, lab.Config{Ephemeral: true, Replicas: map[string]int{"payment": 2}}); err == nil {
 		t.Error("replicas without DataDir: no error")
+	}
+}
+
+// logFailures logs the failed requests of a run and the warnings the
+// services logged for them.
+func logFailures(t *testing.T, l *lab.Lab, res *chaos.Result) {
+	t.Helper()
+	if res.Load != nil {
+		for _, c := range res.Load.Calls {
+			t.Logf("call %s: %d, statuses %v", c.Name, c.Total, c.Status)
+		}
+	}
+	logs, _ := filepath.Glob(filepath.Join(l.LogDir, "*.log"))
+	var lines []string
+	for _, f := range logs {
+		b, _ := os.ReadFile(f)
+		lines = append(lines, strings.Split(string(b), "\n")...)
+	}
+	fails := res.Failures
+	if res.Before != nil {
+		fails = append(fails, res.Before.Failures...)
+	}
+	for _, f := range fails {
+		t.Logf("failed: %+v", f)
+		for _, line := range lines {
+			if strings.Contains(line, f.TraceID) && !strings.Contains(line, `"info"`) {
+				t.Logf("  %.400s", line)
+			}
+		}
 	}
 }

@@ -41,7 +41,8 @@ func (c *Client) Get(ctx context.Context, id string) (Product, error) {
 
 // Reserve reserves items under id (idempotent by id).
 func (c *Client) Reserve(ctx context.Context, id string, items []Item) (Reservation, error) {
-	r, err := kit.Call[Reservation](ctx, c.c, http.MethodPost, RouteReservations, ReserveRequest{ID: id, Items: items})
+	r, err := kit.Call[Reservation](ctx, c.c, http.MethodPost, RouteReservations, ReserveRequest{ID: id, Items: items},
+		kit.IdempotencyKeyHeader, "reserve-"+id)
 	return r, reserveErrors.Wrap(err)
 }
 
@@ -57,7 +58,7 @@ func (c *Client) Commit(ctx context.Context, id string) (Reservation, error) {
 }
 
 func (c *Client) finish(ctx context.Context, path string) (Reservation, error) {
-	r, err := kit.Call[Reservation](ctx, c.c, http.MethodPost, path, nil)
+	r, err := kit.Call[Reservation](ctx, c.c, http.MethodPost, path, nil, kit.IdempotencyKeyHeader, path)
 	return r, finishErrors.Wrap(err)
 }
 
