@@ -88,7 +88,7 @@ func ReplicaScenarios() []Scenario {
 				Check{Kind: CheckStatusSeen, Phase: PhaseDuring, Call: CallCreateOrder, Status: 503, Min: 0.5},
 				Check{Kind: CheckHeader, Phase: PhaseDuring, Call: CallCreateOrder, Status: 503, Header: "Retry-After", Min: 0.99},
 				Check{Kind: CheckBreakerOpens, Service: topology.Order, Upstream: topology.Payment, Within: 3 * s},
-				Check{Kind: CheckBreakerCloses, Service: topology.Order, Upstream: topology.Payment, Within: 4 * s},
+				Check{Kind: CheckBreakerCloses, Service: topology.Order, Upstream: topology.Payment, Within: 6 * s},
 				Check{Kind: CheckBreakerStaysClosed, Service: topology.Gateway, Upstream: topology.Order},
 				dataIntact(), steadyAfter()),
 		},

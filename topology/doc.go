@@ -45,6 +45,9 @@ const (
 const (
 	// ToxiproxyPort is the port of Toxiproxy's HTTP API.
 	ToxiproxyPort = 8474
+	// AdminPort is the port of the lab's admin API (`faultlab up`: stop
+	// and start one replica), on loopback.
+	AdminPort = 8475
 	// HopPortBase is one below the listen port of the first hop's proxy.
 	HopPortBase = 21000
 	// Loopback is the host every default address binds.

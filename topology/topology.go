@@ -252,6 +252,9 @@ func DefaultURL(name string) string { return Default.DefaultURL(name) }
 // ToxiproxyAddr is the default loopback address of Toxiproxy's API.
 func ToxiproxyAddr() string { return Addr(ToxiproxyPort) }
 
+// AdminURL is the default base URL of the lab's admin API.
+func AdminURL() string { return "http://" + Addr(AdminPort) }
+
 // ToxiproxyURL is the default base URL of Toxiproxy's API.
 func ToxiproxyURL() string { return "http://" + ToxiproxyAddr() }
 

@@ -67,6 +67,8 @@ type Config struct {
 	// <caller>-to-<callee>-<n>; callers balance over them. Replicas share
 	// their service's store, so more than one needs DataDir.
 	Replicas map[string]int
+	// AdminAddr, if set, serves AdminHandler there (keep it on loopback).
+	AdminAddr string
 	// Wrap, if set, wraps each service's handler where the lab serves it
 	// (tests check the gateway's answers against api/openapi.yaml).
 	Wrap func(service string, h http.Handler) http.Handler
@@ -93,8 +95,11 @@ type Lab struct {
 	LogDir  string
 	// DataDir holds the stores (empty: in memory).
 	DataDir string
+	// AdminAddr is the admin API's address, when Config.AdminAddr is set.
+	AdminAddr string
 
 	replicas map[string][]*replica
+	admin    chan struct{} // closed when the admin server has stopped
 	runCtx   context.Context
 	cancel   context.CancelFunc
 	errs     chan error
@@ -133,6 +138,9 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	}
 	// 5. Serve, and reconcile in the background.
 	l.serve(lns)
+	if err := l.serveAdmin(cfg); err != nil {
+		return nil, err
+	}
 
 	urls := map[string]string{}
 	for name, a := range l.Addrs {
@@ -348,6 +356,9 @@ func (l *Lab) Close() error {
 			for _, r := range rs {
 				r.wait()
 			}
+		}
+		if l.admin != nil {
+			<-l.admin
 		}
 		var errs []error
 		if l.Toxi != nil {

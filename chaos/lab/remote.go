@@ -43,6 +43,9 @@ type RemoteConfig struct {
 	Email, Password string
 	// HTTP is the client for every call; nil is a plain client.
 	HTTP *http.Client
+	// AdminURL is the lab's admin API (`faultlab up`); empty means no
+	// replica faults.
+	AdminURL string
 	// DataDir, when the stores are local files, lets Snapshot read them
 	// straight (StoreSnapshot) if the services lack the read endpoints.
 	DataDir string
@@ -76,6 +79,9 @@ func NewRemote(cfg RemoteConfig) *Remote {
 	}
 	if cfg.ToxiproxyURL != "" {
 		r.toxi = toxiclient.NewClient(cfg.ToxiproxyURL)
+	}
+	if cfg.AdminURL != "" {
+		r.replicas = &AdminClient{URL: cfg.AdminURL, ServiceKey: cfg.ServiceKey, HTTP: r.hc}
 	}
 	return r
 }

@@ -119,9 +119,11 @@ func (l *Lab) Kill(ctx context.Context, name string) error {
 	return l.stopReplica(ctx, name, true)
 }
 
-// Drain stops a replica gracefully: its listener closes, the requests in
-// flight finish (within server.DefaultShutdownTimeout), idle connections
-// close; then its proxies are disabled, as Kill's.
+// Drain stops a replica gracefully: its proxies are disabled first, as
+// Kill's, so callers move to the other replicas (a request cut there is
+// retried elsewhere: every call between services is idempotent or carries
+// an Idempotency-Key); then its listener closes, the requests in flight
+// finish (within server.DefaultShutdownTimeout), idle connections close.
 func (l *Lab) Drain(ctx context.Context, name string) error {
 	return l.stopReplica(ctx, name, false)
 }
@@ -131,10 +133,19 @@ func (l *Lab) stopReplica(ctx context.Context, name string, abrupt bool) error {
 	if err != nil {
 		return err
 	}
-	if err := r.stop(abrupt); err != nil {
+	if abrupt {
+		if err := r.stop(true); err != nil {
+			return err
+		}
+		return l.setHops(ctx, r, toxi.Apply)
+	}
+	// A drain takes the replica out of its callers' way first (its
+	// proxies refuse connections and drop theirs, so no request waits on a
+	// connection to a replica that is going), then stops it gracefully.
+	if err := l.setHops(ctx, r, toxi.Apply); err != nil {
 		return err
 	}
-	return l.setHops(ctx, r, toxi.Apply)
+	return r.stop(false)
 }
 
 // setHops applies (toxi.Apply) or removes (toxi.Remove) a Down on every

@@ -15,24 +15,38 @@ import (
 	"github.com/faultlab/faultlab/resilience"
 )
 
-// replicaPolicies are the policies of the replicated lab: the scenario
-// policy, with adaptive hedging of the catalogue's reads (at the p90 of
-// recent calls, 5 to 50 ms) and an attempt timeout on product long enough
-// for a slow replica to answer, so that a slow replica is slow, not dead.
-func replicaPolicies(hedge, outlier bool) map[string]resilience.Policy {
+// replicaPolicy is the scenario policy with ejections of 1 s (× the
+// number of ejections), so that a replica that is back (after a restart in
+// a rolling restart) returns to service before the next one goes: at most
+// one of three endpoints may be out at once; and a floor of 20 retries per
+// budget window, so that the retries that move calls off a replica that
+// has just gone are not refused before the detector ejects it.
+func replicaPolicy() resilience.Policy {
 	p := testPolicy
+	p.OutlierBaseEjection = time.Second
+	p.BudgetMinRetries = 20
+	return p
+}
+
+// productPolicy is replicaPolicy with adaptive hedging of the catalogue's
+// reads (at the p90 of recent calls, 5 to 50 ms, with room in the budget
+// for them) and an attempt timeout on product long enough for a slow
+// replica to answer, so that a slow replica is slow, not dead.
+func productPolicy(hedge, outlier bool) resilience.Policy {
+	p := replicaPolicy()
 	p.AttemptTimeout = time.Second
 	if hedge {
 		p.HedgeQuantile, p.HedgeMaxDelay = 0.9, 50*time.Millisecond
 		p.BudgetRatio = 0.5
 	}
 	p.DisableOutlier = !outlier
-	return map[string]resilience.Policy{"product": p}
+	return p
 }
 
 func startReplicaLab(t *testing.T, hedge, outlier bool) *lab.Lab {
 	t.Helper()
-	return startLab(t, lab.Config{Replicas: chaos.ReplicaLayout, Policies: replicaPolicies(hedge, outlier)})
+	return startLab(t, lab.Config{Replicas: chaos.ReplicaLayout, Default: replicaPolicy(),
+		Policies: map[string]resilience.Policy{"product": productPolicy(hedge, outlier)}})
 }
 
 func replicaScenario(t *testing.T, name string) chaos.Scenario {
@@ -143,7 +157,7 @@ func logFailures(t *testing.T, l *lab.Lab, res *chaos.Result) {
 		t.Logf("failed: %+v", f)
 		for _, line := range lines {
 			if strings.Contains(line, f.TraceID) && !strings.Contains(line, `"info"`) {
-				t.Logf("  %.400s", line)
+				t.Logf("  %.1500s", line)
 			}
 		}
 	}

@@ -23,6 +23,8 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	publicURL := fs.String("public-url", topology.DefaultURL(topology.Gateway), "the gateway's public URL, used in links and Location headers")
 	toxiAddr := fs.String("toxiproxy-addr", topology.ToxiproxyAddr(), "Toxiproxy API address")
 	logLevel := fs.String("log-level", "warn", "level of the log lines also printed to stderr: debug, info, warn, error")
+	replicas := fs.String("replicas", "", "replicas per service, e.g. product=2,order=2,payment=3 (one each by default)")
+	adminAddr := fs.String("admin-addr", topology.Addr(topology.AdminPort), "the lab's admin API (faultlab kill|drain|restart <service>-<n>); keep it on loopback")
 	policies := policyFlags(fs, lab.ScenarioPolicy)
 	if err := parseNoArgs(fs, args, getenv); err != nil {
 		return err
@@ -35,6 +37,10 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usagef("--log-level %q: want debug, info, warn or error", *logLevel)
 	}
+	counts, err := topology.ParseReplicas(*replicas)
+	if err != nil {
+		return usagef("--replicas: %v", err)
+	}
 	l, err := lab.Start(ctx, lab.Config{
 		DataDir:       *dataDir,
 		DatabaseURL:   dbURL,
@@ -45,6 +51,8 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Default:       lab.ScenarioPolicy,
 		Console:       stderr,
 		ConsoleLevel:  level,
+		Replicas:      counts,
+		AdminAddr:     *adminAddr,
 	})
 	if err != nil {
 		return err
@@ -56,7 +64,13 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 			role = "public"
 		}
 		fmt.Fprintf(stdout, "%-8s listening on http://%s (%s)\n", name, l.Addrs[name], role)
+		if addrs := l.ReplicaAddrs(name); len(addrs) > 1 {
+			for n, a := range addrs {
+				fmt.Fprintf(stdout, "  replica %s on http://%s\n", topology.ReplicaName(name, n+1), a)
+			}
+		}
 	}
+	fmt.Fprintf(stdout, "admin API on http://%s\n", l.AdminAddr)
 	fmt.Fprintf(stdout, "toxiproxy API on %s\n", l.Toxi.URL())
 	hops := make([]string, 0, len(l.Proxies))
 	for h := range l.Proxies {

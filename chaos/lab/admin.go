@@ -1,0 +1,109 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/faultlab/faultlab/chaos"
+	"github.com/faultlab/faultlab/internal/auth"
+	"github.com/faultlab/faultlab/internal/kit"
+	"github.com/faultlab/faultlab/internal/problem"
+	"github.com/faultlab/faultlab/internal/server"
+)
+
+// AdminReplicasPath is the prefix of the lab's replica control: POST
+// <prefix><replica>/kill, /drain or /restart, with X-Service-Key.
+const AdminReplicasPath = "/internal/replicas/"
+
+// AdminHandler serves the lab's admin API (`faultlab up` on its admin
+// address, loopback only): stop and start one replica. Like every
+// /internal/ endpoint it needs the service key.
+func (l *Lab) AdminHandler(serviceKey string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+AdminReplicasPath+"{replica}/{action}", func(w http.ResponseWriter, r *http.Request) {
+		name, action := r.PathValue("replica"), r.PathValue("action")
+		var err error
+		switch action {
+		case "kill":
+			err = l.Kill(r.Context(), name)
+		case "drain":
+			err = l.Drain(r.Context(), name)
+		case "restart":
+			err = l.Restart(r.Context(), name)
+		default:
+			problem.Write(w, r, problem.NotFound(fmt.Sprintf("action %q: want kill, drain or restart", action)))
+			return
+		}
+		switch {
+		case errors.Is(err, ErrReplica):
+			problem.Write(w, r, problem.Conflict(err.Error()))
+		case err != nil:
+			problem.Write(w, r, problem.Wrap(http.StatusBadGateway, "toxiproxy", err))
+		default:
+			problem.WriteJSON(w, http.StatusOK, map[string]string{"replica": name, "action": action})
+		}
+	})
+	return auth.RequireService(serviceKey)(mux)
+}
+
+// serveAdmin serves AdminHandler on cfg.AdminAddr until the lab closes.
+func (l *Lab) serveAdmin(cfg Config) error {
+	if cfg.AdminAddr == "" {
+		return nil
+	}
+	ln, err := server.Listen(cfg.AdminAddr)
+	if err != nil {
+		return fmt.Errorf("lab: admin: %w", err)
+	}
+	l.AdminAddr = ln.Addr().String()
+	srv := server.New(l.AdminHandler(cfg.Keys.Service), nil)
+	l.admin = make(chan struct{})
+	go func() {
+		defer close(l.admin)
+		_ = server.Serve(l.runCtx, srv, ln)
+	}()
+	return nil
+}
+
+// AdminClient calls a running lab's admin API (AdminHandler): it is the
+// chaos.Replicas of Remote against `faultlab up`, and of `faultlab kill`.
+type AdminClient struct {
+	// URL is the admin API's base URL, e.g. http://127.0.0.1:8475.
+	URL        string
+	ServiceKey string
+	HTTP       *http.Client
+}
+
+var _ chaos.Replicas = (*AdminClient)(nil)
+
+// Kill implements chaos.Replicas.
+func (c *AdminClient) Kill(ctx context.Context, replica string) error {
+	return c.post(ctx, replica, "kill")
+}
+
+// Drain implements chaos.Replicas.
+func (c *AdminClient) Drain(ctx context.Context, replica string) error {
+	return c.post(ctx, replica, "drain")
+}
+
+// Restart implements chaos.Replicas.
+func (c *AdminClient) Restart(ctx context.Context, replica string) error {
+	return c.post(ctx, replica, "restart")
+}
+
+func (c *AdminClient) post(ctx context.Context, replica, action string) error {
+	u := strings.TrimRight(c.URL, "/") + AdminReplicasPath + url.PathEscape(replica) + "/" + action
+	req, err := kit.NewRequest(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set(auth.ServiceKeyHeader, c.ServiceKey)
+	if err := kit.Do(c.HTTP, req, nil); err != nil {
+		return fmt.Errorf("%s %s: %w", action, replica, err)
+	}
+	return nil
+}
