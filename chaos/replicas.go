@@ -50,8 +50,8 @@ func ReplicaScenarios() []Scenario {
 			Faults:      []Step{toxicStep("product-2 slow", 2*s, 6*s, toxi.Toxic{Hop: topology.ReplicaHopName(topology.Gateway, topology.Product, 2, 3), Kind: toxi.Latency, LatencyMs: 800})},
 			Load:        LoadProfile{Rate: 40, Duration: 8 * s, Concurrency: 16, Mix: mix(w(CallListProducts, 3), w(CallGetProduct, 1))},
 			Hypothesis: hyp(steadyBefore(), successDuring("", 1),
-				Check{Kind: CheckLatency, Phase: PhaseDuring, Call: CallListProducts, Quantile: 0.99, Max: 1.5, MaxLatency: 60 * time.Millisecond,
-					Description: "catalogue p99 within 1.5× its healthy p99 (floor 60ms)"},
+				Check{Kind: CheckLatency, Phase: PhaseDuring, Call: CallListProducts, Quantile: 0.99, Max: 1.5, MaxLatency: 150 * time.Millisecond,
+					Description: "catalogue p99 within 1.5× its healthy p99 (floor 150ms: timer noise on a shared machine)"},
 				steadyAfter()),
 		},
 		{

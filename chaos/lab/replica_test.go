@@ -21,31 +21,31 @@ import (
 // one of three endpoints may be out at once; and a floor of 20 retries per
 // budget window, so that the retries that move calls off a replica that
 // has just gone are not refused before the detector ejects it.
-func replicaPolicy() resilience.Policy {
+func replicaPolicy(outlier bool) resilience.Policy {
 	p := testPolicy
 	p.OutlierBaseEjection = time.Second
 	p.BudgetMinRetries = 20
+	p.DisableOutlier = !outlier
 	return p
 }
 
 // productPolicy is replicaPolicy with adaptive hedging of the catalogue's
-// reads (at the p90 of recent calls, 5 to 50 ms, with room in the budget
+// reads (at the p90 of recent calls, 5 to 20 ms, with room in the budget
 // for them) and an attempt timeout on product long enough for a slow
 // replica to answer, so that a slow replica is slow, not dead.
 func productPolicy(hedge, outlier bool) resilience.Policy {
-	p := replicaPolicy()
+	p := replicaPolicy(outlier)
 	p.AttemptTimeout = time.Second
 	if hedge {
-		p.HedgeQuantile, p.HedgeMaxDelay = 0.9, 50*time.Millisecond
+		p.HedgeQuantile, p.HedgeMaxDelay = 0.9, 20*time.Millisecond
 		p.BudgetRatio = 0.5
 	}
-	p.DisableOutlier = !outlier
 	return p
 }
 
 func startReplicaLab(t *testing.T, hedge, outlier bool) *lab.Lab {
 	t.Helper()
-	return startLab(t, lab.Config{Replicas: chaos.ReplicaLayout, Default: replicaPolicy(),
+	return startLab(t, lab.Config{Replicas: chaos.ReplicaLayout, Default: replicaPolicy(outlier),
 		Policies: map[string]resilience.Policy{"product": productPolicy(hedge, outlier)}})
 }
 
@@ -60,22 +60,95 @@ func replicaScenario(t *testing.T, name string) chaos.Scenario {
 	return chaos.Scenario{}
 }
 
-// TestReplicaScenarios runs every replica scenario on one replicated lab.
+// TestReplicaScenarios runs every replica scenario, each on a replicated
+// lab of its own (ejections and latency windows of one do not leak into
+// the next).
 func TestReplicaScenarios(t *testing.T) {
 	if testing.Short() {
 		t.Skip("part of the full suite, not of -short")
 	}
-	l := startReplicaLab(t, true, true)
 	for _, sc := range chaos.ReplicaScenarios() {
 		t.Run(sc.Name, func(t *testing.T) {
+			l := startReplicaLab(t, true, true)
 			res := runScenario(t, l, sc)
 			logVerdicts(t, res)
 			if !res.Passed() {
 				logFailures(t, l, res)
 				t.Errorf("scenario %s: hypothesis failed (aborted=%v, errors=%v)", sc.Name, res.Aborted, res.Errors)
 			}
+			if sc.Name == "replica-kill" {
+				logEjection(t, l, res)
+			}
 		})
 	}
+}
+
+// logEjection logs the time from the kill to order's first ejection of
+// the dead payment replica (the README's figure).
+func logEjection(t *testing.T, l *lab.Lab, res *chaos.Result) {
+	t.Helper()
+	evs, err := l.Events(context.Background(), "endpoint.ejected", res.Started)
+	if err != nil || len(evs) == 0 || len(res.Windows) == 0 {
+		t.Logf("no ejection seen (%v)", err)
+		return
+	}
+	killed := res.LoadStart.Add(res.Windows[0].Start)
+	for _, ev := range evs {
+		ts, _ := time.Parse(time.RFC3339Nano, ev["@timestamp"].(string))
+		t.Logf("order ejected %v %v after the kill", ev["labels.endpoint"], ts.Sub(killed).Round(time.Millisecond))
+	}
+}
+
+// TestHedgingMatters: replica-slow with hedging off fails, its catalogue
+// p99 at the slow replica's 800 ms or more.
+func TestHedgingMatters(t *testing.T) {
+	if testing.Short() {
+		t.Skip("part of the full suite, not of -short")
+	}
+	res := runScenario(t, startReplicaLab(t, false, true), replicaScenario(t, "replica-slow"))
+	logVerdicts(t, res)
+	p99 := failedLatency(t, res)
+	if p99 < 800*time.Millisecond {
+		t.Errorf("catalogue p99 without hedging = %v, want ≥ 800ms", p99)
+	}
+}
+
+// TestOutlierDetectionMatters: replica-kill with outlier detection off
+// fails its ejection claim. What the clients see barely changes (0 5xx,
+// about the same retry amplification): retries on another replica already
+// keep them whole; the detector's work is to stop sending first attempts
+// to the dead replica (600 ms after the kill in the README's run).
+func TestOutlierDetectionMatters(t *testing.T) {
+	if testing.Short() {
+		t.Skip("part of the full suite, not of -short")
+	}
+	res := runScenario(t, startReplicaLab(t, true, false), replicaScenario(t, "replica-kill"))
+	logVerdicts(t, res)
+	for _, v := range res.Verdicts {
+		if v.Kind == chaos.CheckLogEvent && v.Pass {
+			t.Errorf("an endpoint was ejected with outlier detection off: %s", v.Measured)
+		}
+	}
+	if res.Passed() {
+		t.Error("replica-kill passed with outlier detection off: its hypothesis does not test the detector")
+	}
+}
+
+// failedLatency returns the measured p99 of the failed latency verdict of
+// res, failing the test if there is none.
+func failedLatency(t *testing.T, res *chaos.Result) time.Duration {
+	t.Helper()
+	for _, v := range res.Verdicts {
+		if v.Kind == chaos.CheckLatency && !v.Pass && !v.Skipped {
+			d, err := time.ParseDuration(strings.Fields(v.Measured)[0])
+			if err != nil {
+				t.Fatalf("latency verdict measured %q: %v", v.Measured, err)
+			}
+			return d
+		}
+	}
+	t.Fatal("no failed latency verdict")
+	return 0
 }
 
 // TestKillRestartReplica: a killed replica stops answering at once and
