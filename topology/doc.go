@@ -15,6 +15,11 @@
 // upstreams in list order); the hop at index i listens on HopPortBase+1+i
 // (21001 … 21009 today). Toxiproxy's API listens on ToxiproxyPort (8474).
 //
+// A service that others call may run as replicas (replica.go): replica n
+// listens on its port + ReplicaPortStep × (n-1), behind one proxy per caller
+// named <caller>-to-<callee>-<n> on the hop's port + ReplicaPortStep ×
+// (n-1); with one replica, names and ports are as above.
+//
 // To add a service, append it to the list below with a new port and its
 // upstreams: its hops, proxy ports and start position follow, and the
 // existing hops keep their ports. Giving an existing service a new

@@ -9,6 +9,14 @@
 // services can be slowed, cut or reset. Each service logs ECS NDJSON to
 // <DataDir>/logs/<service>.log.
 //
+// With Config.Replicas a service that others call runs as several
+// replicas, each on its own listener (topology.ReplicaPort) behind its own
+// proxy per caller, <caller>-to-<callee>-<n>; callers balance over them
+// (resilience.Config.Endpoints). Replicas share their service's store in
+// DataDir and each runs the service's background work. Kill, Drain and
+// Restart stop and start one replica (chaos.FaultReplica steps, and
+// `faultlab kill|drain|restart` through AdminHandler).
+//
 // Remote is the chaos.Env for a lab that is already running (started by
 // `faultlab up`, or by Start): it reaches the gateway, the services'
 // internal endpoints with the service key, Toxiproxy's API, the log files
