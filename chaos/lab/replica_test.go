@@ -235,3 +235,50 @@ func logFailures(t *testing.T, l *lab.Lab, res *chaos.Result) {
 		}
 	}
 }
+
+// TestAdminAPI: the admin API kills and restarts a replica with the
+// service key, refuses without it, and answers problems for a bad name or
+// action; Remote drives a FaultReplica step through it.
+func TestAdminAPI(t *testing.T) {
+	l := startLab(t, lab.Config{Replicas: map[string]int{"payment": 2}, AdminAddr: "127.0.0.1:0"})
+	ctx := context.Background()
+	c := &lab.AdminClient{URL: "http://" + l.AdminAddr, ServiceKey: l.Keys.Service, HTTP: l.HTTPClient()}
+	if err := c.Kill(ctx, "payment-2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Kill(ctx, "payment-2"); err == nil || !strings.Contains(err.Error(), "not running") {
+		t.Errorf("second kill: %v, want 'not running'", err)
+	}
+	if err := c.Restart(ctx, "payment-2"); err != nil {
+		t.Fatal(err)
+	}
+	bad := &lab.AdminClient{URL: c.URL, ServiceKey: "wrong", HTTP: c.HTTP}
+	if err := bad.Kill(ctx, "payment-2"); err == nil {
+		t.Error("kill with a wrong service key succeeded")
+	}
+	resp, err := http.Post(c.URL+lab.AdminReplicasPath+"payment-2/explode", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
+		t.Errorf("no key: status %d, want 401 or 403", resp.StatusCode)
+	}
+	req, _ := http.NewRequest(http.MethodPost, c.URL+lab.AdminReplicasPath+"payment-2/explode", nil)
+	req.Header.Set("X-Service-Key", l.Keys.Service)
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Errorf("unknown action: %d %s, want 404 problem+json", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	remote := lab.NewRemote(lab.RemoteConfig{URLs: map[string]string{}, AdminURL: c.URL, ServiceKey: l.Keys.Service})
+	step := chaos.KillReplica("kill", "payment-1", 0, time.Second).Fault
+	if err := remote.ApplyFault(ctx, step); err != nil {
+		t.Fatalf("remote kill: %v", err)
+	}
+	if err := remote.RevertFault(ctx, step); err != nil {
+		t.Fatalf("remote restart: %v", err)
+	}
+}
