@@ -165,7 +165,7 @@ func Build(name string, o Options) (*Unit, error) {
 	u := &Unit{Name: name, Registry: reg, Transports: map[string]*resilience.Transport{}}
 	clients := map[string]*http.Client{}
 	for _, up := range Upstreams[name] {
-		t, err := hop.New(name, up, policyFor(name, up, o), o.Endpoints[up], o.Logger, metrics)
+		t, err := hop.NewOver(name, up, policyFor(name, up, o), o.Endpoints[up], o.Logger, metrics)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}

@@ -18,11 +18,16 @@ import (
 var ScenarioPolicy = resilience.Policy{BreakerOpenTimeout: 2 * time.Second, BreakerMinRequests: 6, BreakerWindow: 5 * time.Second}
 
 // New returns caller's resilience client for up: p with the per-hop values
-// of Layered filled into the fields it leaves at zero. endpoints, when up
-// runs replicated, are the base URLs of its replicas (each behind its own
-// proxy in the labs): the client balances over them
-// (resilience.Config.Endpoints); nil calls the request's URL.
-func New(caller, up string, p resilience.Policy, endpoints []string, logger *slog.Logger, m *resilience.Metrics) (*resilience.Transport, error) {
+// of Layered filled into the fields it leaves at zero.
+func New(caller, up string, p resilience.Policy, logger *slog.Logger, m *resilience.Metrics) (*resilience.Transport, error) {
+	return NewOver(caller, up, p, nil, logger, m)
+}
+
+// NewOver is New for an upstream that runs replicated: endpoints are the
+// base URLs of its replicas (each behind its own proxy in the labs), which
+// the client balances over (resilience.Config.Endpoints); nil calls the
+// request's URL, as New.
+func NewOver(caller, up string, p resilience.Policy, endpoints []string, logger *slog.Logger, m *resilience.Metrics) (*resilience.Transport, error) {
 	t, err := resilience.New(resilience.Config{Name: up, Policy: Layered(caller, up, p), Endpoints: endpoints, Logger: logger, Metrics: m})
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", up, err)
