@@ -19,7 +19,7 @@ var CheckKinds = []CheckKind{
 // enums are the closed sets of string values of the file form, by type
 // (string types) or by "Type.field" (plain string fields).
 var enums = map[string][]string{
-	"FaultKind":    {string(FaultToxic), string(FaultHTTP), string(FaultAbuse)},
+	"FaultKind":    {string(FaultToxic), string(FaultHTTP), string(FaultAbuse), string(FaultReplica)},
 	"Kind":         {string(toxi.Latency), string(toxi.Timeout), string(toxi.Down), string(toxi.ResetPeer), string(toxi.Slicer), string(toxi.Bandwidth), string(toxi.SlowClose)},
 	"Toxic.stream": {toxi.Downstream, toxi.Upstream},
 	"Fault.kind":   {fault.KindStatus, fault.KindDelay, fault.KindSlowBody},
