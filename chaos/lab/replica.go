@@ -206,8 +206,8 @@ func (cfg Config) replicaCounts() (map[string]int, error) {
 			return nil, fmt.Errorf("lab: %w", err)
 		}
 		counts[svc] = n
-		if n > 1 && cfg.DataDir == "" {
-			return nil, fmt.Errorf("lab: %d replicas of %s share its store on disk: set DataDir", n, svc)
+		if n > 1 && cfg.DataDir == "" && cfg.DatabaseURL == "" {
+			return nil, fmt.Errorf("lab: %d replicas of %s share its store: set DataDir or DatabaseURL", n, svc)
 		}
 	}
 	return counts, nil
