@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/faultlab/faultlab/chaos/console"
 	"github.com/faultlab/faultlab/chaos/lab"
 	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/shop"
@@ -25,6 +26,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	logLevel := fs.String("log-level", "warn", "level of the log lines also printed to stderr: debug, info, warn, error")
 	replicas := fs.String("replicas", "", "replicas per service, e.g. product=2,order=2,payment=3 (one each by default)")
 	adminAddr := fs.String("admin-addr", topology.Addr(topology.AdminPort), "the lab's admin API (faultlab kill|drain|restart <service>-<n>); keep it on loopback")
+	consoleAddr := fs.String("console", console.DefaultAddr, "the live console's loopback address, or off")
 	policies := policyFlags(fs, lab.ScenarioPolicy)
 	if err := parseNoArgs(fs, args, getenv); err != nil {
 		return err
@@ -32,6 +34,11 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	dbURL, err := databaseURL(fs, *storeOpt, getenv)
 	if err != nil {
 		return err
+	}
+	if *consoleAddr != "off" {
+		if err := console.Loopback(*consoleAddr); err != nil {
+			return usagef("--console: %v", err)
+		}
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -79,6 +86,14 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	sort.Strings(hops)
 	for _, h := range hops {
 		fmt.Fprintf(stdout, "  hop %-20s %s\n", h, l.Proxies[h])
+	}
+	if *consoleAddr != "off" {
+		c, err := console.Start(console.Config{Lab: l.Remote}, *consoleAddr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		fmt.Fprintf(stdout, "console on %s\n", c.URL())
 	}
 	abs, _ := filepath.Abs(*dataDir)
 	fmt.Fprintf(stdout, "data and logs in %s\n", abs)
