@@ -34,8 +34,9 @@ type red struct {
 	inflight prometheus.Gauge
 }
 
-// Buckets for request durations: 1 ms to 10 s, dense where the lab's SLOs sit.
-var durationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+// DurationBuckets are the buckets of every request duration histogram: 1 ms
+// to 10 s, dense where the lab's SLOs sit.
+var DurationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 func newRED(reg prometheus.Registerer) *red {
 	m := &red{
@@ -45,7 +46,7 @@ func newRED(reg prometheus.Registerer) *red {
 		}, []string{"route", "method", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Subsystem: "http", Name: "request_duration_seconds",
-			Help: "HTTP request latency, by route and method.", Buckets: durationBuckets,
+			Help: "HTTP request latency, by route and method.", Buckets: DurationBuckets,
 		}, []string{"route", "method"}),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: Namespace, Subsystem: "http", Name: "requests_in_flight",

@@ -27,6 +27,8 @@ type Metrics struct {
 	endpointAttempts   *prometheus.CounterVec // name, endpoint
 	tokenCache         *prometheus.CounterVec // result
 	tokenValidations   *prometheus.CounterVec // outcome
+
+	clientDuration *prometheus.HistogramVec // name: the calls of clientRequests
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -44,6 +46,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		breakerState:       gauge("circuitbreaker_state", "Circuit breaker state: 1 for the current state, 0 otherwise.", "name", "state"),
 		breakerTransitions: counter("circuitbreaker_transitions_total", "Circuit breaker state transitions.", "name", "from", "to"),
 		clientRequests:     counter("client_requests_total", "Logical calls through the resilience client, by outcome (success, failure, rejected).", "name", "outcome"),
+		clientDuration: register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: ns, Name: "client_request_duration_seconds",
+			Help:    "Logical calls through the resilience client, until the answer's headers or the error, every attempt included.",
+			Buckets: observability.DurationBuckets,
+		}, []string{"name"})),
 		clientAttempts:     counter("client_attempts_total", "Attempts sent on the wire, by outcome.", "name", "outcome"),
 		clientRetries:      counter("client_retries_total", "Retries sent.", "name"),
 		budgetExhausted:    counter("retry_budget_exhausted_total", "Retries refused by the retry budget.", "name"),
@@ -106,6 +113,7 @@ var callOutcomeNames = [numCallOutcomes]string{"success", "failure", "rejected"}
 // the hot path does no label lookups.
 type upstreamMetrics struct {
 	calls              [numCallOutcomes]prometheus.Counter
+	duration           prometheus.Observer
 	attempts           [numAttemptOutcomes]prometheus.Counter
 	retries            prometheus.Counter
 	budgetExhausted    prometheus.Counter
@@ -126,6 +134,7 @@ func (m *Metrics) forUpstream(name string) *upstreamMetrics {
 	for i, o := range attemptOutcomeNames {
 		u.attempts[i] = m.clientAttempts.WithLabelValues(name, o)
 	}
+	u.duration = m.clientDuration.WithLabelValues(name)
 	u.retries = m.clientRetries.WithLabelValues(name)
 	u.budgetExhausted = m.budgetExhausted.WithLabelValues(name)
 	u.bulkheadRejections = m.bulkheadRejections.WithLabelValues(name)

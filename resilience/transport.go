@@ -213,8 +213,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		err = &reachError{err: err, reached: c.inDoubt.Load()}
 	}
+	d := t.clock.Now().Sub(start)
 	t.m.calls[outcome].Inc()
-	t.logCall(req, resp, int(c.sent.Load()), outcome, err, t.clock.Now().Sub(start))
+	t.m.duration.Observe(d.Seconds())
+	t.logCall(req, resp, int(c.sent.Load()), outcome, err, d)
 	return resp, err
 }
 

@@ -837,6 +837,7 @@ func TestMetricsMatchContract(t *testing.T) {
 	}
 	for _, want := range []string{
 		"faultlab_circuitbreaker_state", "faultlab_client_requests_total", "faultlab_client_attempts_total",
+		"faultlab_client_request_duration_seconds",
 		"faultlab_token_cache_requests_total", "faultlab_token_validations_total",
 		"faultlab_client_hedges_total", "faultlab_client_hedge_wins_total", "faultlab_endpoint_attempts_total",
 		"faultlab_endpoint_ejected", "faultlab_endpoint_ejections_total",

@@ -21,13 +21,15 @@
 //     caller's /metrics (the worst over the caller's endpoints);
 //   - requests/s and error rate per hop, from the caller's
 //     faultlab_client_requests_total{name=<callee>} (error: outcome failure
-//     or rejected); p99 per hop from faultlab_client_request_duration_seconds
-//     when the caller exports it (shown as "—" otherwise);
+//     or rejected), and p99 per hop from the caller's
+//     faultlab_client_request_duration_seconds (every attempt included);
 //   - requests/s, error rate (5xx) and p99 per route of every service, from
 //     faultlab_http_requests_total and faultlab_http_request_duration_seconds.
 //
 // Rates are the difference between two scrapes over the time between them
-// on the injected Clock, so a test moves them by advancing a fake clock.
+// on the injected Clock, so a test moves them by advancing a fake clock. A
+// p99 is estimated from the histogram buckets' deltas as Prometheus'
+// histogram_quantile does, and is "—" when nothing was observed.
 //
 // Safety: the console can break the lab, so its mutating endpoints demand
 // the per-process token the page embeds (header X-Console-Token, compared in
