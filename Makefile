@@ -9,7 +9,7 @@ TOXIPROXY_CLI := $(GO) run github.com/Shopify/toxiproxy/v2/cmd/cli@v2.12.0
 FUZZTIME ?= 10s
 TEST_TIMEOUT ?= 40m
 
-.PHONY: chaos soak bench-gateway screenshot run up build test test-unit lint vet fmt bench fuzz fuzz-seeds tools images observe toxics clean compose-up compose-chaos-up compose-down load soak report-screenshot
+.PHONY: chaos soak bench-gateway screenshot console-screenshots run up build test test-unit lint vet fmt bench fuzz fuzz-seeds tools images observe toxics clean compose-up compose-chaos-up compose-down load soak report-screenshot
 
 ## run: build and start the lab (all five services, every hop through Toxiproxy)
 run: build
@@ -31,8 +31,8 @@ images: build
 
 # Suites that measure latency and timing under real faults run one package
 # at a time, so that they do not steal each other's two cores.
-TIMED := ./chaos/lab/... ./chaos/pglab/... ./chaos/containerlab/... ./chaos/crash/... ./chaos/soak/... ./observability/e2e/...
-TIMED_RE := /chaos/lab|/chaos/pglab|/chaos/containerlab|/chaos/crash|/chaos/soak|/observability/e2e
+TIMED := ./chaos/lab/... ./chaos/pglab/... ./chaos/console/... ./chaos/containerlab/... ./chaos/crash/... ./chaos/soak/... ./observability/e2e/...
+TIMED_RE := /chaos/lab|/chaos/pglab|/chaos/console|/chaos/containerlab|/chaos/crash|/chaos/soak|/observability/e2e
 # Other suites that start real processes (the lab, Toxiproxy, containers,
 # Chromium, promtool, Filebeat, PostgreSQL). Like TIMED they run with -count=1: the test
 # cache keys on Go files, not on the processes, images and tools they drive.
@@ -97,6 +97,11 @@ soak: build
 ## bench-gateway: the gateway with all its policies vs a plain reverse proxy
 bench-gateway: build
 	./$(BIN) bench-gateway
+
+## console-screenshots: refresh docs/img/console-*.png from the console test in headless Chromium (installed on demand)
+console-screenshots:
+	bash scripts/tools.sh chromium
+	FAULTLAB_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -count=1 -run TestBrowserBreakerFlow ./chaos/console
 
 ## screenshot: render REPORT (an HTML chaos report) to PNG with headless Chromium (installed on demand)
 screenshot:

@@ -69,7 +69,7 @@ func TestBrowserBreakerFlow(t *testing.T) {
 
 	alloc, cancel := chromedp.NewExecAllocator(t.Context(), append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1280, 1500))...)
+		chromedp.WindowSize(1280, 1100))...)
 	defer cancel()
 	browser, cancel := chromedp.NewContext(alloc)
 	defer cancel()
@@ -96,7 +96,7 @@ func TestBrowserBreakerFlow(t *testing.T) {
 			}
 			return err
 		}))
-	shot(t, browser, "console-scenario.png")
+	shot(t, browser, "console-scenario.png", chromedp.Screenshot(chromedp.CSS(`#scenario-panel`)))
 	if verdicts < 5 {
 		t.Errorf("the page shows %d verdicts, want every check of payment-down", verdicts)
 	}
@@ -119,7 +119,12 @@ func TestBrowserBreakerFlow(t *testing.T) {
 	step(t, browser, "see the order→payment breaker open", 20*time.Second,
 		chromedp.WaitReady(chromedp.CSS(hop+`[data-breaker="open"]`)),
 		chromedp.WaitReady(chromedp.CSS(`#breaker-order-to-payment.breaker-open`)))
-	shot(t, browser, "console-open.png")
+	shot(t, browser, "console-open.png", func(ctx context.Context, tg *chromedp.Target) ([]byte, error) {
+		if _, err := chromedp.Evaluate[any](`window.scrollTo(0, 0)`)(ctx, tg); err != nil {
+			return nil, err
+		}
+		return chromedp.CaptureScreenshot()(ctx, tg)
+	})
 	step(t, browser, "remove the HTTP fault from the page", 10*time.Second,
 		chromedp.Click(chromedp.CSS(`#rm-fault-product-console-fault`)),
 		chromedp.WaitReady(chromedp.CSS(`#svc-product[data-faults=""]`)))
@@ -152,13 +157,14 @@ func step(t *testing.T, browser context.Context, what string, within time.Durati
 	t.Logf("%s: %s", what, time.Since(start).Round(time.Millisecond))
 }
 
-func shot(t *testing.T, browser context.Context, name string) {
+// shot saves a screenshot when FAULTLAB_CONSOLE_SCREENSHOTS names a folder.
+func shot(t *testing.T, browser context.Context, name string, capture chromedp.Action[[]byte]) {
 	t.Helper()
 	dir := os.Getenv("FAULTLAB_CONSOLE_SCREENSHOTS")
 	if dir == "" {
 		return
 	}
-	png, err := chromedp.Run(browser, chromedp.FullScreenshot(100))
+	png, err := chromedp.Run(browser, capture)
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}

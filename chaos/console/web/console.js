@@ -96,7 +96,7 @@ function drawTopology(st) {
     if (Math.round((b.x - a.x) / colWidth(pos)) > 1) {
       const up = b.y + b.h / 2 < 240 || (b.y + b.h / 2 === 240 && arcs.up <= arcs.down);
       const level = up ? arcs.up++ : arcs.down++;
-      const peak = up ? 80 - 24 * level : 400 + 24 * level;
+      const peak = up ? 120 - 20 * level : 360 + 20 * level;
       const cy = (peak - (y1 + y2) / 8) / 0.75;
       c1 = [c1[0], cy];
       c2 = [c2[0], cy];
@@ -107,10 +107,10 @@ function drawTopology(st) {
     g.append(svg("path", { class: "edge", d: `M${x1},${y1} C${c1[0]},${c1[1]} ${c2[0]},${c2[1]} ${x2},${y2}` }));
     g.append(svg("circle", { class: "end", cx: x2, cy: y2, r: 6, fill: breakerColour(h.breaker) }));
     if (h.rps > 0 || h.toxics.length) {
-      g.append(svg("text", { class: "small", x: mid[0], y: mid[1] - 5, "text-anchor": "middle" }, `${fmtRPS(h)} · ${fmtErr(h)} err · p99 ${fmtP99(h)}`));
+      g.append(svg("text", { class: "small label", x: mid[0], y: mid[1] - 5, "text-anchor": "middle" }, `${fmtRPS(h)} · ${fmtErr(h)} · ${fmtP99(h)}`));
     }
     if (h.toxics.length) {
-      g.append(svg("text", { class: "toxic", x: mid[0], y: mid[1] + 10, "text-anchor": "middle" }, "⚡ " + h.toxics.map((t) => t.kind).join(", ")));
+      g.append(svg("text", { class: "toxic label", x: mid[0], y: mid[1] + 10, "text-anchor": "middle" }, "⚡ " + h.toxics.map((t) => t.kind).join(", ")));
     }
     g.append(svg("title", {}, `${h.name}: breaker ${stateName(h.breaker)}`));
     root.append(g);
@@ -144,12 +144,26 @@ function breakerColour(b) {
   return { closed: "#2e7d32", half_open: "#f9a825", open: "#c62828" }[b] || "#8a94a6";
 }
 
-function chip(label, cls, onRemove, id) {
-  const b = el("button", { type: "button", title: "remove", "aria-label": "remove " + label, id });
+// chip is an active fault with its remove button; one listener on the
+// document handles every button (see setup), so a re-render never drops it.
+function chip(label, cls, removePath, done, id) {
+  const b = el("button", { type: "button", title: "remove", "aria-label": "remove " + label, id, "data-remove": removePath, "data-done": done });
   b.textContent = "×";
-  b.addEventListener("click", onRemove);
-  const c = el("span", { class: cls }, label, b);
-  return c;
+  return el("span", { class: cls }, label, b);
+}
+
+// patchRows puts rows into tbody, keeping every existing cell that has not
+// changed, so that a button is not replaced under the user's pointer.
+function patchRows(tbody, rows) {
+  rows.forEach((row, i) => {
+    const old = tbody.rows[i];
+    if (!old) { tbody.append(row); return; }
+    if (old.cells.length !== row.cells.length) { old.replaceWith(row); return; }
+    [...row.cells].forEach((cell, j) => {
+      if (!old.cells[j].isEqualNode(cell)) old.cells[j].replaceWith(cell);
+    });
+  });
+  while (tbody.rows.length > rows.length) tbody.lastElementChild.remove();
 }
 
 function toxicLabel(t) {
@@ -160,14 +174,14 @@ function toxicLabel(t) {
 function td(text, cls) { const c = el("td", cls ? { class: cls } : {}); c.textContent = text; return c; }
 
 function renderTables(st) {
-  $("#hops tbody").replaceChildren(...st.hops.map((h) => {
+  patchRows($("#hops tbody"), st.hops.map((h) => {
     const toxics = el("td", {}, ...h.toxics.map((t) =>
-      chip(toxicLabel(t), "chip", () => call("DELETE", `/api/toxics/${h.name}/${encodeURIComponent(t.name)}`).then((r) => r && say(`removed ${t.name} from ${h.name}`)), `rm-toxic-${h.name}-${t.name}`)));
+      chip(toxicLabel(t), "chip", `/api/toxics/${h.name}/${encodeURIComponent(t.name)}`, `removed ${t.name} from ${h.name}`, `rm-toxic-${h.name}-${t.name}`)));
     const badge = el("span", { class: "badge breaker-" + h.breaker, id: "breaker-" + h.name });
     badge.textContent = stateName(h.breaker);
     return el("tr", {}, td(h.name), el("td", {}, badge), td(fmtRPS(h), "num"), td(fmtErr(h), "num"), td(fmtP99(h), "num"), toxics);
   }));
-  $("#services tbody").replaceChildren(...st.services.map((s) => {
+  patchRows($("#services tbody"), st.services.map((s) => {
     const eps = el("td", {}, ...s.endpoints.map((e) => {
       const sp = el("span", { class: e.up ? "up" : "down", title: e.error || "" });
       sp.textContent = (e.up ? "● " : "✕ ") + e.url + " ";
@@ -175,10 +189,10 @@ function renderTables(st) {
     }));
     const faults = el("td", {}, ...(s.fault_api ? s.faults.map((f) =>
       chip(`${f.name}: ${f.kind}${f.status ? " " + f.status : ""}${f.delay ? " " + f.delay : ""}${f.path_prefix ? " " + f.path_prefix : ""}`, "chip fault",
-        () => call("DELETE", `/api/faults/${s.name}/${encodeURIComponent(f.name)}`).then((r) => r && say(`removed ${f.name} from ${s.name}`)), `rm-fault-${s.name}-${f.name}`)) : ["— (no fault API)"]));
+        `/api/faults/${s.name}/${encodeURIComponent(f.name)}`, `removed ${f.name} from ${s.name}`, `rm-fault-${s.name}-${f.name}`)) : ["— (no fault API)"]));
     return el("tr", {}, td(s.name), eps, faults);
   }));
-  $("#routes tbody").replaceChildren(...st.routes.map((r) =>
+  patchRows($("#routes tbody"), st.routes.map((r) =>
     el("tr", {}, td(r.service), td(r.route), td(fmtRPS(r), "num"), td(fmtErr(r), "num"), td(fmtP99(r), "num"))));
   $("#errors").textContent = (st.errors || []).join(" · ");
   $("#at").textContent = "scraped " + new Date(st.at).toLocaleTimeString();
@@ -237,6 +251,10 @@ function numbers(form, names, out) {
 
 function setup() {
   const tf = $("#toxic-form"), ff = $("#fault-form"), rf = $("#run-form");
+  document.addEventListener("click", async (ev) => {
+    const b = ev.target.closest("button[data-remove]");
+    if (b && await call("DELETE", b.dataset.remove)) say(b.dataset.done);
+  });
   for (const f of [tf, ff]) { f.elements.kind.addEventListener("change", () => showFor(f)); showFor(f); }
   tf.addEventListener("submit", async (ev) => {
     ev.preventDefault();
