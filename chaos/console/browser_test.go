@@ -61,7 +61,7 @@ func TestBrowserBreakerFlow(t *testing.T) {
 		t.Fatalf("start lab: %v", err)
 	}
 	t.Cleanup(func() { _ = l.Close() })
-	c, err := console.Start(console.Config{Lab: l.Remote, Every: 250 * time.Millisecond}, "127.0.0.1:0")
+	c, err := console.Start(console.Config{Lab: l.Remote}, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

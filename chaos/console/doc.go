@@ -31,6 +31,11 @@
 // p99 is estimated from the histogram buckets' deltas as Prometheus'
 // histogram_quantile does, and is "—" when nothing was observed.
 //
+// Cost: a scrape has every service gather its registry. That takes a few
+// milliseconds, but about 100 ms under the race detector, where scraping
+// much faster than the default second slows the lab down enough to fail a
+// scenario's steady state.
+//
 // Safety: the console can break the lab, so its mutating endpoints demand
 // the per-process token the page embeds (header X-Console-Token, compared in
 // constant time) and refuse cross-site requests (Origin, Sec-Fetch-Site);
