@@ -401,3 +401,35 @@ func TestRunReportsItsEnd(t *testing.T) {
 		runtime.Gosched()
 	}
 }
+
+// TestReplicas: a service with several endpoints shows one box each; its
+// hops add up every replica's calls, and show the worst breaker.
+func TestReplicas(t *testing.T) {
+	fl := newFakeLab(t)
+	second, url2 := newFakeService(t)
+	clock := clocktest.New(clocktest.Epoch)
+	c, err := console.New(console.Config{Lab: fl.remote, Clock: clock,
+		Endpoints: map[string][]string{topology.Order: {fl.remote.URL(topology.Order), url2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	first := fl.services[topology.Order]
+	first.breaker.WithLabelValues("payment", "closed").Set(1)
+	second.breaker.WithLabelValues("payment", "half_open").Set(1)
+	c.Scrape(t.Context())
+	first.requests.WithLabelValues("payment", "success").Add(6)
+	second.requests.WithLabelValues("payment", "rejected").Add(4)
+	clock.Advance(2 * time.Second)
+	c.Scrape(t.Context())
+
+	st := c.State()
+	eps := serviceOf(t, st, topology.Order).Endpoints
+	if len(eps) != 2 || !eps[0].Up || !eps[1].Up || eps[1].URL != url2 {
+		t.Errorf("order's endpoints = %+v, want both replicas up", eps)
+	}
+	h := hopOf(t, st, "order-to-payment")
+	if h.RPS != 5 || h.ErrorRate != 0.4 || h.Breaker != "half_open" {
+		t.Errorf("order-to-payment = %+v, want 5 req/s over both replicas, error rate 0.4, breaker half_open (the worst)", h)
+	}
+}
