@@ -168,13 +168,25 @@ func TestEventsStream(t *testing.T) {
 
 func hopOf(t *testing.T, st console.State, name string) console.HopState {
 	t.Helper()
-	for _, h := range st.Hops {
-		if h.Name == name {
-			return h
+	return find(t, st.Hops, name, func(h console.HopState) string { return h.Name })
+}
+
+func serviceOf(t *testing.T, st console.State, name string) console.ServiceState {
+	t.Helper()
+	return find(t, st.Services, name, func(s console.ServiceState) string { return s.Name })
+}
+
+// find returns the item called name, or fails the test.
+func find[T any](t *testing.T, items []T, name string, nameOf func(T) string) T {
+	t.Helper()
+	for _, it := range items {
+		if nameOf(it) == name {
+			return it
 		}
 	}
-	t.Fatalf("state has no hop %s", name)
-	return console.HopState{}
+	t.Fatalf("state has no %s", name)
+	var zero T
+	return zero
 }
 
 // sseStates decodes the "state" events of a stream.
@@ -344,17 +356,6 @@ func TestAPIAddsAndRemovesFaults(t *testing.T) {
 			t.Fatalf("%s %s: the state does not show it: %+v", s.method, s.path, c.State())
 		}
 	}
-}
-
-func serviceOf(t *testing.T, st console.State, name string) console.ServiceState {
-	t.Helper()
-	for _, s := range st.Services {
-		if s.Name == name {
-			return s
-		}
-	}
-	t.Fatalf("state has no service %s", name)
-	return console.ServiceState{}
 }
 
 // TestPage: the page embeds its token and forbids inline code and framing;
