@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/faultlab/faultlab/chaos"
 	"github.com/faultlab/faultlab/internal/problem"
@@ -85,23 +86,37 @@ func (s *Server) execute(sc chaos.Scenario) {
 	s.publish()
 }
 
-// progress publishes the runner's status line. The runner writes each line
-// in one call, led by \r to rewrite it in a terminal.
-type progress struct{ s *Server }
+// progress publishes the runner's status line as a terminal would show it:
+// \r starts the line again, \n ends it, and text between them adds to it
+// (a probe writes "…" and later " done" on the same line).
+type progress struct {
+	s          *Server
+	mu         sync.Mutex
+	line, last string
+}
 
 func (p *progress) Write(b []byte) (int, error) {
-	fields := strings.FieldsFunc(string(b), func(r rune) bool { return r == '\r' || r == '\n' })
-	var line string
-	for _, f := range fields {
-		if t := strings.Join(strings.Fields(f), " "); t != "" {
-			line = t
+	p.mu.Lock()
+	for _, r := range string(b) {
+		switch r {
+		case '\r':
+			p.line = ""
+		case '\n':
+			if strings.TrimSpace(p.line) != "" {
+				p.last = p.line
+			}
+			p.line = ""
+		default:
+			p.line += string(r)
 		}
 	}
-	if line == "" {
-		return len(b), nil
+	show := p.line
+	if strings.TrimSpace(show) == "" {
+		show = p.last
 	}
+	p.mu.Unlock()
 	p.s.mu.Lock()
-	p.s.run.Progress = line
+	p.s.run.Progress = strings.Join(strings.Fields(show), " ")
 	p.s.mu.Unlock()
 	p.s.publish()
 	return len(b), nil
