@@ -65,6 +65,30 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	}
 	defer l.Close()
+	printListeners(stdout, l)
+	if *consoleAddr != "off" {
+		c, err := console.Start(console.Config{Lab: l.Remote}, *consoleAddr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		fmt.Fprintf(stdout, "console on %s\n", c.URL())
+	}
+	abs, _ := filepath.Abs(*dataDir)
+	fmt.Fprintf(stdout, "data and logs in %s\n", abs)
+	fmt.Fprintf(stdout, "faultlab ready: gateway at %s (Ctrl-C to stop)\n", *publicURL)
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(stdout, "faultlab: stopping")
+	case err := <-l.Err():
+		return fmt.Errorf("a service stopped: %w", err)
+	}
+	return l.Close()
+}
+
+// printListeners lists where each service, replica, hop and API of a
+// running lab listens.
+func printListeners(stdout io.Writer, l *lab.Lab) {
 	for _, name := range shop.Services {
 		role := "internal"
 		if name == topology.Gateway {
@@ -87,22 +111,4 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	for _, h := range hops {
 		fmt.Fprintf(stdout, "  hop %-20s %s\n", h, l.Proxies[h])
 	}
-	if *consoleAddr != "off" {
-		c, err := console.Start(console.Config{Lab: l.Remote}, *consoleAddr)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		fmt.Fprintf(stdout, "console on %s\n", c.URL())
-	}
-	abs, _ := filepath.Abs(*dataDir)
-	fmt.Fprintf(stdout, "data and logs in %s\n", abs)
-	fmt.Fprintf(stdout, "faultlab ready: gateway at %s (Ctrl-C to stop)\n", *publicURL)
-	select {
-	case <-ctx.Done():
-		fmt.Fprintln(stdout, "faultlab: stopping")
-	case err := <-l.Err():
-		return fmt.Errorf("a service stopped: %w", err)
-	}
-	return l.Close()
 }
