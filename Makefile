@@ -21,7 +21,7 @@ up: run
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/faultlab
 
-## tools: install or build the pinned external tools (promtool, prometheus, alertmanager, victoria-logs, filebeat, toxiproxy)
+## tools: install or build the pinned external tools (promtool, prometheus, alertmanager, victoria-logs, filebeat, toxiproxy, etcd, kube-apiserver)
 tools:
 	bash scripts/tools.sh
 
