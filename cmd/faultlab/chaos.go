@@ -105,6 +105,7 @@ func runChaosRun(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	recovery := fs.Duration("recovery", 0, "pause between the end of the faults' load and the after probe (breakers need their open interval)")
 	file := fs.String("f", "", "run the experiment file `FILE` (YAML or JSON; see faultlab chaos schema) instead of a built-in scenario")
 	orders := fs.Int("orders", 0, "stretch the scenario's load and fault schedule to send about this many orders (e.g. compound-faults --orders 1000); 0: as written")
+	faults := fs.String("faults", "lab", "who injects the faults: lab (this command, through Toxiproxy and the services' fault endpoints) or external (e.g. a Chaos Mesh Workflow from deploy/k8s/chaos-mesh; only the load and the checks run)")
 	rest, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -137,11 +138,17 @@ func runChaosRun(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if *recovery < 0 {
 		return usagef("chaos run: --recovery must not be negative")
 	}
+	if err := oneOf(*faults, "lab", "external"); err != nil {
+		return usagef("chaos run: --faults: %v", err)
+	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("chaos run: %w", err)
 	}
-	env := lf.remote()
-	fmt.Fprintf(stderr, "chaos: %s against %s\n", sc.Name, env.GatewayURL())
+	var env chaos.Env = lf.remote()
+	if *faults == "external" {
+		env = chaos.ExternalFaults(env)
+	}
+	fmt.Fprintf(stderr, "chaos: %s against %s (faults: %s)\n", sc.Name, env.GatewayURL(), *faults)
 	res, err := chaos.Run(ctx, env, sc, chaos.Options{Progress: stderr, SteadyState: *steady, Recovery: *recovery})
 	if err != nil {
 		return fmt.Errorf("chaos run %s: %w", sc.Name, err)

@@ -81,6 +81,7 @@ func TestChaosUsageErrors(t *testing.T) {
 		{"bad flag", []string{"chaos", "run", "payment-down", "--steady", "soon"}, "invalid value"},
 		{"soak zero rps", []string{"chaos", "soak", "--rps", "0"}, "must be positive"},
 		{"negative orders", []string{"chaos", "run", "compound-faults", "--orders", "-1"}, "--orders must not be negative"},
+		{"bad faults", []string{"chaos", "run", "payment-down", "--faults", "toxiproxy"}, `--faults: "toxiproxy" is not one of lab, external`},
 		{"orders without order calls", []string{"chaos", "run", "product-slow", "--orders", "1000"}, "create_order calls"},
 	}
 	for _, tc := range tests {
@@ -177,6 +178,31 @@ func TestChaosRun(t *testing.T) {
 			t.Errorf("PNG is only %d bytes: the page probably did not render", len(b))
 		}
 	})
+}
+
+// TestChaosRunExternalFaults: with --faults external the CLI injects
+// nothing, so against a lab where nobody else injects the 503 burst either,
+// payment logs no fault.injected event and the hypothesis fails.
+func TestChaosRunExternalFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a 4 s scenario")
+	}
+	l := startTestLab(t)
+	args := append([]string{"chaos", "run", "payment-503-burst", "--faults", "external", "--steady", "0", "--out", t.TempDir()}, labFlagArgs(l)...)
+	stdout, stderr, err := runCmd(t, args...)
+	if err == nil || !strings.HasPrefix(err.Error(), "scenario payment-503-burst failed: ") {
+		t.Fatalf("err = %v, want the scenario to fail\nstdout:\n%s", err, stdout)
+	}
+	if !strings.Contains(stderr, "(faults: external)") {
+		t.Errorf("stderr does not say the faults are external: %q", stderr)
+	}
+	failed := false
+	for l := range strings.Lines(stdout) {
+		failed = failed || (strings.HasPrefix(l, "FAIL") && strings.Contains(l, "fault.injected"))
+	}
+	if !failed {
+		t.Errorf("no failed fault.injected check:\n%s", stdout)
+	}
 }
 
 // svgOf returns the report's inline SVG after checking it is well-formed XML.
