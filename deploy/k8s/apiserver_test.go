@@ -419,7 +419,7 @@ func testRejects(t *testing.T, c *cluster) {
 		{"PodChaos bad action", exp, []string{"spec", "action"}, "pod-teleport", "Unsupported value"},
 		{"PodChaos unknown field", exp, []string{"spec", "blastRadius"}, "all", "unknown field"},
 		{"PodChaos no selector", exp, []string{"spec", "selector"}, nil, "selector"},
-		{"Workflow unknown template field", wf, []string{"spec", "entryPoint"}, "x", "unknown field"},
+		{"Workflow unknown field", wf, []string{"spec", "entryPoint"}, "x", "unknown field"},
 		{"Deployment unknown field", deploy, []string{"spec", "replicaz"}, int64(2), "unknown field"},
 		{"Deployment bad enum", deploy, []string{"spec", "strategy", "type"}, "Sometimes", "Unsupported value"},
 	} {
