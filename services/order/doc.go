@@ -39,8 +39,8 @@
 // pending order whose lease has run out, re-reads it under the claim and
 // drives it on: paid ──► commit, confirm; priced ──► ask payment
 // (charged ──► record it, commit, confirm; declined ──► fail; processing
-// or unanswered ──► wait); else reserve (renewing) and charge with the
-// order's key. It never interrupts an order: a run that took an order over
+// ──► ask payment to finish it, below; unanswered ──► wait); else reserve
+// (renewing) and charge with the order's key. It never interrupts an order: a run that took an order over
 // from another cannot know that the other's calls will not still land, so
 // it drives the order to an answer from the upstreams instead.
 //
@@ -60,6 +60,16 @@
 // commit, confirm), so money is not kept without goods. This rests on
 // the calls' timeouts being shorter than the lease term (10 s; order
 // waits at most 2 s for payment).
+//
+// A charge that payment has as processing is finished only when its key
+// is asked again: the request that began it may have died between
+// payment's Begin and Complete (payment killed), leaving its claim to run
+// out. So the reconciler, for a pending order and for a verify_charge
+// alike, sends the charge again with the order's key and the charge's own
+// request (amount, currency): 409 while the claim lasts (ask again next
+// pass), else payment takes the claim over and completes it, and the order
+// goes on from the answer. Waiting instead left the order pending and the
+// charge processing for good (issue 13's crash test on PostgreSQL).
 //
 // Service and Client are safe for concurrent use; several order processes
 // may share one store.

@@ -39,6 +39,7 @@ type fixture struct {
 	products *product.Client
 	payments *payment.Client
 	payDown  *switchable
+	payStore payment.Store // payment's own store
 	dir      string
 	cfg      Config
 	clock    *kittest.Clock
@@ -47,21 +48,25 @@ type fixture struct {
 func newFixture(t testing.TB, dir string) *fixture {
 	t.Helper()
 	clock := kittest.NewClock()
-	prod, pay := upstreams(t, clock)
+	prod, pay, payStore := upstreams(t, clock)
 	sw := &switchable{h: pay}
 	f := fixtureOver(t, clock, dir, kittest.Serve(t, prod).URL, kittest.Serve(t, sw).URL)
-	f.payDown = sw
+	f.payDown, f.payStore = sw, payStore
 	return f
 }
 
 // upstreams builds real product and payment services on clock (payment
-// declines above 5000 cents).
-func upstreams(t testing.TB, clock *kittest.Clock) (*product.Service, *payment.Service) {
+// declines above 5000 cents), and returns payment's store too.
+func upstreams(t testing.TB, clock *kittest.Clock) (*product.Service, *payment.Service, payment.Store) {
 	t.Helper()
 	base := kit.Base{Keys: kittest.Keys, Now: clock.Now}
 	prod := kittest.Build(t, product.New, product.Config{Base: base, Validator: kittest.Validator})
-	pay := kittest.Build(t, payment.New, payment.Config{Base: base, Validator: kittest.Validator, DeclineAbove: 5000})
-	return prod, pay
+	payStore, err := payment.OpenStore(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pay := kittest.Build(t, payment.New, payment.Config{Base: base, Validator: kittest.Validator, DeclineAbove: 5000, Store: payStore})
+	return prod, pay, payStore
 }
 
 // fixtureOver starts an order service in dir that reaches product and

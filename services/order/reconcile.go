@@ -124,7 +124,8 @@ func (s *Service) drainOutbox(ctx context.Context) error {
 
 // verifyCharge asks payment whether the interrupted attempt's charge
 // landed after all, every pass until a lease term has passed (by then
-// every call of the attempt is over). None ──► done. One that succeeded
+// every call of the attempt is over). One still processing ──► ask
+// payment to finish it (finishCharge). None ──► done. One that succeeded
 // ──► the order runs again as a new attempt
 // (it reserves anew, payment replays the charge, commit, confirm), so that
 // no money is kept without goods.
@@ -135,7 +136,10 @@ func (s *Service) verifyCharge(ctx context.Context, it OutboxItem) error {
 		return fmt.Errorf("verify charge of %s: %w", it.OrderID, err)
 	}
 	if ok && found.Status == payment.StatusProcessing {
-		return nil // payment finishes it; ask again next pass
+		// Payment finishes it only when its key is asked again.
+		if found = s.finishCharge(ctx, found); found.Status == payment.StatusProcessing {
+			return nil // its claim still runs; ask again next pass
+		}
 	}
 	if !ok || found.Status != payment.StatusSucceeded {
 		if s.now().Sub(it.CreatedAt) < s.cfg.LeaseTTL {

@@ -19,6 +19,7 @@ import (
 	"github.com/faultlab/faultlab/internal/kit"
 	"github.com/faultlab/faultlab/internal/kit/kittest"
 	"github.com/faultlab/faultlab/internal/problem"
+	"github.com/faultlab/faultlab/services/payment"
 	"github.com/faultlab/faultlab/services/product"
 )
 
@@ -136,10 +137,11 @@ type gated struct {
 func newGated(t testing.TB) *gated {
 	t.Helper()
 	clock := kittest.NewClock()
-	prod, pay := upstreams(t, clock)
+	prod, pay, payStore := upstreams(t, clock)
 	g := &gated{prod: &gate{h: prod}, pay: &gate{h: pay}}
 	g.prodURL = kittest.Serve(t, g.prod).URL
 	g.fixture = fixtureOver(t, clock, t.TempDir(), g.prodURL, kittest.Serve(t, g.pay).URL)
+	g.payStore = payStore
 	return g
 }
 
@@ -543,5 +545,88 @@ func TestTimestampsAgreeBetweenPostAndGet(t *testing.T) {
 		if posted[k] != got[k] || posted[k] != "2030-01-02T03:04:05.123Z" {
 			t.Errorf("%s: POST %v, GET %v, want both 2030-01-02T03:04:05.123Z", k, posted[k], got[k])
 		}
+	}
+}
+
+// chargeBegun leaves an order as a crash of payment between its Begin and
+// its Complete would (issue 13, TestCrashSafetyOnPostgres): the order is
+// reserved and priced under a dead run's lease, and its charge is a
+// processing row under a dead request's claim. status is the order's
+// status: pending (the run's answer was lost) or interrupted (the run was
+// a fresh request, and queued a verify_charge).
+func (f *fixture) chargeBegun(t testing.TB, key, status string) Record {
+	t.Helper()
+	ctx := context.Background()
+	now := f.cfg.Now()
+	rec := f.crashed(t, key, true, false)
+	cur, err := f.svc.store.Get(ctx, rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := cur
+	next.Items = []Line{{ProductID: "prd_004", Quantity: 2, UnitPriceCents: 2499}}
+	next.TotalCents, next.Currency = 4998, "EUR"
+	if cur, err = f.svc.store.Transition(ctx, next, StatusPending, "run_dead", now, Change{Actor: ActorRequest}); err != nil {
+		t.Fatal(err)
+	}
+	if status == StatusInterrupted {
+		next = cur
+		next.Status, next.Reason = StatusInterrupted, ReasonPaymentUnavailable
+		ch := Change{Actor: ActorRequest, Release: []string{reservationID(&cur)}, VerifyCharge: true}
+		if cur, err = f.svc.store.Transition(ctx, next, StatusPending, "run_dead", now, ch); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.products.Release(ctx, reservationID(&cur)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := payment.ChargeRequest{OrderID: rec.ID, UserID: "usr_alice", AmountCents: 4998, Currency: "EUR"}
+	begun := payment.Record{
+		Payment: payment.Payment{ID: kit.NewID("pay_"), OrderID: req.OrderID, UserID: req.UserID, AmountCents: req.AmountCents,
+			Currency: req.Currency, CreatedAt: now, UpdatedAt: now},
+		Key: PaymentKey(rec.ID), Fingerprint: kit.Fingerprint(req),
+	}
+	if _, created, err := f.payStore.Begin(ctx, begun, now.Add(payment.DefaultLeaseTTL)); err != nil || !created {
+		t.Fatalf("begin the charge: %v %v", created, err)
+	}
+	return cur
+}
+
+// TestChargeLeftProcessingIsFinished is the cause of issue 13's crash-test
+// failure: payment was killed between Begin and Complete of a charge, so
+// its row stayed processing; the order, priced, asked payment every
+// reconciler pass, heard "processing" and waited, and payment, which
+// finishes a processing charge only when its key is asked again, waited
+// too: the order stayed pending and the charge processing for good. The
+// reconciler now asks payment to finish such a charge (same key, same
+// request): refused with 409 while the dead request's claim lasts, taken
+// over and completed after it. Both the pending order and the interrupted
+// one (verify_charge) are settled, charged once.
+func TestChargeLeftProcessingIsFinished(t *testing.T) {
+	for _, status := range []string{StatusPending, StatusInterrupted} {
+		t.Run(status, func(t *testing.T) {
+			f := newFixture(t, t.TempDir())
+			rec := f.chargeBegun(t, "begun", status)
+			if n, err := f.svc.Reconcile(context.Background()); n != 0 {
+				t.Fatalf("reconcile under live leases: %d %v", n, err)
+			}
+			if s := f.charges(t); s.Processing != 1 || s.TotalCharges != 0 {
+				t.Fatalf("under the dead request's claim: %+v", s)
+			}
+			for range 2 { // past both leases; verify_charge adopts, then drives
+				f.clock.Advance(DefaultLeaseTTL + time.Millisecond)
+				_, _ = f.svc.Reconcile(context.Background())
+			}
+			r := f.getOrder(t, "alice-token", rec.ID)
+			if o := orderOf(t, r); o.Status != StatusConfirmed || o.PaymentID == "" {
+				t.Fatalf("order: %s", r.Body)
+			}
+			if s := f.charges(t); s.Processing != 0 || s.TotalCharges != 1 {
+				t.Fatalf("charges: %+v", s)
+			}
+			if l := f.level(t, "prd_004"); l.Sold != 2 || l.Reserved != 0 {
+				t.Fatalf("stock: %+v", l)
+			}
+		})
 	}
 }

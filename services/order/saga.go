@@ -74,7 +74,9 @@ func (s *Service) transitionCh(ctx context.Context, rn *run, cur *Record, next R
 //
 //	payment id set ──► commit, confirm
 //	priced ──► ask payment: charged ──► record it, commit, confirm;
-//	           declined ──► fail; processing/unknown ──► wait; none ──► go on
+//	           declined ──► fail; processing ──► ask it to finish (same
+//	           key and request), then as above or wait; unknown ──► wait;
+//	           none ──► go on
 //	reserve (idempotent by attempt) ──► price ──► extend lease ──► charge
 //	  ──► record the payment id ──► commit ──► confirm
 func (s *Service) drive(ctx context.Context, rn *run, rec *Record) {
@@ -119,6 +121,12 @@ func (s *Service) resumeCharge(ctx context.Context, rn *run, rec *Record, resID 
 	if !ok {
 		return false
 	}
+	if found.Status == payment.StatusProcessing {
+		if !s.extendLease(context.WithoutCancel(ctx), rn, rec) {
+			return true
+		}
+		found = s.finishCharge(ctx, found)
+	}
 	switch found.Status {
 	case payment.StatusSucceeded:
 		s.paid(ctx, rn, rec, found)
@@ -128,6 +136,26 @@ func (s *Service) resumeCharge(ctx context.Context, rn *run, rec *Record, resID 
 		rn.block("payment", fmt.Errorf("%w: charge of %s still processing", kit.ErrPending, rec.ID))
 	}
 	return true
+}
+
+// finishCharge asks payment again for a charge it has as processing,
+// with the order's key and the charge's own request, and returns the
+// charge as payment has it then. A charge stays processing until its key
+// is asked again: its request may have died between payment's Begin and
+// Complete (payment killed), and only a request with its key takes the
+// claim over once its lease has run out, and finishes it. While the lease
+// lasts payment answers 409, and the charge is returned as it was.
+func (s *Service) finishCharge(ctx context.Context, found payment.Payment) payment.Payment {
+	pay, err := s.payments.Charge(ctx, PaymentKey(found.OrderID), payment.ChargeRequest{
+		OrderID: found.OrderID, UserID: found.UserID, AmountCents: found.AmountCents, Currency: found.Currency,
+	})
+	switch {
+	case err == nil:
+		return pay
+	case errors.Is(err, payment.ErrDeclined):
+		found.Status = payment.StatusDeclined
+	}
+	return found
 }
 
 // reserve reserves the order's items (idempotent by attempt). When product
