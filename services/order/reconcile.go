@@ -137,7 +137,11 @@ func (s *Service) verifyCharge(ctx context.Context, it OutboxItem) error {
 	}
 	if ok && found.Status == payment.StatusProcessing {
 		// Payment finishes it only when its key is asked again.
-		if found = s.finishCharge(ctx, found); found.Status == payment.StatusProcessing {
+		rec, gerr := s.store.Get(ctx, it.OrderID)
+		if gerr != nil {
+			rec = Record{Order: Order{ID: it.OrderID}}
+		}
+		if found = s.finishCharge(ctx, &rec, found); found.Status == payment.StatusProcessing {
 			return nil // its claim still runs; ask again next pass
 		}
 	}

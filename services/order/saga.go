@@ -125,7 +125,7 @@ func (s *Service) resumeCharge(ctx context.Context, rn *run, rec *Record, resID 
 		if !s.extendLease(context.WithoutCancel(ctx), rn, rec) {
 			return true
 		}
-		found = s.finishCharge(ctx, found)
+		found = s.finishCharge(ctx, rec, found)
 	}
 	switch found.Status {
 	case payment.StatusSucceeded:
@@ -145,7 +145,8 @@ func (s *Service) resumeCharge(ctx context.Context, rn *run, rec *Record, resID 
 // Complete (payment killed), and only a request with its key takes the
 // claim over once its lease has run out, and finishes it. While the lease
 // lasts payment answers 409, and the charge is returned as it was.
-func (s *Service) finishCharge(ctx context.Context, found payment.Payment) payment.Payment {
+func (s *Service) finishCharge(ctx context.Context, rec *Record, found payment.Payment) payment.Payment {
+	s.event(ctx, slog.LevelWarn, "order.charge_resent", rec, slog.String("labels.payment_id", found.ID))
 	pay, err := s.payments.Charge(ctx, PaymentKey(found.OrderID), payment.ChargeRequest{
 		OrderID: found.OrderID, UserID: found.UserID, AmountCents: found.AmountCents, Currency: found.Currency,
 	})
