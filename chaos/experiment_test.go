@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -167,7 +168,11 @@ func TestSchema(t *testing.T) {
 		inst, _ := jsonschema.UnmarshalJSON(bytes.NewReader(b))
 		return sch.Validate(inst)
 	}
-	for _, name := range chaos.ExperimentFiles() {
+	replicaFiles, _ := filepath.Glob("experiments/replicas/*.yaml") // the pattern is valid
+	if len(replicaFiles) == 0 {
+		t.Fatal("no replica experiment files")
+	}
+	for _, name := range append(chaos.ExperimentFiles(), replicaFiles...) {
 		b, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
@@ -239,7 +244,11 @@ func TestSchema(t *testing.T) {
 // a one-line ErrExperiment; a valid one encodes to a file that decodes to
 // the same scenario.
 func FuzzDecodeExperiment(f *testing.F) {
-	for _, name := range chaos.ExperimentFiles() {
+	replicaFiles, _ := filepath.Glob("experiments/replicas/*.yaml") // the pattern is valid
+	if len(replicaFiles) == 0 {
+		f.Fatal("no replica experiment files")
+	}
+	for _, name := range append(chaos.ExperimentFiles(), replicaFiles...) {
 		b, err := os.ReadFile(name)
 		if err != nil {
 			f.Fatal(err)
