@@ -222,6 +222,7 @@ func (b built) service(name string, u *Unit) error {
 	if err != nil {
 		return err
 	}
+	tokens := kit.Tokens{UserClient: clients[topology.User], UserURL: o.url(topology.User), Validator: b.validator}
 	switch name {
 	case topology.User:
 		cfg := user.Config{Base: b.base, DataDir: o.DataDir, Store: st.user}
@@ -234,22 +235,19 @@ func (b built) service(name string, u *Unit) error {
 		}
 		u.Handler, u.closer = s, s.Close
 	case topology.Product:
-		s, err := product.New(product.Config{Base: b.base, DataDir: o.DataDir, Store: st.product,
-			UserClient: clients[topology.User], UserURL: o.url(topology.User), Validator: b.validator})
+		s, err := product.New(product.Config{Base: b.base, DataDir: o.DataDir, Store: st.product, Tokens: tokens})
 		if err != nil {
 			return err
 		}
 		u.Handler, u.closer, u.reconcile = s, s.Close, s.Sweep
 	case topology.Payment:
-		s, err := payment.New(payment.Config{Base: b.base, DataDir: o.DataDir, Store: st.payment,
-			UserClient: clients[topology.User], UserURL: o.url(topology.User), Validator: b.validator})
+		s, err := payment.New(payment.Config{Base: b.base, DataDir: o.DataDir, Store: st.payment, Tokens: tokens})
 		if err != nil {
 			return err
 		}
 		u.Handler, u.closer = s, s.Close
 	case topology.Order:
-		s, err := order.New(order.Config{Base: b.base, DataDir: o.DataDir, Store: st.order,
-			UserClient: clients[topology.User], UserURL: o.url(topology.User), Validator: b.validator,
+		s, err := order.New(order.Config{Base: b.base, DataDir: o.DataDir, Store: st.order, Tokens: tokens,
 			ProductClient: clients[topology.Product], ProductURL: o.url(topology.Product),
 			PaymentClient: clients[topology.Payment], PaymentURL: o.url(topology.Payment)})
 		if err != nil {

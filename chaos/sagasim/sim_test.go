@@ -274,7 +274,7 @@ func newWorld(t testing.TB) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.prod, err = product.New(product.Config{Base: base, Store: pst, Validator: validator}); err != nil {
+	if w.prod, err = product.New(product.Config{Base: base, Store: pst, Tokens: kit.Tokens{Validator: validator}}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.prod.Close() })
@@ -282,7 +282,7 @@ func newWorld(t testing.TB) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.pay, err = payment.New(payment.Config{Base: base, Store: yst, Validator: validator, DeclineAbove: 5000}); err != nil {
+	if w.pay, err = payment.New(payment.Config{Base: base, Store: yst, Tokens: kit.Tokens{Validator: validator}, DeclineAbove: 5000}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.pay.Close() })
@@ -308,7 +308,7 @@ func (w *world) crash() {
 	yl := &link{w: w, name: "payment", h: w.pay, gen: g}
 	svc, err := order.New(order.Config{
 		Base:  kit.Base{Keys: kittest.Keys, Now: w.clock.Now},
-		Store: noClose{w.orders}, Validator: validator,
+		Store: noClose{w.orders}, Tokens: kit.Tokens{Validator: validator},
 		ProductClient: &http.Client{Transport: pl}, ProductURL: "http://product.sim",
 		PaymentClient: &http.Client{Transport: yl}, PaymentURL: "http://payment.sim",
 	})

@@ -40,6 +40,19 @@ type Upstream struct {
 	URL *string
 }
 
+// Tokens is how a service that checks bearer tokens reaches the user
+// service. A service's Config embeds it and passes it as Spec.Tokens.
+type Tokens struct {
+	// UserClient and UserURL reach the user service (readiness, and the
+	// default Validator). Nil client: DefaultClient(); empty URL: the
+	// user service's default URL in the topology.
+	UserClient *http.Client
+	UserURL    string
+	// Validator checks bearer tokens; nil means a TokenClient over
+	// UserClient (the lab wiring passes a resilience token cache).
+	Validator auth.Validator
+}
+
 // Spec describes a service to NewFrame. Only Name and Base are required.
 type Spec struct {
 	// Name is the service's topology name: /healthz reports it, and an
@@ -56,6 +69,10 @@ type Spec struct {
 	// service does not list one, over DefaultClient() to the user
 	// service's default URL).
 	Validator *auth.Validator
+	// Tokens, if set, points at the Config's Tokens: its user service
+	// joins Upstreams (first) and its Validator is filled in as Validator
+	// says.
+	Tokens *Tokens
 	// Edge, if set, wraps Base.Wrap: it runs first inside the
 	// observability middleware (the gateway's trust boundary).
 	Edge func(http.Handler) http.Handler
@@ -84,6 +101,11 @@ func NewFrame(spec Spec) *Frame {
 		spec.Base = &Base{}
 	}
 	*spec.Base = spec.Base.WithDefaults()
+	if t := spec.Tokens; t != nil {
+		user := Upstream{Name: topology.User, Client: &t.UserClient, URL: &t.UserURL}
+		spec.Upstreams = append([]Upstream{user}, spec.Upstreams...)
+		spec.Validator = &t.Validator
+	}
 	if spec.Base.Registry == nil {
 		spec.Base.Registry = observability.NewRegistry()
 	}

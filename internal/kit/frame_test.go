@@ -70,6 +70,26 @@ func TestNewFrameFillsTheSkeleton(t *testing.T) {
 	}
 }
 
+func TestNewFrameFillsTokens(t *testing.T) {
+	tokens := Tokens{UserURL: "http://127.0.0.1:1/"}
+	var pc *http.Client
+	pu := ""
+	f := NewFrame(Spec{Name: "svc", Tokens: &tokens,
+		Upstreams: []Upstream{{Name: topology.Product, Client: &pc, URL: &pu}}})
+	if tokens.UserClient == nil || tokens.UserURL != "http://127.0.0.1:1" {
+		t.Fatalf("tokens: client %v, url %q (want a client and no trailing slash)", tokens.UserClient, tokens.UserURL)
+	}
+	if _, ok := tokens.Validator.(*TokenClient); !ok {
+		t.Fatalf("validator %T, want a *TokenClient", tokens.Validator)
+	}
+	if c, u := f.Client(topology.User); c != tokens.UserClient || u != tokens.UserURL {
+		t.Fatalf("Client(user) = %v %q", c, u)
+	}
+	if c, _ := f.Client(topology.Product); c == nil {
+		t.Fatal("the listed upstream was dropped")
+	}
+}
+
 func TestFrameServesReadinessAndCloses(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	defer up.Close()

@@ -80,13 +80,13 @@ func (l *lab) startShop(t testing.TB, key ed25519.PrivateKey) (orderURL string) 
 	validator := auth.ValidatorFunc(user.NewClient(l.userURL, nil, keys.Service).ValidateToken)
 	base := kit.Base{Keys: keys, Now: l.clock.Now}
 
-	ps := kittest.Build(t, product.New, product.Config{Base: base, Validator: validator, UserURL: l.userURL})
+	ps := kittest.Build(t, product.New, product.Config{Base: base, Tokens: kit.Tokens{Validator: validator, UserURL: l.userURL}})
 	l.prodSwitch = &kittest.Switch{H: ps}
 	l.prodURL = kittest.Serve(t, l.prodSwitch).URL
-	pay := kittest.Build(t, payment.New, payment.Config{Base: base, Validator: validator, UserURL: l.userURL})
+	pay := kittest.Build(t, payment.New, payment.Config{Base: base, Tokens: kit.Tokens{Validator: validator, UserURL: l.userURL}})
 	l.paySwitch = &kittest.Switch{H: pay}
 	l.payURL = kittest.Serve(t, l.paySwitch).URL
-	os := kittest.Build(t, order.New, order.Config{Base: base, Validator: validator, UserURL: l.userURL, ProductURL: l.prodURL, PaymentURL: l.payURL})
+	os := kittest.Build(t, order.New, order.Config{Base: base, Tokens: kit.Tokens{Validator: validator, UserURL: l.userURL}, ProductURL: l.prodURL, PaymentURL: l.payURL})
 	return kittest.Serve(t, os).URL
 }
 

@@ -94,11 +94,11 @@ func FuzzCreateOrder(f *testing.F) {
 	}
 	clock := kittest.NewClock()
 	base := kit.Base{Keys: kittest.Keys, Now: clock.Now}
-	prod := kittest.Build(f, product.New, product.Config{Base: base, Validator: kittest.Validator})
-	pay := kittest.Build(f, payment.New, payment.Config{Base: base, Validator: kittest.Validator})
+	prod := kittest.Build(f, product.New, product.Config{Base: base, Tokens: kit.Tokens{Validator: kittest.Validator}})
+	pay := kittest.Build(f, payment.New, payment.Config{Base: base, Tokens: kit.Tokens{Validator: kittest.Validator}})
 	prodT, payT := &inProcess{h: prod}, &inProcess{h: pay}
 	prodC, payC := &http.Client{Transport: prodT}, &http.Client{Transport: payT}
-	svc := kittest.Build(f, order.New, order.Config{Base: base, Validator: kittest.Validator,
+	svc := kittest.Build(f, order.New, order.Config{Base: base, Tokens: kit.Tokens{Validator: kittest.Validator},
 		ProductURL: "http://product.test", ProductClient: prodC, PaymentURL: "http://payment.test", PaymentClient: payC})
 	products := product.NewClient("http://product.test", prodC, kittest.Keys.Service)
 	payments := payment.NewClient("http://payment.test", payC, kittest.Keys.Service)

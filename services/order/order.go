@@ -64,13 +64,8 @@ type Config struct {
 	DataDir string
 	// Store overrides the SQLite store (New takes ownership).
 	Store Store
-	// UserClient and UserURL reach the user service (readiness, and the
-	// default Validator).
-	UserClient *http.Client
-	UserURL    string
-	// Validator checks bearer tokens; nil means a kit.TokenClient over
-	// UserClient.
-	Validator auth.Validator
+	// Tokens reach the user service and check bearer tokens.
+	kit.Tokens
 	// ProductClient and ProductURL reach the product service (stock).
 	ProductClient *http.Client
 	ProductURL    string
@@ -111,9 +106,8 @@ func New(cfg Config) (*Service, error) {
 		cfg.LeaseTTL = DefaultLeaseTTL
 	}
 	f := kit.NewFrame(kit.Spec{
-		Name: topology.Order, Base: &cfg.Base, Validator: &cfg.Validator,
+		Name: topology.Order, Base: &cfg.Base, Tokens: &cfg.Tokens,
 		Upstreams: []kit.Upstream{
-			{Name: topology.User, Client: &cfg.UserClient, URL: &cfg.UserURL},
 			{Name: topology.Product, Client: &cfg.ProductClient, URL: &cfg.ProductURL},
 			{Name: topology.Payment, Client: &cfg.PaymentClient, URL: &cfg.PaymentURL},
 		},

@@ -60,12 +60,12 @@ func newFixture(t testing.TB, dir string) *fixture {
 func upstreams(t testing.TB, clock *kittest.Clock) (*product.Service, *payment.Service, payment.Store) {
 	t.Helper()
 	base := kit.Base{Keys: kittest.Keys, Now: clock.Now}
-	prod := kittest.Build(t, product.New, product.Config{Base: base, Validator: kittest.Validator})
+	prod := kittest.Build(t, product.New, product.Config{Base: base, Tokens: kit.Tokens{Validator: kittest.Validator}})
 	payStore, err := payment.OpenStore(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pay := kittest.Build(t, payment.New, payment.Config{Base: base, Validator: kittest.Validator, DeclineAbove: 5000, Store: payStore})
+	pay := kittest.Build(t, payment.New, payment.Config{Base: base, Tokens: kit.Tokens{Validator: kittest.Validator}, DeclineAbove: 5000, Store: payStore})
 	return prod, pay, payStore
 }
 
@@ -73,7 +73,7 @@ func upstreams(t testing.TB, clock *kittest.Clock) (*product.Service, *payment.S
 // payment at prodURL and payURL.
 func fixtureOver(t testing.TB, clock *kittest.Clock, dir, prodURL, payURL string) *fixture {
 	t.Helper()
-	cfg := Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now, PublicURL: "https://shop.example"}, Validator: kittest.Validator,
+	cfg := Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now, PublicURL: "https://shop.example"}, Tokens: kit.Tokens{Validator: kittest.Validator},
 		DataDir: dir, ProductURL: prodURL, PaymentURL: payURL}
 	f := &fixture{
 		products: product.NewClient(prodURL, nil, kittest.Keys.Service),

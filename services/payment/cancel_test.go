@@ -37,7 +37,7 @@ func TestChargeFinishesWhenTheCallerGoesAway(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := New(Config{Base: kit.Base{Keys: kittest.Keys, Now: kittest.NewClock().Now}, Validator: kittest.Validator,
+	s, err := New(Config{Base: kit.Base{Keys: kittest.Keys, Now: kittest.NewClock().Now}, Tokens: kit.Tokens{Validator: kittest.Validator},
 		Store: cancelAfterBegin{Store: st, cancel: cancel}})
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func TestCompletedByAnotherAnswersItsAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Base: kit.Base{Keys: kittest.Keys}, Validator: kittest.Validator, Store: completedFirst{st}})
+	s, err := New(Config{Base: kit.Base{Keys: kittest.Keys}, Tokens: kit.Tokens{Validator: kittest.Validator}, Store: completedFirst{st}})
 	if err != nil {
 		t.Fatal(err)
 	}

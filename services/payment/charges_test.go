@@ -66,7 +66,7 @@ func TestProcessesShareOneStore(t *testing.T) {
 	var svcs []*Service
 	for range 2 {
 		s, err := New(Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now, Logger: slog.New(slog.NewJSONHandler(&logs, nil))},
-			Validator: kittest.Validator, DataDir: dir})
+			Tokens: kit.Tokens{Validator: kittest.Validator}, DataDir: dir})
 		if err != nil {
 			t.Fatal(err)
 		}

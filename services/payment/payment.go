@@ -54,13 +54,8 @@ type Config struct {
 	DataDir string
 	// Store overrides the SQLite store (New takes ownership).
 	Store Store
-	// UserClient and UserURL reach the user service (readiness, and the
-	// default Validator). Nil client: kit.DefaultClient().
-	UserClient *http.Client
-	UserURL    string
-	// Validator checks bearer tokens on GET /payments/:id; nil means a
-	// kit.TokenClient over UserClient.
-	Validator auth.Validator
+	// Tokens reach the user service and check bearer tokens.
+	kit.Tokens
 	// DeclineAbove: amounts above it (cents) are declined; default 1,000,000.
 	DeclineAbove int64
 	// LeaseTTL bounds a claim on a charge in flight; default
@@ -90,8 +85,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.LeaseTTL = DefaultLeaseTTL
 	}
 	f := kit.NewFrame(kit.Spec{
-		Name: topology.Payment, Base: &cfg.Base, Validator: &cfg.Validator,
-		Upstreams: []kit.Upstream{{Name: topology.User, Client: &cfg.UserClient, URL: &cfg.UserURL}},
+		Name: topology.Payment, Base: &cfg.Base, Tokens: &cfg.Tokens,
 	})
 	st, err := kit.Open(f, cfg.Store, OpenStore, cfg.DataDir)
 	if err != nil {

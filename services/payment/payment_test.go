@@ -26,7 +26,7 @@ type fixture struct {
 func newFixture(t testing.TB, dir string) *fixture {
 	t.Helper()
 	clock := kittest.NewClock()
-	s, err := New(Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, Validator: kittest.Validator, DataDir: dir})
+	s, err := New(Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, Tokens: kit.Tokens{Validator: kittest.Validator}, DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestChargeValidation(t *testing.T) {
 func TestInFlightAndTakeOver(t *testing.T) {
 	var logs safeBuffer
 	clock := kittest.NewClock()
-	svc, err := New(Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, Validator: kittest.Validator})
+	svc, err := New(Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, Tokens: kit.Tokens{Validator: kittest.Validator}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestRestartTakesOverWhenTheClaimExpires(t *testing.T) {
 	// order's retry gets 409; once the claim expires, it takes over.
 	clock := kittest.NewClock()
 	clock.Advance(time.Second)
-	s, err := New(Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, Validator: kittest.Validator, DataDir: dir})
+	s, err := New(Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now}, Tokens: kit.Tokens{Validator: kittest.Validator}, DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 // Package product is the catalogue and the stock keeper.
 //
 //	gateway ──► GET  /products, /products/:id      (public catalogue, caller key)
-//	        ──► POST /products                      (admin token, via Config.Validator)
+//	        ──► POST /products                      (admin token, via Config.Tokens.Validator)
 //	order   ──► POST /internal/reservations         {id, items} all or nothing, until now + TTL
 //	        ──► POST /internal/reservations/:id/release | /commit
 //	tests   ──► GET  /internal/stock                invariant summary

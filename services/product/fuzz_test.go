@@ -57,7 +57,7 @@ func FuzzCreateProduct(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	svc := kittest.Build(f, product.New, product.Config{Base: kit.Base{Keys: kittest.Keys, Now: kittest.NewClock().Now}, Validator: kittest.Validator})
+	svc := kittest.Build(f, product.New, product.Config{Base: kit.Base{Keys: kittest.Keys, Now: kittest.NewClock().Now}, Tokens: kit.Tokens{Validator: kittest.Validator}})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		w := call(svc, http.MethodPost, product.RouteProducts, body)
 		if w.Code != http.StatusCreated && (w.Code < 400 || w.Code > 499) {

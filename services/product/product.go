@@ -55,13 +55,8 @@ type Config struct {
 	DataDir string
 	// Store overrides the SQLite store (New takes ownership).
 	Store Store
-	// UserClient and UserURL reach the user service (readiness, and the
-	// default Validator). Nil client: kit.DefaultClient().
-	UserClient *http.Client
-	UserURL    string
-	// Validator checks bearer tokens; nil means a kit.TokenClient over
-	// UserClient (the lab wiring passes a resilience token cache).
-	Validator auth.Validator
+	// Tokens reach the user service and check bearer tokens.
+	kit.Tokens
 	// NoSeed skips seeding the catalogue into an empty store.
 	NoSeed bool
 	// ReservationTTL bounds how long a reservation holds stock; default
@@ -96,8 +91,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.ReservationTTL = DefaultReservationTTL
 	}
 	f := kit.NewFrame(kit.Spec{
-		Name: topology.Product, Base: &cfg.Base, Validator: &cfg.Validator,
-		Upstreams: []kit.Upstream{{Name: topology.User, Client: &cfg.UserClient, URL: &cfg.UserURL}},
+		Name: topology.Product, Base: &cfg.Base, Tokens: &cfg.Tokens,
 	})
 	st, err := kit.Open(f, cfg.Store, OpenStore, cfg.DataDir)
 	if err != nil {
