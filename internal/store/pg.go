@@ -108,6 +108,17 @@ func migratePG(ctx context.Context, pool *pgxpool.Pool, schema string, fsys fs.F
 	})
 }
 
+// OpenPGWith opens the pool as OpenPG does and returns it wrapped by wrap:
+// a service's store over PostgreSQL in one call.
+func OpenPGWith[S any](ctx context.Context, url, schema string, fsys fs.FS, wrap func(*pgxpool.Pool) S) (S, error) {
+	db, err := OpenPG(ctx, url, schema, fsys)
+	if err != nil {
+		var zero S
+		return zero, err
+	}
+	return wrap(db), nil
+}
+
 // PGTx runs fn in a READ COMMITTED transaction, committing if it returns
 // nil and rolling back otherwise. A transaction that PostgreSQL aborts as a
 // deadlock victim or a serialization failure runs again, up to three times

@@ -39,11 +39,7 @@ type pgStore struct{ db *pgxpool.Pool }
 // OpenPGStore opens the PostgreSQL store at url (postgres://…), applying
 // the embedded migrations to schema "order_svc".
 func OpenPGStore(ctx context.Context, url string) (Store, error) {
-	db, err := store.OpenPG(ctx, url, "order_svc", migrations)
-	if err != nil {
-		return nil, err
-	}
-	return &pgStore{db: db}, nil
+	return store.OpenPGWith(ctx, url, "order_svc", migrations, func(db *pgxpool.Pool) Store { return &pgStore{db: db} })
 }
 
 const pgCols = `id, user_id, idem_key, fingerprint, status, reason, items, total_cents, currency, payment_id,

@@ -28,11 +28,7 @@ type pgStore struct{ db *pgxpool.Pool }
 // OpenPGStore opens the PostgreSQL store at url (postgres://…), applying
 // the embedded migrations to schema "payment".
 func OpenPGStore(ctx context.Context, url string) (Store, error) {
-	db, err := store.OpenPG(ctx, url, "payment", migrations)
-	if err != nil {
-		return nil, err
-	}
-	return &pgStore{db: db}, nil
+	return store.OpenPGWith(ctx, url, "payment", migrations, func(db *pgxpool.Pool) Store { return &pgStore{db: db} })
 }
 
 const pgCols = `id, idem_key, fingerprint, order_id, user_id, amount, currency, status, reason, resp_status, resp_body, created_at, updated_at, lease_until`

@@ -31,11 +31,7 @@ type pgStore struct{ db *pgxpool.Pool }
 // OpenPGStore opens the PostgreSQL store at url (postgres://…), applying
 // the embedded migrations to schema "product".
 func OpenPGStore(ctx context.Context, url string) (Store, error) {
-	db, err := store.OpenPG(ctx, url, "product", migrations)
-	if err != nil {
-		return nil, err
-	}
-	return &pgStore{db: db}, nil
+	return store.OpenPGWith(ctx, url, "product", migrations, func(db *pgxpool.Pool) Store { return &pgStore{db: db} })
 }
 
 func (s *pgStore) List(ctx context.Context, limit, offset int) ([]Product, int, error) {

@@ -22,11 +22,7 @@ type pgStore struct{ db *pgxpool.Pool }
 // OpenPGStore opens the PostgreSQL store at url (postgres://…), applying
 // the embedded migrations to schema "users".
 func OpenPGStore(ctx context.Context, url string) (Store, error) {
-	db, err := store.OpenPG(ctx, url, "users", migrations)
-	if err != nil {
-		return nil, err
-	}
-	return &pgStore{db: db}, nil
+	return store.OpenPGWith(ctx, url, "users", migrations, func(db *pgxpool.Pool) Store { return &pgStore{db: db} })
 }
 
 func (s *pgStore) UserByEmail(ctx context.Context, email string) (User, error) {
