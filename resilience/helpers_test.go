@@ -6,13 +6,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/faultlab/faultlab/internal/syncbuf"
 	"github.com/faultlab/faultlab/observability"
 )
 
@@ -38,27 +38,11 @@ func status(code int) http.HandlerFunc {
 }
 
 // logBuf collects log lines; safe for concurrent use.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+type logBuf struct{ syncbuf.Buffer }
 
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
+// count counts the lines whose event.action is action.
 func (l *logBuf) count(action string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), `"event.action":"`+action+`"`)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	return strings.Count(l.String(), `"event.action":"`+action+`"`)
 }
 
 type rig struct {

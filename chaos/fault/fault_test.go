@@ -1,7 +1,6 @@
 package fault_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,33 +15,16 @@ import (
 	"github.com/faultlab/faultlab/chaos/fault"
 	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/internal/problem"
+	"github.com/faultlab/faultlab/internal/syncbuf"
 	"github.com/faultlab/faultlab/observability"
 )
 
 const key = "test-service-key"
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type rig struct {
 	in   *fault.Injector
 	url  string
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 	cli  *fault.Client
 }
 
@@ -50,7 +32,7 @@ type rig struct {
 // injector, with the control API mounted behind the service key.
 func newRig(t testing.TB, cfg fault.Config) *rig {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	cfg.Logger = observability.NewLogger(observability.LogOptions{Service: "test", Writer: logs})
 	in := fault.New(cfg)
 	mux := http.NewServeMux()

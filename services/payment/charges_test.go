@@ -11,6 +11,7 @@ import (
 
 	"github.com/faultlab/faultlab/internal/kit"
 	"github.com/faultlab/faultlab/internal/kit/kittest"
+	"github.com/faultlab/faultlab/internal/syncbuf"
 )
 
 // TestChargesEndpoint: GET /internal/charges pages through every payment
@@ -61,7 +62,7 @@ func TestChargesEndpoint(t *testing.T) {
 func TestProcessesShareOneStore(t *testing.T) {
 	dir := t.TempDir()
 	clock := kittest.NewClock()
-	var logs safeBuffer
+	var logs syncbuf.Buffer
 	var urls []string
 	var svcs []*Service
 	for range 2 {

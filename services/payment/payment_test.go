@@ -1,7 +1,6 @@
 package payment
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/internal/kit"
 	"github.com/faultlab/faultlab/internal/kit/kittest"
+	"github.com/faultlab/faultlab/internal/syncbuf"
 )
 
 type fixture struct {
@@ -132,7 +132,7 @@ func TestChargeValidation(t *testing.T) {
 }
 
 func TestInFlightAndTakeOver(t *testing.T) {
-	var logs safeBuffer
+	var logs syncbuf.Buffer
 	clock := kittest.NewClock()
 	svc, err := New(Config{Base: kit.Base{Keys: kittest.Keys, Now: clock.Now, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, Tokens: kit.Tokens{Validator: kittest.Validator}})
 	if err != nil {
@@ -193,24 +193,6 @@ func (f *fixture) begun(t testing.TB, key, id string, req ChargeRequest) {
 	}, now.Add(DefaultLeaseTTL)); err != nil || !created {
 		t.Fatalf("begin: created %v, %v", created, err)
 	}
-}
-
-// safeBuffer is a bytes.Buffer safe for concurrent writers.
-type safeBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestRestartTakesOverWhenTheClaimExpires(t *testing.T) {
