@@ -51,6 +51,22 @@ func Open(ctx context.Context, dir, name string) (*sql.DB, error) {
 	return db, nil
 }
 
+// OpenWith opens the database name in dir as Open does, runs migrate on
+// it and returns it wrapped by wrap: a service's SQLite store in one call.
+// If migrate fails, the database is closed.
+func OpenWith[S any](ctx context.Context, dir, name string, migrate func(context.Context, *sql.DB) error, wrap func(*sql.DB) S) (S, error) {
+	var zero S
+	db, err := Open(ctx, dir, name)
+	if err != nil {
+		return zero, err
+	}
+	if err := migrate(ctx, db); err != nil {
+		_ = db.Close()
+		return zero, err
+	}
+	return wrap(db), nil
+}
+
 // Migrate runs each statement in order inside one transaction. Statements
 // must be idempotent (CREATE TABLE IF NOT EXISTS …).
 func Migrate(ctx context.Context, db *sql.DB, stmts ...string) error {

@@ -187,15 +187,7 @@ type sqliteStore struct{ db *sql.DB }
 
 // OpenStore opens the SQLite store in dir (empty: in memory).
 func OpenStore(ctx context.Context, dir string) (Store, error) {
-	db, err := store.Open(ctx, dir, "order")
-	if err != nil {
-		return nil, err
-	}
-	if err := migrate(ctx, db); err != nil {
-		_ = db.Close()
-		return nil, err
-	}
-	return &sqliteStore{db: db}, nil
+	return store.OpenWith(ctx, dir, "order", migrate, func(db *sql.DB) Store { return &sqliteStore{db: db} })
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -82,10 +82,11 @@ type sqliteStore struct{ db *sql.DB }
 
 // OpenStore opens the SQLite store in dir (empty: in memory).
 func OpenStore(ctx context.Context, dir string) (Store, error) {
-	db, err := store.Open(ctx, dir, "payment")
-	if err != nil {
-		return nil, err
-	}
+	return store.OpenWith(ctx, dir, "payment", migrate, func(db *sql.DB) Store { return &sqliteStore{db: db} })
+}
+
+// migrate creates or updates the schema of db.
+func migrate(ctx context.Context, db *sql.DB) error {
 	if err := store.Migrate(ctx, db,
 		`CREATE TABLE IF NOT EXISTS payments (
 			id TEXT PRIMARY KEY,
@@ -104,16 +105,14 @@ func OpenStore(ctx context.Context, dir string) (Store, error) {
 		)`,
 		`CREATE INDEX IF NOT EXISTS payments_order ON payments(order_id)`,
 	); err != nil {
-		_ = db.Close()
-		return nil, err
+		return err
 	}
 	// A row processing before claims lived in the store has none: it is
 	// taken over by the next request with its key.
 	if err := store.AddColumn(ctx, db, "payments", "lease_until", "INTEGER NOT NULL DEFAULT 0"); err != nil {
-		_ = db.Close()
-		return nil, err
+		return err
 	}
-	return &sqliteStore{db: db}, nil
+	return nil
 }
 
 const cols = `id, idem_key, fingerprint, order_id, user_id, amount, currency, status, reason, resp_status, resp_body, created_at, updated_at, lease_until`

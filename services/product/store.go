@@ -107,10 +107,11 @@ type sqliteStore struct{ db *sql.DB }
 
 // OpenStore opens the SQLite store in dir (empty: in memory).
 func OpenStore(ctx context.Context, dir string) (Store, error) {
-	db, err := store.Open(ctx, dir, "product")
-	if err != nil {
-		return nil, err
-	}
+	return store.OpenWith(ctx, dir, "product", migrate, func(db *sql.DB) Store { return &sqliteStore{db: db} })
+}
+
+// migrate creates or updates the schema of db.
+func migrate(ctx context.Context, db *sql.DB) error {
 	if err := store.Migrate(ctx, db,
 		`CREATE TABLE IF NOT EXISTS products (
 			seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -143,22 +144,19 @@ func OpenStore(ctx context.Context, dir string) (Store, error) {
 			PRIMARY KEY (reservation_id, line)
 		)`,
 	); err != nil {
-		_ = db.Close()
-		return nil, err
+		return err
 	}
 	if err := store.AddColumn(ctx, db, "reservations", "expires_at", "INTEGER NOT NULL DEFAULT 0"); err != nil {
-		_ = db.Close()
-		return nil, err
+		return err
 	}
 	// Reservations made before TTLs existed get one from their last change.
 	if err := store.Migrate(ctx, db,
 		`CREATE INDEX IF NOT EXISTS reservations_state ON reservations(state, expires_at)`,
 		fmt.Sprintf(`UPDATE reservations SET expires_at = updated_at + %d WHERE expires_at = 0`, DefaultReservationTTL.Milliseconds()),
 	); err != nil {
-		_ = db.Close()
-		return nil, err
+		return err
 	}
-	return &sqliteStore{db: db}, nil
+	return nil
 }
 
 const productCols = `id, name, description, price_cents, currency, available, created_at`

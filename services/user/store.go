@@ -34,10 +34,11 @@ type sqliteStore struct{ db *sql.DB }
 
 // OpenStore opens the SQLite store in dir (empty: in memory).
 func OpenStore(ctx context.Context, dir string) (Store, error) {
-	db, err := store.Open(ctx, dir, "user")
-	if err != nil {
-		return nil, err
-	}
+	return store.OpenWith(ctx, dir, "user", migrate, func(db *sql.DB) Store { return &sqliteStore{db: db} })
+}
+
+// migrate creates or updates the schema of db.
+func migrate(ctx context.Context, db *sql.DB) error {
 	if err := store.Migrate(ctx, db, `CREATE TABLE IF NOT EXISTS users (
 		id TEXT PRIMARY KEY,
 		email TEXT NOT NULL UNIQUE,
@@ -45,10 +46,9 @@ func OpenStore(ctx context.Context, dir string) (Store, error) {
 		roles TEXT NOT NULL,
 		created_at INTEGER NOT NULL
 	)`); err != nil {
-		_ = db.Close()
-		return nil, err
+		return err
 	}
-	return &sqliteStore{db: db}, nil
+	return nil
 }
 
 func (s *sqliteStore) UserByEmail(ctx context.Context, email string) (User, error) {
