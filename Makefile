@@ -36,8 +36,8 @@ TIMED_RE := /chaos/lab|/chaos/pglab|/chaos/console|/chaos/containerlab|/chaos/cr
 # Other suites that start real processes (the lab, Toxiproxy, containers,
 # Chromium, promtool, Filebeat, PostgreSQL). Like TIMED they run with -count=1: the test
 # cache keys on Go files, not on the processes, images and tools they drive.
-REAL := ./cmd/faultlab ./chaos/baseline ./deploy ./deploy/k8s ./observability ./internal/store/pgtest ./services/payment/storetest ./services/order/storetest ./services/product/storetest ./services/user/storetest
-REAL_RE := /cmd/faultlab$$|/chaos/baseline$$|/deploy$$|/deploy/k8s$$|/observability$$|/internal/store/pgtest$$|/storetest$$
+REAL := ./cmd/faultlab ./chaos/baseline ./deploy ./deploy/k8s ./observability ./internal/store/pgtest ./shop
+REAL_RE := /cmd/faultlab$$|/chaos/baseline$$|/deploy$$|/deploy/k8s$$|/observability$$|/internal/store/pgtest$$|/shop$$
 
 ## test: every test: lint, unit, component, chaos (in-process and containers), promtool rules, compose validation, fuzz
 test: lint tools images

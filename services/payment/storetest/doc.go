@@ -1,7 +1,7 @@
 // Package storetest is the conformance suite of payment.Store: the same
 // tests run against the SQLite store and the PostgreSQL store (see
-// storetest_test.go), including races of two stores on one database, as
-// two payment replicas would be.
+// shop/stores_test.go, which runs every service's suite), including races of
+// two stores on one database, as two payment replicas would be.
 //
 //	Run(t, backend) ──► backend(t): a fresh database ──► open(t) ×2 ──► payment.Store
 package storetest
