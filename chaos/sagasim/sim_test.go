@@ -13,7 +13,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -257,13 +256,6 @@ func answer(req *http.Request, status int, detail string) *http.Response {
 	return resp
 }
 
-var validator = auth.ValidatorFunc(func(_ context.Context, tok string) (auth.Principal, error) {
-	if strings.HasPrefix(tok, "usr_") {
-		return auth.Principal{UserID: tok, Roles: []string{auth.RoleCustomer}}, nil
-	}
-	return auth.Principal{}, auth.ErrInvalidToken
-})
-
 func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx := context.Background()
@@ -274,7 +266,7 @@ func newWorld(t testing.TB) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.prod, err = product.New(product.Config{Base: base, Store: pst, Tokens: kit.Tokens{Validator: validator}}); err != nil {
+	if w.prod, err = product.New(product.Config{Base: base, Store: pst, Tokens: kit.Tokens{Validator: kittest.Validator}}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.prod.Close() })
@@ -282,7 +274,7 @@ func newWorld(t testing.TB) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.pay, err = payment.New(payment.Config{Base: base, Store: yst, Tokens: kit.Tokens{Validator: validator}, DeclineAbove: 5000}); err != nil {
+	if w.pay, err = payment.New(payment.Config{Base: base, Store: yst, Tokens: kit.Tokens{Validator: kittest.Validator}, DeclineAbove: 5000}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.pay.Close() })
@@ -308,7 +300,7 @@ func (w *world) crash() {
 	yl := &link{w: w, name: "payment", h: w.pay, gen: g}
 	svc, err := order.New(order.Config{
 		Base:  kit.Base{Keys: kittest.Keys, Now: w.clock.Now},
-		Store: noClose{w.orders}, Tokens: kit.Tokens{Validator: validator},
+		Store: noClose{w.orders}, Tokens: kit.Tokens{Validator: kittest.Validator},
 		ProductClient: &http.Client{Transport: pl}, ProductURL: "http://product.sim",
 		PaymentClient: &http.Client{Transport: yl}, PaymentURL: "http://payment.sim",
 	})
@@ -342,7 +334,7 @@ func (w *world) place(ctx context.Context, r *opRand, k keyed, replay bool) {
 	req := httptest.NewRequest(http.MethodPost, order.RouteOrders, bytes.NewReader(body)).WithContext(ctx)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(auth.GatewayKeyHeader, kittest.Keys.Gateway)
-	req.Header.Set("Authorization", "Bearer usr_sim")
+	req.Header.Set("Authorization", "Bearer "+kittest.AliceToken)
 	req.Header.Set(kit.IdempotencyKeyHeader, k.key)
 	op := history.Op{Key: k.key, Start: w.clock.Now(), Replay: replay, Attempt: k.tries}
 	for _, it := range k.items {
