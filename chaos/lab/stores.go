@@ -12,6 +12,7 @@ import (
 	_ "modernc.org/sqlite" // the stores' driver
 
 	"github.com/faultlab/faultlab/chaos/history"
+	"github.com/faultlab/faultlab/internal/store"
 	"github.com/faultlab/faultlab/topology"
 )
 
@@ -48,26 +49,8 @@ func StoreSnapshot(ctx context.Context, dataDir string) (history.Snapshot, error
 	return snap, err
 }
 
-// scanRows runs query and scans each row with scan.
-func scanRows[T any](ctx context.Context, tx *sql.Tx, query string, scan func(*sql.Rows) (T, error), args ...any) ([]T, error) {
-	rows, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
 func readOrders(ctx context.Context, tx *sql.Tx) ([]history.Order, error) {
-	return scanRows(ctx, tx, `SELECT id, user_id, idem_key, status, reason, items, total_cents, currency, payment_id, created_at, updated_at FROM orders ORDER BY id`,
+	return store.Rows(ctx, tx, `SELECT id, user_id, idem_key, status, reason, items, total_cents, currency, payment_id, created_at, updated_at FROM orders ORDER BY id`,
 		func(rows *sql.Rows) (history.Order, error) {
 			var o history.Order
 			var items string
@@ -84,7 +67,7 @@ func readOrders(ctx context.Context, tx *sql.Tx) ([]history.Order, error) {
 }
 
 func readCharges(ctx context.Context, tx *sql.Tx) ([]history.Charge, error) {
-	return scanRows(ctx, tx, `SELECT id, order_id, user_id, amount, currency, status, reason, created_at, updated_at FROM payments ORDER BY id`,
+	return store.Rows(ctx, tx, `SELECT id, order_id, user_id, amount, currency, status, reason, created_at, updated_at FROM payments ORDER BY id`,
 		func(rows *sql.Rows) (history.Charge, error) {
 			var c history.Charge
 			var created, updated int64
@@ -95,7 +78,7 @@ func readCharges(ctx context.Context, tx *sql.Tx) ([]history.Charge, error) {
 }
 
 func readStock(ctx context.Context, tx *sql.Tx) ([]history.StockLevel, error) {
-	return scanRows(ctx, tx, `SELECT id, initial, available, reserved, sold FROM products ORDER BY id`,
+	return store.Rows(ctx, tx, `SELECT id, initial, available, reserved, sold FROM products ORDER BY id`,
 		func(rows *sql.Rows) (history.StockLevel, error) {
 			var l history.StockLevel
 			err := rows.Scan(&l.ProductID, &l.Initial, &l.Available, &l.Reserved, &l.Sold)
@@ -109,7 +92,7 @@ func readReservations(ctx context.Context, tx *sql.Tx) ([]history.Reservation, e
 		id, state string
 		it        history.ReservedItem
 	}
-	lines, err := scanRows(ctx, tx, `SELECT r.id, r.state, i.product_id, i.quantity FROM reservations r
+	lines, err := store.Rows(ctx, tx, `SELECT r.id, r.state, i.product_id, i.quantity FROM reservations r
 			JOIN reservation_items i ON i.reservation_id = r.id WHERE r.state = ? ORDER BY r.id, i.line`,
 		func(rows *sql.Rows) (line, error) {
 			var ln line

@@ -106,15 +106,25 @@ type Querier interface {
 // (nil for none). The rows are closed when it returns, so a transaction
 // may go on with its next statement.
 func Strings(ctx context.Context, q Querier, query string, args ...any) ([]string, error) {
+	return Rows(ctx, q, query, func(rows *sql.Rows) (string, error) {
+		var v string
+		err := rows.Scan(&v)
+		return v, err
+	}, args...)
+}
+
+// Rows runs query on q and returns its rows, each read by scan (nil for
+// none). The rows are closed when it returns, as with Strings.
+func Rows[T any](ctx context.Context, q Querier, query string, scan func(*sql.Rows) (T, error), args ...any) ([]T, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []string
+	var out []T
 	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
+		v, err := scan(rows)
+		if err != nil {
 			return nil, err
 		}
 		out = append(out, v)
