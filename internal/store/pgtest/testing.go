@@ -4,31 +4,17 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/faultlab/faultlab/internal/tooldirs"
 )
 
 // Required reports whether a missing PostgreSQL must fail the test rather
-// than skip it (see the package doc).
+// than skip it (see the package doc): on CI, or as tooldirs.Required says.
 func Required() bool {
-	if os.Getenv("CI") != "" || os.Getenv("FAULTLAB_REQUIRE_TOOLS") == "1" {
-		return true
-	}
-	return os.Getenv("FAULTLAB_TOOLS") != "" && !testing.Short()
-}
-
-// toolsDirs is where scripts/tools.sh links initdb and postgres.
-func toolsDirs() []string {
-	var dirs []string
-	if d := os.Getenv("FAULTLAB_TOOLS"); d != "" {
-		dirs = append(dirs, filepath.Join(d, "bin"))
-	}
-	if h, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(h, ".cache", "faultlab", "tools", "bin"))
-	}
-	return dirs
+	return os.Getenv("CI") != "" || tooldirs.Required()
 }
 
 var shared struct {
@@ -42,7 +28,7 @@ var shared struct {
 func Shared(tb testing.TB) *Server {
 	tb.Helper()
 	shared.once.Do(func() {
-		bin, err := FindBin(toolsDirs()...)
+		bin, err := FindBin(tooldirs.Dirs()...)
 		if err != nil {
 			shared.err = err
 			return
@@ -93,7 +79,7 @@ func Main(m *testing.M) int {
 // the test ends. Missing PostgreSQL skips or fails the test as Shared does.
 func Own(tb testing.TB) *Server {
 	tb.Helper()
-	bin, err := FindBin(toolsDirs()...)
+	bin, err := FindBin(tooldirs.Dirs()...)
 	check(tb, err)
 	srv, err := Start(tb.Context(), bin)
 	check(tb, err)

@@ -1,34 +1,18 @@
 package logstoretest
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
+	"github.com/faultlab/faultlab/internal/tooldirs"
 	"github.com/faultlab/faultlab/observability/logstore"
 )
 
 // Required reports whether a missing tool must fail the test rather than
-// skip it (see the package doc).
-func Required() bool {
-	if os.Getenv("FAULTLAB_REQUIRE_TOOLS") == "1" {
-		return true
-	}
-	return os.Getenv("FAULTLAB_TOOLS") != "" && !testing.Short()
-}
+// skip it (see the package doc and tooldirs.Required).
+func Required() bool { return tooldirs.Required() }
 
-// Dirs returns where scripts/tools.sh puts the tools: $FAULTLAB_TOOLS/bin
-// when it is set, then ~/.cache/faultlab/tools/bin, its default.
-func Dirs() []string {
-	var dirs []string
-	if d := os.Getenv("FAULTLAB_TOOLS"); d != "" {
-		dirs = append(dirs, filepath.Join(d, "bin"))
-	}
-	if h, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(h, ".cache", "faultlab", "tools", "bin"))
-	}
-	return dirs
-}
+// Dirs returns where scripts/tools.sh puts the tools (tooldirs.Dirs).
+func Dirs() []string { return tooldirs.Dirs() }
 
 // Tool returns the path of the named tool (logstore.FindTool in Dirs, then
 // PATH), or skips (or fails, when tools are Required) the test.
