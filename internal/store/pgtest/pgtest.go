@@ -54,7 +54,7 @@ func FindBin(toolsDirs ...string) (string, error) {
 	}
 	for _, d := range toolsDirs {
 		if ok(d) {
-			return d, nil
+			return resolved(d, ok), nil
 		}
 	}
 	debian, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
@@ -68,6 +68,23 @@ func FindBin(toolsDirs ...string) (string, error) {
 		return filepath.Dir(p), nil
 	}
 	return "", ErrMissing
+}
+
+// resolved is the directory the links in dir point to, when both
+// binaries resolve there: the links scripts/tools.sh makes live under
+// $HOME/.cache, which the user "postgres" that runs them as root's child
+// cannot traverse (/root is 0700), while Debian's own directory is open.
+func resolved(dir string, ok func(string) bool) string {
+	real, err := filepath.EvalSymlinks(filepath.Join(dir, "initdb"))
+	if err != nil {
+		return dir
+	}
+	if d := filepath.Dir(real); ok(d) {
+		if pg, err := filepath.EvalSymlinks(filepath.Join(dir, "postgres")); err == nil && filepath.Dir(pg) == d {
+			return d
+		}
+	}
+	return dir
 }
 
 func major(binDir string) int {

@@ -2,6 +2,7 @@ package pgtest_test
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -85,5 +86,29 @@ func TestHaltAndRestart(t *testing.T) {
 	defer c.Close(t.Context())
 	if _, err := c.Exec(t.Context(), `INSERT INTO kept VALUES (1)`); err != nil {
 		t.Fatalf("the data did not survive the restart: %v", err)
+	}
+}
+
+// TestFindBinFollowsLinks: a tools directory of links (what
+// scripts/tools.sh makes, under root's 0700 home) yields the directory the
+// links point to, which the user "postgres" can reach.
+func TestFindBinFollowsLinks(t *testing.T) {
+	real, err := pgtest.FindBin()
+	if err != nil {
+		t.Skipf("no PostgreSQL binaries: %v", err)
+	}
+	links := t.TempDir()
+	for _, b := range []string{"initdb", "postgres"} {
+		if err := os.Symlink(filepath.Join(real, b), filepath.Join(links, b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := pgtest.FindBin(links)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := filepath.EvalSymlinks(real)
+	if got != want {
+		t.Fatalf("FindBin(%s) = %s, want %s", links, got, want)
 	}
 }
