@@ -141,9 +141,12 @@ func TestChaosRun(t *testing.T) {
 	}
 
 	t.Run("file", func(t *testing.T) {
-		// A hand-written experiment file runs like a built-in scenario.
+		// A hand-written experiment file runs like a built-in scenario,
+		// on a lab of its own: the burst above leaves order's breaker on
+		// payment open for the default policy's open interval.
+		fresh := startTestLab(t)
 		file := writeTemp(t, "mine.yaml", handWritten)
-		args := append([]string{"chaos", "run", "-f", file, "--out", outDir, "--steady", "1s"}, labFlagArgs(l)...)
+		args := append([]string{"chaos", "run", "-f", file, "--out", outDir, "--steady", "1s"}, labFlagArgs(fresh)...)
 		stdout, stderr, err := runCmd(t, args...)
 		if err != nil {
 			t.Fatalf("chaos run -f: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
