@@ -390,7 +390,7 @@ func encodeNode(v reflect.Value) *yaml.Node {
 		return n
 	case v.Kind() == reflect.String:
 		n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v.String()}
-		if len(n.Value) > flowWidth {
+		if len(n.Value) > flowWidth && foldable(n.Value) {
 			n.Style = yaml.FoldedStyle
 		}
 		return n
@@ -431,4 +431,12 @@ func lineWidth(n *yaml.Node, top bool) int {
 		width += w
 	}
 	return width
+}
+
+// foldable reports whether s survives a folded block scalar unchanged: one
+// line, no tabs, no runs of spaces and none at either end (a folded block
+// would re-fold or keep more-indented lines otherwise; FuzzDecodeExperiment
+// found such a description).
+func foldable(s string) bool {
+	return !strings.ContainsAny(s, "\n\t\r") && strings.TrimSpace(s) == s && !strings.Contains(s, "  ")
 }
