@@ -63,10 +63,7 @@ func pgScan(row pgx.Row) (Record, error) {
 }
 
 func pgAppendEvent(ctx context.Context, tx pgx.Tx, r Record, from string, at time.Time, ch Change) error {
-	actor := ch.Actor
-	if actor == "" {
-		actor = ActorRequest
-	}
+	actor := ch.actor()
 	if _, err := tx.Exec(ctx, `INSERT INTO order_events (order_id, from_status, to_status, attempt, version, at, actor, trace_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, r.ID, from, r.Status, r.Attempt, r.Version, store.Millis(at), actor, ch.TraceID); err != nil {
 		return fmt.Errorf("append order event: %w", err)
@@ -78,13 +75,10 @@ func pgAppendEvent(ctx context.Context, tx pgx.Tx, r Record, from string, at tim
 		}
 		return nil
 	}
-	for _, res := range ch.Release {
-		if err := queue(res, OpRelease); err != nil {
+	for _, e := range ch.outbox(r) {
+		if err := queue(e.reservation, e.op); err != nil {
 			return err
 		}
-	}
-	if ch.VerifyCharge {
-		return queue(ReservationID(r.ID, r.Attempt), OpVerifyCharge)
 	}
 	return nil
 }

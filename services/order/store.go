@@ -283,10 +283,7 @@ func scan(sc interface{ Scan(...any) error }) (Record, error) {
 }
 
 func appendEvent(ctx context.Context, tx *sql.Tx, r Record, from string, at time.Time, ch Change) error {
-	actor := ch.Actor
-	if actor == "" {
-		actor = ActorRequest
-	}
+	actor := ch.actor()
 	_, err := tx.ExecContext(ctx, `INSERT INTO order_events (order_id, from_status, to_status, attempt, version, at, actor, trace_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, from, r.Status, r.Attempt, r.Version, at.UnixMilli(), actor, ch.TraceID)
 	if err != nil {
@@ -299,13 +296,10 @@ func appendEvent(ctx context.Context, tx *sql.Tx, r Record, from string, at time
 		}
 		return nil
 	}
-	for _, res := range ch.Release {
-		if err := queue(res, OpRelease); err != nil {
+	for _, e := range ch.outbox(r) {
+		if err := queue(e.reservation, e.op); err != nil {
 			return err
 		}
-	}
-	if ch.VerifyCharge {
-		return queue(ReservationID(r.ID, r.Attempt), OpVerifyCharge)
 	}
 	return nil
 }
@@ -549,3 +543,27 @@ func (s *sqliteStore) History(ctx context.Context, after string, limit int) ([]H
 
 func (s *sqliteStore) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 func (s *sqliteStore) Close() error                   { return s.db.Close() }
+
+// actor is who made the change, a request unless it says otherwise.
+func (ch Change) actor() string {
+	if ch.Actor == "" {
+		return ActorRequest
+	}
+	return ch.Actor
+}
+
+// outboxEntry is one row a Change queues in order_outbox.
+type outboxEntry struct{ reservation, op string }
+
+// outbox is what a transition of r to ch queues, whichever store writes
+// it: the releases it decided, then a charge to verify.
+func (ch Change) outbox(r Record) []outboxEntry {
+	out := make([]outboxEntry, 0, len(ch.Release)+1)
+	for _, res := range ch.Release {
+		out = append(out, outboxEntry{res, OpRelease})
+	}
+	if ch.VerifyCharge {
+		out = append(out, outboxEntry{ReservationID(r.ID, r.Attempt), OpVerifyCharge})
+	}
+	return out
+}
