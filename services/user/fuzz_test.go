@@ -183,8 +183,9 @@ func forged(tb testing.TB, svc *user.Service, real string) map[string]string {
 	}
 }
 
-// FuzzValidateToken: the validate endpoint answers 200 only for a token the
-// service issued, 400 for an empty one, 401 otherwise; never 5xx.
+// FuzzValidateToken: the validate endpoint answers 413 for a body over
+// MaxValidateBody, 200 only for a token the service issued, 400 for an empty
+// one, 401 otherwise; never 5xx.
 func FuzzValidateToken(f *testing.F) {
 	svc, _ := newService(f)
 	// Seeds must be the same in every fuzz worker, so the fuzzed "issued"
@@ -220,6 +221,11 @@ func FuzzValidateToken(f *testing.F) {
 		}
 		id, ok := issued[seen.Token]
 		switch {
+		case len(b) > user.MaxValidateBody:
+			if w.Code != http.StatusRequestEntityTooLarge {
+				t.Fatalf("%d-byte body: %d %s", len(b), w.Code, w.Body)
+			}
+			return
 		case ok && w.Code != http.StatusOK:
 			t.Fatalf("issued token refused: %d %s", w.Code, w.Body)
 		case seen.Token == "" && w.Code != http.StatusBadRequest:

@@ -37,7 +37,10 @@ const (
 	DefaultLoginLimit  = 5
 	DefaultLoginWindow = time.Minute
 	maxLoginBody       = 8 << 10
-	maxPasswordLen     = 1024
+	// MaxValidateBody bounds the body of POST /internal/tokens/validate;
+	// a larger one is refused with 413.
+	MaxValidateBody = 16 << 10
+	maxPasswordLen  = 1024
 )
 
 // Demo accounts seeded into an empty store.
@@ -409,7 +412,7 @@ type ValidateRequest = auth.ValidateRequest
 
 func (s *Service) validate(w http.ResponseWriter, r *http.Request) {
 	var req ValidateRequest
-	if err := problem.DecodeJSON(w, r, &req, 16<<10); err != nil {
+	if err := problem.DecodeJSON(w, r, &req, MaxValidateBody); err != nil {
 		problem.Write(w, r, err)
 		return
 	}
