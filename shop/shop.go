@@ -79,6 +79,11 @@ type Options struct {
 	// Endpoints maps an upstream that runs replicated to its replicas'
 	// base URLs: the upstream's client balances over them.
 	Endpoints map[string][]string
+	// Resolve maps an upstream to a lookup of its replicas' base URLs
+	// (resilience.ResolveDNS of tasks.<service> or a headless service),
+	// run at the first call and then periodically. It takes precedence
+	// over Endpoints.
+	Resolve map[string]func(ctx context.Context) ([]string, error)
 	// Policies maps an upstream name to its resilience policy; missing
 	// names use Default. Either way, fields left at zero get the per-hop
 	// values of Layered, then the resilience defaults.
@@ -136,6 +141,15 @@ func (o Options) url(name string) string {
 	return "http://" + DefaultListen[name]
 }
 
+// endpoints says where the replicas of up are: looked up (Resolve) or
+// listed (Endpoints); the zero Endpoints call the upstream's URL.
+func (o Options) endpoints(up string) hop.Endpoints {
+	if r := o.Resolve[up]; r != nil {
+		return hop.Endpoints{Resolve: r}
+	}
+	return hop.Endpoints{Static: o.Endpoints[up]}
+}
+
 // policyFor returns the policy caller uses for up: Options.Policies[up] if
 // set, else Options.Default (hop.New fills in the per-hop timeouts).
 func policyFor(_, up string, o Options) resilience.Policy {
@@ -165,7 +179,7 @@ func Build(name string, o Options) (*Unit, error) {
 	u := &Unit{Name: name, Registry: reg, Transports: map[string]*resilience.Transport{}}
 	clients := map[string]*http.Client{}
 	for _, up := range Upstreams[name] {
-		t, err := hop.NewOver(name, up, policyFor(name, up, o), o.Endpoints[up], o.Logger, metrics)
+		t, err := hop.NewOver(name, up, policyFor(name, up, o), o.endpoints(up), o.Logger, metrics)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}

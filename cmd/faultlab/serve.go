@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/faultlab/faultlab/internal/auth"
@@ -34,7 +37,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	serviceKey := fs.String("service-key", "", "the services' shared secret (X-Service-Key), required")
 	urls := map[string]*string{}
 	for _, up := range topology.Callees() {
-		urls[up] = fs.String(up+"-url", "http://"+shop.DefaultListen[up], "base URL of the "+up+" service")
+		urls[up] = fs.String(up+"-url", "http://"+shop.DefaultListen[up], "where the "+up+" service is: a base URL, a comma-separated list of its replicas' base URLs, or dns+http://host:port to balance over the addresses of host (tasks."+up+" in Swarm, a headless service in Kubernetes)")
 	}
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	tokenTTL := fs.Duration("token-cache-ttl", 30*time.Second, "how long a token validation is cached (never past the token's exp)")
@@ -66,13 +69,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	defer lf.Close()
 	logger := observability.NewLogger(observability.LogOptions{Service: name, Writer: io.MultiWriter(stderr, lf), Level: level})
-	u := map[string]string{}
-	for k, v := range urls {
-		u[k] = *v
+	ups, err := upstreamsFrom(urls)
+	if err != nil {
+		return err
 	}
 	unit, err := shop.Build(name, shop.Options{
 		DataDir: *dataDir, DatabaseURL: dbURL, PublicURL: *publicURL, Keys: auth.Keys{Gateway: *gatewayKey, Service: *serviceKey},
-		URLs: u, Policies: policies(), TokenTTL: *tokenTTL, Logger: logger,
+		URLs: ups.urls, Endpoints: ups.endpoints, Resolve: ups.resolve, Policies: policies(), TokenTTL: *tokenTTL, Logger: logger,
 	})
 	if err != nil {
 		return err
@@ -93,4 +96,60 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	fmt.Fprintf(stdout, "faultlab %s listening on http://%s\n", name, ln.Addr())
 	return <-errc
+}
+
+// upstreams are where a service's upstreams are, from its --<upstream>-url
+// flags.
+type upstreams struct {
+	urls      map[string]string
+	endpoints map[string][]string
+	resolve   map[string]func(context.Context) ([]string, error)
+}
+
+// upstreamsFrom reads each --<upstream>-url: a base URL, a comma-separated
+// list of replicas' base URLs, or dns+<base URL> to look the replicas up.
+func upstreamsFrom(flags map[string]*string) (upstreams, error) {
+	u := upstreams{urls: map[string]string{}, endpoints: map[string][]string{}, resolve: map[string]func(context.Context) ([]string, error){}}
+	for up, v := range flags {
+		val := strings.TrimSpace(*v)
+		if target, ok := strings.CutPrefix(val, "dns+"); ok {
+			r, err := resilience.ResolveDNS(nil, target)
+			if err != nil {
+				return u, usagef("--%s-url %q: %v", up, val, err)
+			}
+			u.urls[up], u.resolve[up] = target, r
+			continue
+		}
+		list := strings.Split(val, ",")
+		for i, base := range list {
+			base = strings.TrimSpace(base)
+			if err := checkBaseURL(base); err != nil {
+				return u, usagef("--%s-url %q: %v", up, val, err)
+			}
+			list[i] = base
+		}
+		u.urls[up] = list[0]
+		if len(list) > 1 {
+			u.endpoints[up] = list
+		}
+	}
+	return u, nil
+}
+
+// checkBaseURL accepts an http or https URL with a host and no query.
+func checkBaseURL(s string) error {
+	p, err := url.Parse(s)
+	switch {
+	case s == "":
+		return errors.New("empty base URL")
+	case err != nil:
+		return fmt.Errorf("not a URL: %w", err)
+	case p.Scheme != "http" && p.Scheme != "https":
+		return fmt.Errorf("%q: want an http:// or https:// base URL (or dns+http://host:port)", s)
+	case p.Host == "":
+		return fmt.Errorf("%q: no host", s)
+	case p.RawQuery != "" || p.Fragment != "":
+		return fmt.Errorf("%q: a base URL has no query or fragment", s)
+	}
+	return nil
 }

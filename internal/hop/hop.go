@@ -1,6 +1,7 @@
 package hop
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -20,15 +21,25 @@ var ScenarioPolicy = resilience.Policy{BreakerOpenTimeout: 2 * time.Second, Brea
 // New returns caller's resilience client for up: p with the per-hop values
 // of Layered filled into the fields it leaves at zero.
 func New(caller, up string, p resilience.Policy, logger *slog.Logger, m *resilience.Metrics) (*resilience.Transport, error) {
-	return NewOver(caller, up, p, nil, logger, m)
+	return NewOver(caller, up, p, Endpoints{}, logger, m)
 }
 
-// NewOver is New for an upstream that runs replicated: endpoints are the
-// base URLs of its replicas (each behind its own proxy in the labs), which
-// the client balances over (resilience.Config.Endpoints); nil calls the
-// request's URL, as New.
-func NewOver(caller, up string, p resilience.Policy, endpoints []string, logger *slog.Logger, m *resilience.Metrics) (*resilience.Transport, error) {
-	t, err := resilience.New(resilience.Config{Name: up, Policy: Layered(caller, up, p), Endpoints: endpoints, Logger: logger, Metrics: m})
+// Endpoints say where the replicas of an upstream are. The zero value
+// calls the request's URL, as New.
+type Endpoints struct {
+	// Static are the base URLs of the replicas (each behind its own proxy
+	// in the labs).
+	Static []string
+	// Resolve, if set, looks the replicas up (resilience.ResolveDNS:
+	// Docker's tasks.<service>, a headless Kubernetes service), at the
+	// first call and then periodically.
+	Resolve func(ctx context.Context) ([]string, error)
+}
+
+// NewOver is New for an upstream that runs replicated: the client balances
+// over eps (resilience.Config.Endpoints and Resolve).
+func NewOver(caller, up string, p resilience.Policy, eps Endpoints, logger *slog.Logger, m *resilience.Metrics) (*resilience.Transport, error) {
+	t, err := resilience.New(resilience.Config{Name: up, Policy: Layered(caller, up, p), Endpoints: eps.Static, Resolve: eps.Resolve, Logger: logger, Metrics: m})
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", up, err)
 	}
