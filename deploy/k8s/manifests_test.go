@@ -73,7 +73,7 @@ func TestOverlaysMatchTopology(t *testing.T) {
 			var cm corev1.ConfigMap
 			decode(t, find(t, objs, "ConfigMap", "faultlab"), &cm)
 			for _, callee := range topology.Callees() {
-				key, want := urlEnv(callee), fmt.Sprintf("http://%s:%d", callee, topology.Port(callee))
+				key, want := urlEnv(callee), fmt.Sprintf("dns+http://%s:%d", callee, topology.Port(callee))
 				if cm.Data[key] != want {
 					t.Errorf("ConfigMap/faultlab %s = %q, want %q", key, cm.Data[key], want)
 				}
