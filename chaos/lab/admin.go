@@ -20,10 +20,14 @@ import (
 const AdminReplicasPath = "/internal/replicas/"
 
 // AdminHandler serves the lab's admin API (`faultlab up` on its admin
-// address, loopback only): stop and start one replica. Like every
-// /internal/ endpoint it needs the service key.
+// address, loopback only): list the replicas (GET AdminReplicasPath: each
+// service's replicas' base URLs, replica 1 first), stop and start one. Like
+// every /internal/ endpoint it needs the service key.
 func (l *Lab) AdminHandler(serviceKey string) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+AdminReplicasPath+"{$}", func(w http.ResponseWriter, r *http.Request) {
+		problem.WriteJSON(w, http.StatusOK, l.ReplicaURLs())
+	})
 	mux.HandleFunc("POST "+AdminReplicasPath+"{replica}/{action}", func(w http.ResponseWriter, r *http.Request) {
 		name, action := r.PathValue("replica"), r.PathValue("action")
 		var err error
@@ -93,6 +97,20 @@ func (c *AdminClient) Drain(ctx context.Context, replica string) error {
 // Restart implements chaos.Replicas.
 func (c *AdminClient) Restart(ctx context.Context, replica string) error {
 	return c.post(ctx, replica, "restart")
+}
+
+// List returns each service's replicas' base URLs, replica 1 first.
+func (c *AdminClient) List(ctx context.Context) (map[string][]string, error) {
+	req, err := kit.NewRequest(ctx, http.MethodGet, strings.TrimRight(c.URL, "/")+AdminReplicasPath, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(auth.ServiceKeyHeader, c.ServiceKey)
+	var out map[string][]string
+	if err := kit.Do(c.HTTP, req, &out); err != nil {
+		return nil, fmt.Errorf("list replicas: %w", err)
+	}
+	return out, nil
 }
 
 func (c *AdminClient) post(ctx context.Context, replica, action string) error {

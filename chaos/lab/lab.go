@@ -146,7 +146,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	for name, a := range l.Addrs {
 		urls[name] = "http://" + a
 	}
-	l.Remote = NewRemote(RemoteConfig{URLs: urls, ToxiproxyURL: l.Toxi.URL(), ServiceKey: cfg.Keys.Service, LogDir: l.LogDir, DataDir: cfg.DataDir})
+	l.Remote = NewRemote(RemoteConfig{URLs: urls, Replicas: l.ReplicaURLs(), ToxiproxyURL: l.Toxi.URL(), ServiceKey: cfg.Keys.Service, LogDir: l.LogDir, DataDir: cfg.DataDir})
 	l.Remote.replicas = l
 	return l, nil
 }

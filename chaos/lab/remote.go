@@ -31,6 +31,10 @@ import (
 type RemoteConfig struct {
 	// URLs maps each service name to its base URL (gateway, user, …).
 	URLs map[string]string
+	// Replicas maps a replicated service to its replicas' base URLs
+	// (AdminClient.List): HTTP faults go to every replica. A service not
+	// in it is the one at URLs.
+	Replicas map[string][]string
 	// ToxiproxyURL is Toxiproxy's API; empty means no toxic faults.
 	ToxiproxyURL string
 	// ServiceKey reaches the services' internal endpoints.
@@ -154,13 +158,31 @@ func Login(ctx context.Context, hc *http.Client, gatewayURL, email, password str
 	return lr.AccessToken, nil
 }
 
-// Faults returns the HTTP fault client of a service.
+// Faults returns the HTTP fault client of a service (of its replica 1).
 func (r *Remote) Faults(service string) (*fault.Client, error) {
-	u, ok := r.cfg.URLs[service]
-	if !ok {
-		return nil, fmt.Errorf("lab: unknown service %q", service)
+	cs, err := r.replicaFaults(service)
+	if err != nil {
+		return nil, err
 	}
-	return &fault.Client{BaseURL: u, ServiceKey: r.cfg.ServiceKey, HTTP: r.hc}, nil
+	return cs[0], nil
+}
+
+// replicaFaults returns the HTTP fault clients of every replica of a
+// service, replica 1 first.
+func (r *Remote) replicaFaults(service string) ([]*fault.Client, error) {
+	urls := r.cfg.Replicas[service]
+	if len(urls) == 0 {
+		u, ok := r.cfg.URLs[service]
+		if !ok {
+			return nil, fmt.Errorf("lab: unknown service %q", service)
+		}
+		urls = []string{u}
+	}
+	out := make([]*fault.Client, len(urls))
+	for i, u := range urls {
+		out[i] = &fault.Client{BaseURL: u, ServiceKey: r.cfg.ServiceKey, HTTP: r.hc}
+	}
+	return out, nil
 }
 
 // ApplyFault implements chaos.Env.
@@ -187,7 +209,7 @@ func (r *Remote) RevertFault(ctx context.Context, f chaos.FaultSpec) error {
 }
 
 // onFault runs toxic for a Toxiproxy fault, or httpFault with the fault client
-// of f's service for an HTTP fault.
+// of each replica of f's service for an HTTP fault.
 func (r *Remote) onFault(f chaos.FaultSpec, toxic func() error, httpFault func(*fault.Client) error) error {
 	switch f.Kind {
 	case chaos.FaultToxic:
@@ -196,11 +218,15 @@ func (r *Remote) onFault(f chaos.FaultSpec, toxic func() error, httpFault func(*
 		}
 		return toxic()
 	case chaos.FaultHTTP:
-		c, err := r.Faults(f.Service)
+		cs, err := r.replicaFaults(f.Service)
 		if err != nil {
 			return err
 		}
-		return httpFault(c)
+		var errs []error
+		for _, c := range cs {
+			errs = append(errs, httpFault(c))
+		}
+		return errors.Join(errs...)
 	}
 	return fmt.Errorf("lab: fault kind %q: %w", f.Kind, chaos.ErrNotSupported)
 }
@@ -223,11 +249,11 @@ func (r *Remote) ResetFaults(ctx context.Context) error {
 		if name == topology.Gateway {
 			continue // the gateway keeps /internal/ unreachable, faults included
 		}
-		c, err := r.Faults(name)
-		if err == nil {
-			err = c.Clear(ctx)
-		}
+		cs, err := r.replicaFaults(name)
 		errs = append(errs, err)
+		for _, c := range cs {
+			errs = append(errs, c.Clear(ctx))
+		}
 	}
 	return errors.Join(errs...)
 }

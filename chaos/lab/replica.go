@@ -194,6 +194,18 @@ func (l *Lab) ReplicaAddrs(service string) []string {
 	return out
 }
 
+// ReplicaURLs returns each service's replicas' base URLs, replica 1
+// first.
+func (l *Lab) ReplicaURLs() map[string][]string {
+	out := map[string][]string{}
+	for name := range l.replicas {
+		for _, a := range l.ReplicaAddrs(name) {
+			out[name] = append(out[name], "http://"+a)
+		}
+	}
+	return out
+}
+
 // replicaCounts checks Config.Replicas and returns the count of every
 // service (1 unless set).
 func (cfg Config) replicaCounts() (map[string]int, error) {

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/faultlab/faultlab/chaos"
+	"github.com/faultlab/faultlab/chaos/fault"
 	"github.com/faultlab/faultlab/chaos/lab"
 	"github.com/faultlab/faultlab/resilience"
 )
@@ -212,6 +215,45 @@ func TestKillRestartReplica(t *testing.T) {
 	}
 	if _, err := lab.Start(ctx, lab.Config{Ephemeral: true, Replicas: map[string]int{"payment": 2}}); err == nil {
 		t.Error("replicas without DataDir: no error")
+	}
+	checkReplicaFaults(t, l, addrs)
+}
+
+// checkReplicaFaults: the admin API lists the replicas, and an HTTP fault
+// on a replicated service is set on, and cleared from, every replica.
+func checkReplicaFaults(t *testing.T, l *lab.Lab, addrs []string) {
+	ctx := context.Background()
+	admin := httptest.NewServer(l.AdminHandler(l.Keys.Service))
+	defer admin.Close()
+	list, err := (&lab.AdminClient{URL: admin.URL, ServiceKey: l.Keys.Service, HTTP: admin.Client()}).List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"http://" + addrs[0], "http://" + addrs[1]}; !slices.Equal(list["payment"], want) || len(list["order"]) != 1 {
+		t.Errorf("admin list = %v, want payment %v and one order", list, want)
+	}
+	f := chaos.FaultSpec{Kind: chaos.FaultHTTP, Service: "payment", HTTP: fault.Fault{Name: "burst", Kind: fault.KindStatus, Status: 503, Probability: 1}}
+	count := func() (n int) {
+		for _, a := range addrs {
+			fs, err := (&fault.Client{BaseURL: "http://" + a, ServiceKey: l.Keys.Service, HTTP: http.DefaultClient}).List(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += len(fs)
+		}
+		return n
+	}
+	if err := l.ApplyFault(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 2 {
+		t.Errorf("after ApplyFault: %d faults on the two payment replicas, want one each", n)
+	}
+	if err := l.ResetFaults(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 0 {
+		t.Errorf("after ResetFaults: %d faults left on the payment replicas", n)
 	}
 }
 

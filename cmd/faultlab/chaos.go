@@ -72,6 +72,7 @@ type labFlags struct {
 	serviceKey *string
 	logs       *string
 	prometheus *string
+	admin      *string
 }
 
 func addLabFlags(fs interface {
@@ -85,16 +86,46 @@ func addLabFlags(fs interface {
 	lf.serviceKey = fs.String("service-key", lab.DefaultServiceKey, "the services' shared secret (X-Service-Key)")
 	lf.logs = fs.String("logs", "./var/logs", "directory of the services' <service>.log files; empty: no log checks")
 	lf.prometheus = fs.String("prometheus", "", "Prometheus URL for alert checks; empty: skipped")
+	lf.admin = fs.String("admin-url", topology.AdminURL(), "the admin API of faultlab up, for replica faults and HTTP faults on every replica; used only if it serves the lab at the URLs given; empty: none")
 	return lf
 }
 
-func (lf *labFlags) remote() *lab.Remote {
+// remote is the running lab. With an admin API that answers for the lab at
+// the URLs given, replica faults go through it and HTTP faults go to every
+// replica it lists; otherwise (compose, a lab without an admin API, or
+// another lab's) HTTP faults go to the URLs given and replica faults are
+// not supported.
+func (lf *labFlags) remote(ctx context.Context) *lab.Remote {
 	urls := map[string]string{}
 	for n, u := range lf.urls {
 		urls[n] = strings.TrimRight(*u, "/")
 	}
-	return lab.NewRemote(lab.RemoteConfig{URLs: urls, ToxiproxyURL: *lf.toxiproxy, ServiceKey: *lf.serviceKey,
-		LogDir: *lf.logs, PrometheusURL: *lf.prometheus})
+	cfg := lab.RemoteConfig{URLs: urls, ToxiproxyURL: *lf.toxiproxy, ServiceKey: *lf.serviceKey,
+		LogDir: *lf.logs, PrometheusURL: *lf.prometheus}
+	if *lf.admin != "" {
+		admin := &lab.AdminClient{URL: *lf.admin, ServiceKey: cfg.ServiceKey, HTTP: plainClient()}
+		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		replicas, err := admin.List(lctx)
+		cancel()
+		if err == nil && sameLab(replicas, urls) {
+			cfg.AdminURL, cfg.Replicas = *lf.admin, replicas
+		}
+	}
+	return lab.NewRemote(cfg)
+}
+
+// sameLab tells whether an admin API's replica list is of the lab at urls:
+// replica 1 of every service it lists is at that service's URL.
+func sameLab(replicas map[string][]string, urls map[string]string) bool {
+	if len(replicas) == 0 {
+		return false
+	}
+	for name, rs := range replicas {
+		if len(rs) == 0 || strings.TrimRight(rs[0], "/") != urls[name] {
+			return false
+		}
+	}
+	return true
 }
 
 func runChaosRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -144,7 +175,7 @@ func runChaosRun(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("chaos run: %w", err)
 	}
-	var env chaos.Env = lf.remote()
+	var env chaos.Env = lf.remote(ctx)
 	if *faults == "external" {
 		env = chaos.ExternalFaults(env)
 	}

@@ -34,7 +34,11 @@ func labFlagArgs(l *lab.Lab) []string {
 	for _, name := range l.Services() {
 		args = append(args, "--"+name, "http://"+l.Addrs[name])
 	}
-	return append(args, "--toxiproxy", l.Toxi.URL(), "--service-key", l.Keys.Service, "--logs", l.LogDir)
+	admin := ""
+	if l.AdminAddr != "" {
+		admin = "http://" + l.AdminAddr
+	}
+	return append(args, "--toxiproxy", l.Toxi.URL(), "--service-key", l.Keys.Service, "--logs", l.LogDir, "--admin-url", admin)
 }
 
 func noEnv(string) string { return "" }
@@ -186,6 +190,39 @@ func TestChaosRun(t *testing.T) {
 // TestChaosRunExternalFaults: with --faults external the CLI injects
 // nothing, so against a lab where nobody else injects the 503 burst either,
 // payment logs no fault.injected event and the hypothesis fails.
+// TestChaosRunReplicaKill runs the replica-kill experiment file through
+// the CLI against a lab with three payment replicas and an admin API, as
+// against `faultlab up --replicas payment=3`: the kill goes through the
+// admin API, and the dead replica is ejected.
+func TestChaosRunReplicaKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a 7 s scenario")
+	}
+	l, err := lab.Start(context.Background(), lab.Config{Ephemeral: true, DataDir: t.TempDir(), AdminAddr: "127.0.0.1:0",
+		Replicas: map[string]int{"payment": 3}, Argon2: &user.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}})
+	if err != nil {
+		t.Fatalf("start lab: %v", err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	file := filepath.Join("..", "..", "chaos", "experiments", "replicas", "replica-kill.yaml")
+	args := append([]string{"chaos", "run", "-f", file, "--steady", "0", "--out", t.TempDir()}, labFlagArgs(l)...)
+	stdout, stderr, err := runCmd(t, args...)
+	t.Logf("stdout:\n%s", stdout)
+	if err != nil && !strings.HasPrefix(err.Error(), "scenario replica-kill failed: ") {
+		t.Fatalf("chaos run: %v\nstderr:\n%s", err, stderr)
+	}
+	if strings.Contains(stdout+stderr, "not supported") {
+		t.Errorf("the replica fault was not applied")
+	}
+	ejected := false
+	for line := range strings.Lines(stdout) {
+		ejected = ejected || (strings.HasPrefix(line, "PASS") && strings.Contains(line, "endpoint.ejected"))
+	}
+	if !ejected {
+		t.Errorf("order did not eject the killed payment replica")
+	}
+}
+
 func TestChaosRunExternalFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a 4 s scenario")
@@ -256,5 +293,24 @@ func TestChaosRunOrders(t *testing.T) {
 	md, _ := os.ReadFile(mds[0])
 	if !strings.Contains(string(md), "## History") || !strings.Contains(string(md), " orders tried, ") {
 		t.Errorf("the report has no History section:\n%s", md)
+	}
+}
+
+func TestSameLab(t *testing.T) {
+	urls := map[string]string{"payment": "http://127.0.0.1:8084", "order": "http://127.0.0.1:8083"}
+	for _, tc := range []struct {
+		name     string
+		replicas map[string][]string
+		want     bool
+	}{
+		{"this lab", map[string][]string{"payment": {"http://127.0.0.1:8084", "http://127.0.0.1:18084"}, "order": {"http://127.0.0.1:8083"}}, true},
+		{"another lab", map[string][]string{"payment": {"http://127.0.0.1:40001", "http://127.0.0.1:40002"}}, false},
+		{"an unknown service", map[string][]string{"review": {"http://127.0.0.1:8085"}}, false},
+		{"no replicas", map[string][]string{"payment": {}}, false},
+		{"empty list", nil, false},
+	} {
+		if got := sameLab(tc.replicas, urls); got != tc.want {
+			t.Errorf("%s: sameLab = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
