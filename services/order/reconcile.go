@@ -9,6 +9,7 @@ import (
 
 	"github.com/faultlab/faultlab/internal/kit"
 	"github.com/faultlab/faultlab/observability"
+	"github.com/faultlab/faultlab/resilience"
 	"github.com/faultlab/faultlab/services/payment"
 	"github.com/faultlab/faultlab/services/product"
 )
@@ -60,6 +61,13 @@ func (s *Service) releaseNow(ctx context.Context, ids ...string) {
 // each pending order that no live run holds, re-reads it under the claim
 // and drives it on (drive). It returns how many orders it settled and the
 // errors of those still pending.
+//
+// A pass stops at the first call an upstream's circuit breaker refuses
+// (resilience.ErrOpen): the orders and charge checks after it wait for the
+// next pass rather than each being refused in turn (with payment down,
+// hundreds of refused calls and log lines a second). The oldest come
+// first, so every pass still probes once; queued releases are retried at
+// the start of every pass.
 func (s *Service) Reconcile(ctx context.Context) (int, error) {
 	var errs []error
 	if err := s.drainOutbox(ctx); err != nil {
@@ -70,8 +78,12 @@ func (s *Service) Reconcile(ctx context.Context) (int, error) {
 		return 0, errors.Join(append(errs, fmt.Errorf("reconcile: %w", err))...)
 	}
 	n := 0
-	for _, id := range ids {
+	for i, id := range ids {
 		if ctx.Err() != nil {
+			break
+		}
+		if open := openBreaker(errs); open != nil {
+			errs = append(errs, fmt.Errorf("reconcile: %d pending orders wait for the next pass: %w", len(ids)-i, open))
 			break
 		}
 		rn := s.newRun(ctx, ActorReconciler)
@@ -90,16 +102,29 @@ func (s *Service) Reconcile(ctx context.Context) (int, error) {
 		_ = s.store.Unlease(context.WithoutCancel(ctx), id, rn.owner)
 		switch {
 		case rec.Status == StatusPending && rn.blocked != "":
-			errs = append(errs, fmt.Errorf("order %s: %w: %s: %v", id, kit.ErrPending, rn.blocked, rn.blockErr))
+			errs = append(errs, fmt.Errorf("order %s: %w: %s: %w", id, kit.ErrPending, rn.blocked, rn.blockErr))
 		case rec.Status != StatusPending:
 			n++
 			s.event(ctx, slog.LevelInfo, "order.reconciled", &rec)
 		}
 	}
-	if err := s.drainOutbox(ctx); err != nil {
-		errs = append(errs, err)
+	if openBreaker(errs) == nil {
+		if err := s.drainOutbox(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return n, errors.Join(errs...)
+}
+
+// openBreaker returns the first of errs that an open circuit breaker
+// caused, or nil.
+func openBreaker(errs []error) error {
+	for _, err := range errs {
+		if errors.Is(err, resilience.ErrOpen) {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Service) drainOutbox(ctx context.Context) error {
@@ -114,6 +139,9 @@ func (s *Service) drainOutbox(ctx context.Context) error {
 		case OpRelease:
 			queued[it.ReservationID] = it.CreatedAt
 		case OpVerifyCharge:
+			if openBreaker(errs) != nil {
+				continue // payment's breaker refused this pass: next pass
+			}
 			if err := s.verifyCharge(ctx, it); err != nil {
 				errs = append(errs, err)
 			}
