@@ -133,7 +133,7 @@ func runChaosRun(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	lf := addLabFlags(fs)
 	out := fs.String("out", "./reports", "directory for the Markdown and HTML reports")
 	steady := fs.Duration("steady", 2*time.Second, "length of the steady-state probes before and after; 0: none")
-	recovery := fs.Duration("recovery", 0, "pause between the end of the faults' load and the after probe (breakers need their open interval)")
+	recovery := fs.Duration("recovery", lab.ScenarioPolicy.BreakerOpenTimeout, "pause between the end of the faults' load and the after probe: a breaker that opened stays open this long (faultlab up's policy) before its half-open probe")
 	file := fs.String("f", "", "run the experiment file `FILE` (YAML or JSON; see faultlab chaos schema) instead of a built-in scenario")
 	orders := fs.Int("orders", 0, "stretch the scenario's load and fault schedule to send about this many orders (e.g. compound-faults --orders 1000); 0: as written")
 	faults := fs.String("faults", "lab", "who injects the faults: lab (this command, through Toxiproxy and the services' fault endpoints) or external (e.g. a Chaos Mesh Workflow from deploy/k8s/chaos-mesh; only the load and the checks run)")
