@@ -43,6 +43,9 @@
 // (renewing) and charge with the order's key. It never interrupts an order: a run that took an order over
 // from another cannot know that the other's calls will not still land, so
 // it drives the order to an answer from the upstreams instead.
+// A pass stops at the first call an open circuit breaker refuses: the
+// orders and charge checks after it wait for the next pass, instead of
+// each being refused in turn.
 //
 // Known edge, documented rather than hidden: an order that was paid while
 // product stayed down longer than the reservation TTL, and whose stock
