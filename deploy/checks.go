@@ -56,10 +56,14 @@ func CheckPorts(p *Project) error {
 	return errors.Join(errs...)
 }
 
-// CheckCore checks every service of the contracts: the one image,
-// `serve <svc>`, the listen address, a healthcheck on the service's own port,
-// depends_on with service_healthy on every callee, and the networks (only
-// the gateway leaves `internal`, which must be internal).
+// CheckCore checks every service of the contracts, each of its replicas
+// (Contracts.Instances) alike: the one image, `serve <svc>`, the listen
+// address, a healthcheck on the service's own port, depends_on with
+// service_healthy on every replica of every callee, and the networks (only
+// the gateway leaves `internal`, which must be internal). No other service
+// may run `serve <svc>` (a replica too many, or the unreplicated name
+// beside the replicas), and the replicas of a service share one store (the
+// same named volume at /data).
 func CheckCore(p *Project, c Contracts) error {
 	var errs []error
 	fail := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
@@ -73,55 +77,102 @@ func CheckCore(p *Project, c Contracts) error {
 		}
 	}
 	for _, name := range sortedKeys(c.Ports) {
-		s, ok := p.Services[name]
-		if !ok {
-			fail("service %s missing", name)
-			continue
-		}
-		port := c.Ports[name]
-		if len(s.Profiles) > 0 {
-			fail("service %s must not sit behind a profile (%v)", name, s.Profiles)
-		}
-		if s.Image != "faultlab/faultlab:local" {
-			fail("service %s: image %q, want faultlab/faultlab:local", name, s.Image)
-		}
-		if want := []string{"serve", name}; !slices.Equal(s.Command, want) {
-			fail("service %s: command %q, want %q", name, s.Command, want)
-		}
-		if want := "0.0.0.0:" + strconv.Itoa(port); s.Environment["FAULTLAB_LISTEN"] != want {
-			fail("service %s: FAULTLAB_LISTEN %q, want %q", name, s.Environment["FAULTLAB_LISTEN"], want)
-		}
-		for _, k := range []string{"FAULTLAB_GATEWAY_KEY", "FAULTLAB_SERVICE_KEY", "FAULTLAB_DATA_DIR"} {
-			if s.Environment[k] == "" {
-				fail("service %s: %s is empty", name, k)
+		for _, inst := range c.Instances(name) {
+			s, ok := p.Services[inst]
+			if !ok {
+				fail("service %s missing", inst)
+				continue
 			}
+			errs = append(errs, checkInstance(p, c, name, inst, s, callees[name])...)
 		}
-		want := []string{"CMD", "/faultlab", "healthcheck", "--url", fmt.Sprintf("http://127.0.0.1:%d/healthz", port)}
-		if s.Healthcheck == nil || s.Healthcheck.Disable || !slices.Equal(s.Healthcheck.Test, want) {
-			fail("service %s: healthcheck %v, want test %q", name, s.Healthcheck, want)
-		}
-		for dep, cond := range s.DependsOn {
-			if cond != "service_healthy" {
-				fail("service %s: depends_on %s with %s, want service_healthy", name, dep, cond)
-			}
-			if d, ok := p.Services[dep]; !ok || d.Healthcheck == nil {
-				fail("service %s: depends_on %s, which has no healthcheck", name, dep)
-			}
-		}
-		for _, callee := range callees[name] {
-			if _, ok := s.DependsOn[callee]; !ok {
-				fail("service %s calls %s but does not depend on it", name, callee)
-			}
-		}
-		nets := []string{"internal"}
-		if name == topology.Gateway {
-			nets = []string{"edge", "internal"}
-		}
-		if !slices.Equal(s.Networks, nets) {
-			fail("service %s: networks %v, want %v", name, s.Networks, nets)
-		}
+		errs = append(errs, checkReplicas(p, c, name)...)
 	}
 	return errors.Join(errs...)
+}
+
+// checkInstance checks one replica, inst, of the service name.
+func checkInstance(p *Project, c Contracts, name, inst string, s Service, callees []string) []error {
+	var errs []error
+	fail := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	port := c.Ports[name]
+	if len(s.Profiles) > 0 {
+		fail("service %s must not sit behind a profile (%v)", inst, s.Profiles)
+	}
+	if s.Image != "faultlab/faultlab:local" {
+		fail("service %s: image %q, want faultlab/faultlab:local", inst, s.Image)
+	}
+	if want := []string{"serve", name}; !slices.Equal(s.Command, want) {
+		fail("service %s: command %q, want %q", inst, s.Command, want)
+	}
+	if want := "0.0.0.0:" + strconv.Itoa(port); s.Environment["FAULTLAB_LISTEN"] != want {
+		fail("service %s: FAULTLAB_LISTEN %q, want %q", inst, s.Environment["FAULTLAB_LISTEN"], want)
+	}
+	for _, k := range []string{"FAULTLAB_GATEWAY_KEY", "FAULTLAB_SERVICE_KEY", "FAULTLAB_DATA_DIR"} {
+		if s.Environment[k] == "" {
+			fail("service %s: %s is empty", inst, k)
+		}
+	}
+	want := []string{"CMD", "/faultlab", "healthcheck", "--url", fmt.Sprintf("http://127.0.0.1:%d/healthz", port)}
+	if s.Healthcheck == nil || s.Healthcheck.Disable || !slices.Equal(s.Healthcheck.Test, want) {
+		fail("service %s: healthcheck %v, want test %q", inst, s.Healthcheck, want)
+	}
+	for dep, cond := range s.DependsOn {
+		if cond != "service_healthy" {
+			fail("service %s: depends_on %s with %s, want service_healthy", inst, dep, cond)
+		}
+		if d, ok := p.Services[dep]; !ok || d.Healthcheck == nil {
+			fail("service %s: depends_on %s, which has no healthcheck", inst, dep)
+		}
+	}
+	for _, callee := range callees {
+		for _, ci := range c.Instances(callee) {
+			if _, ok := s.DependsOn[ci]; !ok {
+				fail("service %s calls %s but does not depend on %s", inst, callee, ci)
+			}
+		}
+	}
+	nets := []string{"internal"}
+	if name == topology.Gateway {
+		nets = []string{"edge", "internal"}
+	}
+	if !slices.Equal(s.Networks, nets) {
+		fail("service %s: networks %v, want %v", inst, s.Networks, nets)
+	}
+	return errs
+}
+
+// checkReplicas reports services that run `serve <name>` but are none of
+// its replicas, and replicas of name that do not share one named volume
+// at /data (SQLite in WAL mode needs the one file, on one host).
+func checkReplicas(p *Project, c Contracts, name string) []error {
+	var errs []error
+	insts := c.Instances(name)
+	for _, other := range sortedKeys(p.Services) {
+		if cmd := p.Services[other].Command; slices.Equal(cmd, []string{"serve", name}) && !slices.Contains(insts, other) {
+			errs = append(errs, fmt.Errorf("service %s runs %q, but %s runs as %v only (CONTRACTS.md replicas)", other, cmd, name, insts))
+		}
+	}
+	if len(insts) < 2 {
+		return errs
+	}
+	stores := map[string][]string{}
+	for _, inst := range insts {
+		src := ""
+		for _, m := range p.Services[inst].Volumes {
+			if m.Target == "/data" {
+				src = m.Source
+			}
+		}
+		stores[src] = append(stores[src], inst)
+	}
+	src := sortedKeys(stores)[0]
+	switch {
+	case len(stores) != 1:
+		errs = append(errs, fmt.Errorf("replicas of %s must share their store, one volume at /data; they mount %v", name, stores))
+	case src == "" || strings.HasPrefix(src, ".") || strings.HasPrefix(src, "/"):
+		errs = append(errs, fmt.Errorf("replicas of %s must share a named volume at /data, have %q", name, src))
+	}
+	return errs
 }
 
 // CheckImages reports images that are not pinned: no tag, or :latest.
@@ -145,10 +196,14 @@ func CheckImages(p *Project) error {
 	return errors.Join(errs...)
 }
 
-// CheckHops checks the Toxiproxy config against the contracts (one proxy per
-// hop, same name and port, upstream on the callee's port) and the project's
-// routing: with a toxiproxy service every caller reaches each callee through
-// that hop's proxy; without one, directly.
+// CheckHops checks the Toxiproxy config against the contracts and the
+// project's routing. Each hop has one proxy per replica of its callee,
+// named as topology.ReplicaHopName (<caller>-to-<callee>-<n>, or
+// <caller>-to-<callee> for one replica), on the hop's port + 10000 × (n-1)
+// (topology.ReplicaPort), to that replica's service on the callee's port.
+// With a toxiproxy service every replica of the caller reaches the callee
+// through those proxies, as a list in replica order; without one, directly
+// at the replicas' own names.
 func CheckHops(p *Project, c Contracts, proxies []Proxy) error {
 	var errs []error
 	fail := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
@@ -162,40 +217,37 @@ func CheckHops(p *Project, c Contracts, proxies []Proxy) error {
 	hops := map[string]bool{}
 	_, chaos := p.Services["toxiproxy"]
 	for _, h := range c.Hops {
-		hops[h.Name] = true
-		px, ok := byName[h.Name]
-		if !ok {
-			fail("toxiproxy: no proxy for hop %s", h.Name)
-		} else {
-			if want := fmt.Sprintf("0.0.0.0:%d", h.Port); px.Listen != want {
-				fail("toxiproxy: proxy %s listens on %s, want %s", h.Name, px.Listen, want)
-			}
-			if want := fmt.Sprintf("%s:%d", h.Callee, c.Ports[h.Callee]); px.Upstream != want {
-				fail("toxiproxy: proxy %s upstream %s, want %s", h.Name, px.Upstream, want)
-			}
-			if px.Enabled != nil && !*px.Enabled {
-				fail("toxiproxy: proxy %s is disabled", h.Name)
-			}
-		}
-		caller, ok := p.Services[h.Caller]
-		if !ok {
-			continue // CheckCore reports it
+		insts := c.Instances(h.Callee)
+		var direct, proxied []string
+		for i, inst := range insts {
+			port := topology.ReplicaPort(h.Port, i+1)
+			name := topology.ReplicaHopName(h.Caller, h.Callee, i+1, len(insts))
+			hops[name] = true
+			errs = append(errs, checkProxy(byName, name, port, fmt.Sprintf("%s:%d", inst, c.Ports[h.Callee]))...)
+			direct = append(direct, fmt.Sprintf("http://%s:%d", inst, c.Ports[h.Callee]))
+			proxied = append(proxied, fmt.Sprintf("http://toxiproxy:%d", port))
 		}
 		key := "FAULTLAB_" + strings.ToUpper(h.Callee) + "_URL"
-		want := fmt.Sprintf("http://%s:%d", h.Callee, c.Ports[h.Callee])
+		want := strings.Join(direct, ",")
 		if chaos {
-			want = fmt.Sprintf("http://toxiproxy:%d", h.Port)
-			if cond := caller.DependsOn["toxiproxy"]; cond != "service_healthy" {
-				fail("service %s: depends_on toxiproxy %q, want service_healthy", h.Caller, cond)
+			want = strings.Join(proxied, ",")
+		}
+		for _, ci := range c.Instances(h.Caller) {
+			caller, ok := p.Services[ci]
+			if !ok {
+				continue // CheckCore reports it
+			}
+			if cond := caller.DependsOn["toxiproxy"]; chaos && cond != "service_healthy" {
+				fail("service %s: depends_on toxiproxy %q, want service_healthy", ci, cond)
+			}
+			if got := caller.Environment[key]; got != want {
+				fail("service %s: %s=%q, want %q (hop %s)", ci, key, got, want, h.Name)
 			}
 		}
-		if got := caller.Environment[key]; got != want {
-			fail("service %s: %s=%q, want %q (hop %s)", h.Caller, key, got, want, h.Name)
-		}
 	}
-	for name := range byName {
+	for _, name := range sortedKeys(byName) {
 		if !hops[name] {
-			fail("toxiproxy: proxy %s is not a hop in CONTRACTS.md", name)
+			fail("toxiproxy: proxy %s is not a hop in CONTRACTS.md (or a replica it does not run)", name)
 		}
 	}
 	if chaos {
@@ -204,6 +256,26 @@ func CheckHops(p *Project, c Contracts, proxies []Proxy) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkProxy checks the proxy called name: it exists, listens on port and
+// forwards to upstream.
+func checkProxy(byName map[string]Proxy, name string, port int, upstream string) []error {
+	px, ok := byName[name]
+	if !ok {
+		return []error{fmt.Errorf("toxiproxy: no proxy for hop %s", name)}
+	}
+	var errs []error
+	if want := fmt.Sprintf("0.0.0.0:%d", port); px.Listen != want {
+		errs = append(errs, fmt.Errorf("toxiproxy: proxy %s listens on %s, want %s", name, px.Listen, want))
+	}
+	if px.Upstream != upstream {
+		errs = append(errs, fmt.Errorf("toxiproxy: proxy %s upstream %s, want %s", name, px.Upstream, upstream))
+	}
+	if px.Enabled != nil && !*px.Enabled {
+		errs = append(errs, fmt.Errorf("toxiproxy: proxy %s is disabled", name))
+	}
+	return errs
 }
 
 func sortedKeys[V any](m map[string]V) []string {

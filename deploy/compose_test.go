@@ -114,7 +114,8 @@ func TestCheckMountsCatchesMissingConfig(t *testing.T) {
 }
 
 // TestPlainUpIsCore: `docker-compose up` with no profile starts exactly the
-// five services, and every extra sits behind a profile.
+// five services (each replica of the replicated ones), and every extra sits
+// behind a profile.
 func TestPlainUpIsCore(t *testing.T) {
 	p := load(t, base)
 	var plain []string
@@ -124,7 +125,11 @@ func TestPlainUpIsCore(t *testing.T) {
 		}
 	}
 	slices.Sort(plain)
-	want := slices.Sorted(slices.Values(Services))
+	var want []string
+	for _, name := range Services {
+		want = append(want, contracts(t).Instances(name)...)
+	}
+	slices.Sort(want)
 	if !slices.Equal(plain, want) {
 		t.Errorf("services without a profile: %v, want %v", plain, want)
 	}
@@ -183,13 +188,13 @@ func TestChecksCatchBreakage(t *testing.T) {
 		want   string
 	}{
 		{"payment publishes a port", []string{base, "testdata/broken/payment-port.yml"}, nil, ports,
-			"service payment publishes port 127.0.0.1:8084:8084"},
+			"service payment-2 publishes port 127.0.0.1:8084:8084"},
 		{"gateway on every interface", []string{base}, func(p *Project, ps []Proxy) []Proxy {
 			setService(p, "gateway", func(s *Service) { s.Ports = []Port{{Published: "8080", Target: "8080"}} })
 			return ps
 		}, ports, "service gateway publishes port 8080:8080"},
 		{"random host port", []string{base}, func(p *Project, ps []Proxy) []Proxy {
-			setService(p, "order", func(s *Service) { s.Ports = []Port{{Target: "8083"}} })
+			setService(p, "order-1", func(s *Service) { s.Ports = []Port{{Target: "8083"}} })
 			return ps
 		}, ports, "random host port"},
 		{"UI without a profile", []string{base}, func(p *Project, ps []Proxy) []Proxy {
@@ -205,37 +210,87 @@ func TestChecksCatchBreakage(t *testing.T) {
 			return ps
 		}, images, `"localhost:5000/kibana" is not pinned`},
 		{"no healthcheck", []string{base}, func(p *Project, ps []Proxy) []Proxy {
-			setService(p, "payment", func(s *Service) { s.Healthcheck = nil })
+			setService(p, "payment-3", func(s *Service) { s.Healthcheck = nil })
 			return ps
-		}, core, "service payment: healthcheck"},
+		}, core, "service payment-3: healthcheck"},
 		{"healthcheck on the wrong port", []string{base}, func(p *Project, ps []Proxy) []Proxy {
-			setService(p, "order", func(s *Service) { s.Healthcheck.Test[4] = "http://127.0.0.1:8080/healthz" })
+			setService(p, "order-2", func(s *Service) {
+				s.Healthcheck = &Healthcheck{Test: slices.Clone(s.Healthcheck.Test)}
+				s.Healthcheck.Test[4] = "http://127.0.0.1:8080/healthz"
+			})
 			return ps
-		}, core, "service order: healthcheck"},
+		}, core, "service order-2: healthcheck"},
 		{"depends_on without health", []string{base}, func(p *Project, ps []Proxy) []Proxy {
-			setService(p, "order", func(s *Service) { s.DependsOn["payment"] = "service_started" })
+			setService(p, "order-1", func(s *Service) {
+				s.DependsOn = mergeMap(s.DependsOn, DependsOn{"payment-2": "service_started"})
+			})
 			return ps
-		}, core, "depends_on payment with service_started"},
+		}, core, "depends_on payment-2 with service_started"},
 		{"missing dependency", []string{base}, func(p *Project, ps []Proxy) []Proxy {
-			setService(p, "gateway", func(s *Service) { delete(s.DependsOn, "payment") })
+			setService(p, "gateway", func(s *Service) { delete(s.DependsOn, "payment-3") })
 			return ps
-		}, core, "gateway calls payment but does not depend on it"},
+		}, core, "gateway calls payment but does not depend on payment-3"},
 		{"payment on the edge network", []string{base}, func(p *Project, ps []Proxy) []Proxy {
-			setService(p, "payment", func(s *Service) { s.Networks = []string{"edge", "internal"} })
+			setService(p, "payment-1", func(s *Service) { s.Networks = []string{"edge", "internal"} })
 			return ps
-		}, core, "service payment: networks"},
+		}, core, "service payment-1: networks"},
+		{"a replica missing", []string{base}, func(p *Project, ps []Proxy) []Proxy {
+			delete(p.Services, "payment-3")
+			return ps
+		}, core, "service payment-3 missing"},
+		{"a replica too many", []string{base}, func(p *Project, ps []Proxy) []Proxy {
+			p.Services["payment-4"] = p.Services["payment-1"]
+			return ps
+		}, core, "service payment-4 runs"},
+		{"the unreplicated name beside the replicas", []string{base}, func(p *Project, ps []Proxy) []Proxy {
+			p.Services["order"] = p.Services["order-1"]
+			return ps
+		}, core, "service order runs"},
+		{"replicas with stores of their own", []string{base}, func(p *Project, ps []Proxy) []Proxy {
+			setService(p, "payment-2", func(s *Service) { s.Volumes = []Mount{{Source: "payment-2-data", Target: "/data"}} })
+			return ps
+		}, core, "replicas of payment must share their store"},
+		{"replicas sharing no volume", []string{base}, func(p *Project, ps []Proxy) []Proxy {
+			for _, n := range []string{"product-1", "product-2", "product-3"} {
+				setService(p, n, func(s *Service) { s.Volumes = nil })
+			}
+			return ps
+		}, core, "replicas of product must share a named volume"},
+		{"caller misses a replica", []string{base}, func(p *Project, ps []Proxy) []Proxy {
+			setService(p, "order-2", func(s *Service) {
+				s.Environment = mergeMap(s.Environment, Env{"FAULTLAB_PAYMENT_URL": "http://payment-1:8084,http://payment-2:8084"})
+			})
+			return ps
+		}, hops, "service order-2: FAULTLAB_PAYMENT_URL"},
+		{"no proxy for a replica", []string{base, chaos}, func(p *Project, ps []Proxy) []Proxy {
+			return slices.DeleteFunc(ps, func(px Proxy) bool { return px.Name == "order-to-payment-3" })
+		}, hops, "no proxy for hop order-to-payment-3"},
+		{"proxy to the wrong replica", []string{base, chaos}, func(p *Project, ps []Proxy) []Proxy {
+			for i := range ps {
+				if ps[i].Name == "gateway-to-product-2" {
+					ps[i].Upstream = "product-3:8082"
+				}
+			}
+			return ps
+		}, hops, "gateway-to-product-2 upstream product-3:8082, want product-2:8082"},
+		{"proxy for a replica that does not run", []string{base, chaos}, func(p *Project, ps []Proxy) []Proxy {
+			return append(ps, Proxy{Name: "order-to-payment-4", Listen: "0.0.0.0:51008", Upstream: "payment-4:8084"})
+		}, hops, "proxy order-to-payment-4 is not a hop"},
+		{"unnumbered proxy to a replicated service", []string{base, chaos}, func(p *Project, ps []Proxy) []Proxy {
+			return append(ps, Proxy{Name: "order-to-payment", Listen: "0.0.0.0:21108", Upstream: "payment-1:8084"})
+		}, hops, "proxy order-to-payment is not a hop"},
 		{"internal network routable", []string{base}, func(p *Project, ps []Proxy) []Proxy {
 			p.Networks["internal"] = Network{}
 			return ps
 		}, core, "internal: true"},
 		{"proxy renamed", []string{base, chaos}, func(p *Project, ps []Proxy) []Proxy {
 			for i := range ps {
-				if ps[i].Name == "order-to-payment" {
-					ps[i].Name = "order-payment"
+				if ps[i].Name == "order-to-payment-2" {
+					ps[i].Name = "order-payment-2"
 				}
 			}
 			return ps
-		}, hops, "no proxy for hop order-to-payment"},
+		}, hops, "no proxy for hop order-to-payment-2"},
 		{"proxy on the wrong port", []string{base, chaos}, func(p *Project, ps []Proxy) []Proxy {
 			ps[0].Listen = "0.0.0.0:29999"
 			return ps
@@ -249,11 +304,15 @@ func TestChecksCatchBreakage(t *testing.T) {
 			return ps
 		}, hops, "payment-to-user upstream user:8080, want user:8081"},
 		{"caller bypasses toxiproxy", []string{base, chaos}, func(p *Project, ps []Proxy) []Proxy {
-			setService(p, "order", func(s *Service) { s.Environment["FAULTLAB_PAYMENT_URL"] = "http://payment:8084" })
+			setService(p, "order-1", func(s *Service) {
+				s.Environment = mergeMap(s.Environment, Env{"FAULTLAB_PAYMENT_URL": "http://toxiproxy:21008,http://payment-2:8084,http://toxiproxy:41008"})
+			})
 			return ps
-		}, hops, "hop order-to-payment"},
+		}, hops, "service order-1: FAULTLAB_PAYMENT_URL"},
 		{"caller on another hop's proxy", []string{base, chaos}, func(p *Project, ps []Proxy) []Proxy {
-			setService(p, "product", func(s *Service) { s.Environment["FAULTLAB_USER_URL"] = "http://toxiproxy:21006" })
+			setService(p, "product-3", func(s *Service) {
+				s.Environment = mergeMap(s.Environment, Env{"FAULTLAB_USER_URL": "http://toxiproxy:21006"})
+			})
 			return ps
 		}, hops, "hop product-to-user"},
 	}
@@ -387,7 +446,7 @@ func TestComposeConfigPublishedPayment(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = CheckPorts(p)
-	if err == nil || !strings.Contains(err.Error(), "service payment publishes port") {
+	if err == nil || !strings.Contains(err.Error(), "service payment-2 publishes port") {
 		t.Fatalf("CheckPorts = %v, want payment's published port reported", err)
 	}
 }

@@ -23,6 +23,24 @@ type Contracts struct {
 	// InternalHeaders are the names of the "Internal headers" table, in
 	// order: the headers only the lab sets.
 	InternalHeaders []string
+	// Replicas is how many replicas of a service docker-compose.yml runs
+	// (the "Replicas" table); a service not in it runs one.
+	Replicas map[string]int
+}
+
+// Instances returns the Compose service names of name's replicas: name
+// itself for one replica, <name>-1 … <name>-<n> (topology.ReplicaName) for
+// more.
+func (c Contracts) Instances(name string) []string {
+	n := c.Replicas[name]
+	if n <= 1 {
+		return []string{name}
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = topology.ReplicaName(name, i+1)
+	}
+	return out
 }
 
 // Hop is one caller → callee edge with its own Toxiproxy proxy.
@@ -40,6 +58,7 @@ var (
 	portRowRE = regexp.MustCompile(`^\|\s*(` + namesRE(topology.Names()) + `)\s*\|\s*[0-9.]+:(\d+)\b`)
 	hopRowRE  = regexp.MustCompile(`^\|\s*(([a-z]+)-to-([a-z]+))\s*\|\s*[0-9.]+:(\d+)\s*\|\s*([a-z]+)\b`)
 	headerRE  = regexp.MustCompile("^\\|\\s*`([A-Za-z0-9-]+)`\\s*\\|")
+	replicaRE = regexp.MustCompile(`^\|\s*(` + namesRE(topology.Names()) + `)\s*\|\s*(\d+)\s*\|`)
 )
 
 // namesRE is an alternation of the quoted names.
@@ -65,7 +84,8 @@ func FromTopology(t *topology.Topology) Contracts {
 	return c
 }
 
-// ParseContracts reads the port and hop tables of docs/CONTRACTS.md.
+// ParseContracts reads the port, hop and replica tables of
+// docs/CONTRACTS.md.
 func ParseContracts(path string) (Contracts, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -81,6 +101,12 @@ func ParseContracts(path string) (Contracts, error) {
 		}
 		if m := headerRE.FindStringSubmatch(line); m != nil && section == "Internal headers" {
 			c.InternalHeaders = append(c.InternalHeaders, m[1])
+		}
+		if m := replicaRE.FindStringSubmatch(line); m != nil && strings.HasPrefix(section, "Replicas") {
+			if c.Replicas == nil {
+				c.Replicas = map[string]int{}
+			}
+			c.Replicas[m[1]], _ = strconv.Atoi(m[2])
 		}
 		if m := portRowRE.FindStringSubmatch(line); m != nil {
 			c.Ports[m[1]], _ = strconv.Atoi(m[2])

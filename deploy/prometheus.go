@@ -22,7 +22,8 @@ type promConfig struct {
 
 // CheckPrometheus checks the scrape jobs of the Prometheus config at path
 // against the contracts: one job per service, named after it, scraping
-// exactly host(service):port. Jobs for anything else are left alone.
+// exactly host(replica):port for each of its replicas (Contracts.Instances,
+// in order). Jobs for anything else are left alone.
 func CheckPrometheus(path string, c Contracts, host func(service string) string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -45,7 +46,10 @@ func CheckPrometheus(path string, c Contracts, host func(service string) string)
 	}
 	for _, name := range sortedKeys(c.Ports) {
 		targets, ok := jobs[name]
-		want := []string{host(name) + ":" + strconv.Itoa(c.Ports[name])}
+		var want []string
+		for _, inst := range c.Instances(name) {
+			want = append(want, host(inst)+":"+strconv.Itoa(c.Ports[name]))
+		}
 		switch {
 		case !ok:
 			errs = append(errs, fmt.Errorf("%s: no scrape job for service %s", path, name))

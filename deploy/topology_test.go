@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	faultchaos "github.com/faultlab/faultlab/chaos"
 	"github.com/faultlab/faultlab/topology"
 )
 
@@ -22,10 +23,28 @@ var promHosts = map[string]func(string) string{
 	promLocal:   func(string) string { return topology.Loopback },
 }
 
+// composeContracts are the contracts the topology implies for the compose
+// deployment: its services and hops, replicated as the replica scenarios
+// need (chaos.ReplicaLayout).
+func composeContracts(t *topology.Topology) Contracts {
+	c := FromTopology(t)
+	c.Replicas = faultchaos.ReplicaLayout
+	return c
+}
+
 // TestContractsMatchTopology: the service and hop tables of CONTRACTS.md
-// are the topology's, in order, with the same ports.
+// are the topology's, in order, with the same ports; its replica table is
+// chaos.ReplicaLayout.
 func TestContractsMatchTopology(t *testing.T) {
-	got, want := contracts(t), FromTopology(topology.Default)
+	got, want := contracts(t), composeContracts(topology.Default)
+	if !maps.Equal(got.Replicas, want.Replicas) {
+		t.Errorf("CONTRACTS.md replicas %v, chaos.ReplicaLayout %v", got.Replicas, want.Replicas)
+	}
+	for svc := range got.Replicas {
+		if !slices.Contains(topology.Replicable(), svc) {
+			t.Errorf("CONTRACTS.md replicates %s, which no service calls (topology.Replicable %v)", svc, topology.Replicable())
+		}
+	}
 	if !maps.Equal(got.Ports, want.Ports) {
 		t.Errorf("CONTRACTS.md ports %v, topology %v", got.Ports, want.Ports)
 	}
@@ -57,9 +76,11 @@ func TestToxiproxyAPIPortMatchesTopology(t *testing.T) {
 }
 
 // TestFilesMatchTopology runs the compose, Toxiproxy and Prometheus checks
-// against the contracts the topology implies (not CONTRACTS.md's tables).
+// against the contracts the topology and chaos.ReplicaLayout imply (not
+// CONTRACTS.md's tables). prometheus.local.yml is for `faultlab up`
+// without replicas.
 func TestFilesMatchTopology(t *testing.T) {
-	c := FromTopology(topology.Default)
+	c := composeContracts(topology.Default)
 	for _, tt := range []struct {
 		name  string
 		files []string
@@ -82,6 +103,10 @@ func TestFilesMatchTopology(t *testing.T) {
 	}
 	for path, host := range promHosts {
 		t.Run(path, func(t *testing.T) {
+			c := c
+			if path == promLocal {
+				c = FromTopology(topology.Default)
+			}
 			if err := CheckPrometheus(path, c, host); err != nil {
 				t.Error(err)
 			}
@@ -98,7 +123,7 @@ func TestSixthServiceChecksFollow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := FromTopology(six)
+	c := composeContracts(six)
 	p := load(t, base, chaos)
 	for _, tt := range []struct {
 		check string
@@ -108,7 +133,7 @@ func TestSixthServiceChecksFollow(t *testing.T) {
 		{"core", CheckCore(p, c), []string{"service review missing"}},
 		{"hops", CheckHops(p, c, proxies(t)), []string{"no proxy for hop review-to-user", "no proxy for hop review-to-product"}},
 		{"prometheus", CheckPrometheus(promCompose, c, promHosts[promCompose]), []string{"no scrape job for service review"}},
-		{"prometheus.local", CheckPrometheus(promLocal, c, promHosts[promLocal]), []string{"no scrape job for service review"}},
+		{"prometheus.local", CheckPrometheus(promLocal, FromTopology(six), promHosts[promLocal]), []string{"no scrape job for service review"}},
 	} {
 		t.Run(tt.check, func(t *testing.T) {
 			if tt.err == nil {
@@ -126,14 +151,27 @@ func TestSixthServiceChecksFollow(t *testing.T) {
 	}
 }
 
-// TestCheckPrometheusCatchesDrift: a job scraping the wrong port fails.
+// TestCheckPrometheusCatchesDrift: a job scraping the wrong port fails, and
+// so does one that misses a replica or scrapes one that does not run.
 func TestCheckPrometheusCatchesDrift(t *testing.T) {
-	c := FromTopology(topology.Default)
+	c := composeContracts(topology.Default)
 	c.Ports = maps.Clone(c.Ports)
 	c.Ports["payment"] = 9999
 	err := CheckPrometheus(promCompose, c, promHosts[promCompose])
-	if err == nil || !strings.Contains(err.Error(), "job payment scrapes [payment:8084], want [payment:9999]") {
+	if err == nil || !strings.Contains(err.Error(), "job payment scrapes [payment-1:8084 payment-2:8084 payment-3:8084], want [payment-1:9999 payment-2:9999 payment-3:9999]") {
 		t.Errorf("CheckPrometheus with payment on 9999 = %v", err)
+	}
+	for n, want := range map[int]string{2: "want [payment-1:8084 payment-2:8084]", 4: "payment-4:8084]"} {
+		c := composeContracts(topology.Default)
+		c.Replicas = maps.Clone(c.Replicas)
+		c.Replicas["payment"] = n
+		err := CheckPrometheus(promCompose, c, promHosts[promCompose])
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckPrometheus with %d payment replicas = %v, want %q", n, err, want)
+		}
+	}
+	if err := CheckPrometheus(promLocal, composeContracts(topology.Default), promHosts[promLocal]); err == nil {
+		t.Error("prometheus.local.yml passed for replicated contracts (its single targets are not the replicas')")
 	}
 }
 

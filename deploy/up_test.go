@@ -141,11 +141,16 @@ func call(t *testing.T, method, url, token, key, body string) (int, string, stri
 }
 
 // TestComposeUp brings docker-compose.yml up as a user would (`docker-compose
-// up -d`, core services from local images), runs the README's walk-through
-// against its gateway, then adds the chaos overlay and uses toxiproxy-cli to
-// slow order-to-payment: orders degrade to a clear 409 or 503, the catalogue
-// does not notice, and once the toxic is gone the same order goes through,
-// charged once.
+// up -d`, core services from local images, product, order and payment
+// replicated), runs the README's walk-through against its gateway, then adds
+// the chaos overlay and uses toxiproxy-cli to slow order-to-payment-1..3
+// (every payment replica, as order reaches them): orders degrade to a clear
+// 409 or 503, the catalogue does not notice, and once the toxics are gone
+// the same order goes through, charged once.
+// orderToPayment are order's proxies to the three payment replicas of
+// docker-compose.yml (docker/toxiproxy/toxiproxy.json).
+var orderToPayment = []string{"order-to-payment-1", "order-to-payment-2", "order-to-payment-3"}
+
 func TestComposeUp(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping in -short: builds images and starts containers")
@@ -224,22 +229,27 @@ func TestComposeUp(t *testing.T) {
 		}
 		return string(out)
 	}
-	if list := cli("list"); !strings.Contains(list, "order-to-payment") {
-		t.Fatalf("toxiproxy-cli list shows no order-to-payment:\n%s", list)
+	list := cli("list")
+	for _, hop := range orderToPayment {
+		if !strings.Contains(list, hop) {
+			t.Fatalf("toxiproxy-cli list shows no %s:\n%s", hop, list)
+		}
+		cli("toxic", "add", "-t", "latency", "-a", "latency=2000", hop)
 	}
-	cli("toxic", "add", "-t", "latency", "-a", "latency=2000", "order-to-payment")
 	st, ct, body, took := call(t, http.MethodPost, s.gateway+"/api/v1/orders", tok, "compose-slow", order)
 	if (st != http.StatusConflict && st != http.StatusServiceUnavailable) || ct != "application/problem+json" {
-		t.Errorf("order with 2 s on order-to-payment: %d %s %s in %s, want 409 or 503 problem+json", st, ct, body, took)
+		t.Errorf("order with 2 s on every order-to-payment-<n>: %d %s %s in %s, want 409 or 503 problem+json", st, ct, body, took)
 	}
-	t.Logf("order with 2 s on order-to-payment: %d in %s: %s", st, took.Round(time.Millisecond), body)
+	t.Logf("order with 2 s on every order-to-payment-<n>: %d in %s: %s", st, took.Round(time.Millisecond), body)
 	if st, _, body, took := call(t, http.MethodGet, s.gateway+"/api/v1/products?limit=2", tok, "", ""); st != http.StatusOK {
-		t.Errorf("catalogue with a slow order-to-payment: %d %s", st, body)
+		t.Errorf("catalogue with slow order-to-payment proxies: %d %s", st, body)
 	} else {
 		t.Logf("catalogue meanwhile: 200 in %s", took.Round(time.Millisecond))
 	}
 
-	cli("toxic", "remove", "-n", "latency_downstream", "order-to-payment")
+	for _, hop := range orderToPayment {
+		cli("toxic", "remove", "-n", "latency_downstream", hop)
+	}
 	// The client retries its order with the same key until the breaker
 	// lets payment through again.
 	deadline := time.Now().Add(90 * time.Second)
