@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -307,6 +308,34 @@ func TestPrometheusScrapesEveryService(t *testing.T) {
 }
 
 func upTargets(l *Lab) ([]string, error) {
+	ts, err := targets(l)
+	var up []string
+	for _, tg := range ts {
+		if tg.health == "up" {
+			up = append(up, tg.job)
+		}
+	}
+	return up, err
+}
+
+// upInstances returns the host of every service target that is up, sorted.
+func upInstances(l *Lab) ([]string, error) {
+	ts, err := targets(l)
+	var up []string
+	for _, tg := range ts {
+		if tg.health == "up" {
+			host, _, _ := strings.Cut(tg.instance, ":")
+			up = append(up, host)
+		}
+	}
+	slices.Sort(up)
+	return up, err
+}
+
+type target struct{ job, instance, health string }
+
+// targets returns Prometheus' active targets of the five services' jobs.
+func targets(l *Lab) ([]target, error) {
 	resp, err := l.HTTPClient().Get(l.URL("prometheus") + "/api/v1/targets?state=active")
 	if err != nil {
 		return nil, err
@@ -323,16 +352,14 @@ func upTargets(l *Lab) ([]string, error) {
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
 		return nil, err
 	}
-	var up []string
+	var out []target
 	for _, tg := range body.Data.ActiveTargets {
 		switch job := tg.Labels["job"]; job {
 		case "gateway", "user", "product", "order", "payment":
-			if tg.Health == "up" {
-				up = append(up, job)
-			}
+			out = append(out, target{job: job, instance: tg.Labels["instance"], health: tg.Health})
 		}
 	}
-	return up, nil
+	return out, nil
 }
 
 // TestScenarios runs the same catalogue scenarios, with the same options,

@@ -1,6 +1,7 @@
 package containerlab
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -41,8 +42,19 @@ type Config struct {
 	// in the per-hop timeouts itself (shop.Layered). Start passes it to
 	// each container as FAULTLAB_POLICY_<UPSTREAM>.
 	Policy resilience.Policy
-	// Env adds (or overrides) environment variables, by service name.
+	// Env adds (or overrides) environment variables, by service name (every
+	// replica of it).
 	Env map[string]map[string]string
+	// Replicas runs that many replicas of a service (1 unless set; only
+	// topology.Replicable services), as docker-compose.yml does with
+	// chaos.ReplicaLayout: replica n is the container <service>-<n> on the
+	// lab network, every replica of a service mounts one Docker volume at
+	// /data (their SQLite store, shared in WAL mode), and each caller
+	// reaches it through its own proxy <caller>-to-<callee>-<n>
+	// (topology.ReplicaHopName, port topology.ReplicaPort), all of which it
+	// gets as a list in FAULTLAB_<CALLEE>_URL. With one replica, names and
+	// ports stay as in docs/CONTRACTS.md.
+	Replicas map[string]int
 	// StartupTimeout bounds each container's wait for readiness; default 60s.
 	StartupTimeout time.Duration
 }
@@ -69,7 +81,8 @@ func (c *Config) defaults() {
 }
 
 // service is one lab service: its port (docs/CONTRACTS.md) and its callees,
-// each reached through the hop proxy <name>-to-<callee> on toxiproxy.
+// each reached through the hop proxies <name>-to-<callee>[-<n>] on
+// toxiproxy (the first on the hop's port in toxiproxy.json).
 type service struct {
 	name    string
 	port    int
@@ -95,18 +108,23 @@ func fromTopology() []service {
 	return out
 }
 
-// Lab is the five services, Toxiproxy on every hop and Prometheus, each in
+// Lab is the five services (product, order and payment replicated if
+// Config.Replicas says so), Toxiproxy on every hop and Prometheus, each in
 // its own container on a private Docker network. It implements chaos.Env:
-// everything but Events is the embedded *lab.Remote over the containers'
-// published ports; Events reads the containers' logs. It is safe for
-// concurrent use once Start has returned.
+// everything but Events and the replica faults is the embedded *lab.Remote
+// over the containers' published ports (a replicated service through its
+// first replica); Events reads every container's logs, and a replica fault
+// kills, stops or starts that replica's container (chaos.Replicas). It is
+// safe for concurrent use once Start has returned.
 type Lab struct {
 	*chaoslab.Remote
 
 	cfg        Config
+	counts     map[string]int // replicas of each service
 	net        *testcontainers.DockerNetwork
-	containers map[string]*testcontainers.DockerContainer // by service name, "toxiproxy", "prometheus"
-	urls       map[string]string                          // host-side base URLs, toxiproxy and prometheus included
+	volumes    []string                                   // the shared stores of replicated services
+	containers map[string]*testcontainers.DockerContainer // by network alias: service or replica name, "toxiproxy", "prometheus"
+	urls       map[string]string                          // host-side base URLs by the same names
 	hc         *http.Client
 }
 
@@ -114,14 +132,20 @@ var (
 	_ chaos.Env         = (*Lab)(nil)
 	_ chaos.Credentials = (*Lab)(nil)
 	_ chaos.Historian   = (*Lab)(nil) // the history check reads the stores' /internal endpoints
+	_ chaos.Replicas    = (*Lab)(nil)
 )
 
 // Start starts the lab and waits until every container is ready. On error
 // it removes what it started.
 func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	cfg.defaults()
+	counts, err := replicaCounts(cfg.Replicas)
+	if err != nil {
+		return nil, err
+	}
 	l := &Lab{
 		cfg:        cfg,
+		counts:     counts,
 		containers: map[string]*testcontainers.DockerContainer{},
 		urls:       map[string]string{},
 		hc: &http.Client{
@@ -138,31 +162,12 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("containerlab: network: %w", err)
 	}
-
-	toxiPort := strconv.Itoa(topology.ToxiproxyPort)
-	if err := l.run(ctx, "toxiproxy", cfg.ToxiproxyImage, toxiPort,
-		wait.ForHTTP("/proxies").WithPort(toxiPort+"/tcp")); err != nil {
+	if err := l.startAll(ctx); err != nil {
 		return nil, err
 	}
-	for _, s := range services {
-		port := fmt.Sprint(s.port)
-		if err := l.run(ctx, s.name, cfg.Image, port,
-			wait.ForHTTP("/healthz").WithPort(port+"/tcp"),
-			testcontainers.WithEnv(serviceEnv(s, cfg)),
-			testcontainers.WithCmd("serve", s.name)); err != nil {
-			return nil, err
-		}
-	}
-	if !cfg.NoPrometheus {
-		if err := l.run(ctx, "prometheus", cfg.PrometheusImage, "9090",
-			wait.ForHTTP("/-/ready").WithPort("9090/tcp")); err != nil {
-			return nil, err
-		}
-	}
-
 	urls := map[string]string{}
 	for _, s := range services {
-		urls[s.name] = l.urls[s.name]
+		urls[s.name] = l.urls[instanceName(s.name, 1, counts[s.name])]
 	}
 	l.Remote = chaoslab.NewRemote(chaoslab.RemoteConfig{
 		URLs:          urls,
@@ -174,7 +179,51 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	return l, nil
 }
 
-// serviceEnv is the environment of one service's container.
+// startAll starts Toxiproxy with one proxy per hop and replica, every
+// replica of every service (each after its callees) and Prometheus.
+func (l *Lab) startAll(ctx context.Context) error {
+	proxies, err := toxiproxyConfig(l.counts)
+	if err != nil {
+		return err
+	}
+	toxiPort := strconv.Itoa(topology.ToxiproxyPort)
+	if err := l.run(ctx, "toxiproxy", l.cfg.ToxiproxyImage, toxiPort,
+		wait.ForHTTP("/proxies").WithPort(toxiPort+"/tcp"),
+		testcontainers.WithFiles(testcontainers.ContainerFile{
+			Reader: bytes.NewReader(proxies), ContainerFilePath: "/config/toxiproxy.json", FileMode: 0o644,
+		})); err != nil {
+		return err
+	}
+	for _, s := range services {
+		port := fmt.Sprint(s.port)
+		of := l.counts[s.name]
+		opts := []testcontainers.ContainerCustomizer{
+			testcontainers.WithEnv(serviceEnv(s, l.cfg)),
+			testcontainers.WithCmd("serve", s.name),
+		}
+		if of > 1 {
+			vol := fmt.Sprintf("%s-%s-data", l.net.Name, s.name)
+			l.volumes = append(l.volumes, vol)
+			opts = append(opts, testcontainers.WithMounts(testcontainers.VolumeMount(vol, "/data")))
+		}
+		for n := 1; n <= of; n++ {
+			if err := l.run(ctx, instanceName(s.name, n, of), l.cfg.Image, port,
+				wait.ForHTTP("/healthz").WithPort(port+"/tcp"), opts...); err != nil {
+				return err
+			}
+		}
+	}
+	if l.cfg.NoPrometheus {
+		return nil
+	}
+	if err := l.run(ctx, "prometheus", l.cfg.PrometheusImage, "9090",
+		wait.ForHTTP("/-/ready").WithPort("9090/tcp")); err != nil {
+		return err
+	}
+	return l.retarget(ctx)
+}
+
+// serviceEnv is the environment of one service's containers.
 func serviceEnv(s service, cfg Config) map[string]string {
 	env := map[string]string{
 		"FAULTLAB_LISTEN":      fmt.Sprintf("0.0.0.0:%d", s.port),
@@ -185,7 +234,11 @@ func serviceEnv(s service, cfg Config) map[string]string {
 	}
 	for callee, hop := range s.callees {
 		up := strings.ToUpper(callee)
-		env["FAULTLAB_"+up+"_URL"] = fmt.Sprintf("http://toxiproxy:%d", hop)
+		var urls []string
+		for n := 1; n <= max(1, cfg.Replicas[callee]); n++ {
+			urls = append(urls, fmt.Sprintf("http://toxiproxy:%d", topology.ReplicaPort(hop, n)))
+		}
+		env["FAULTLAB_"+up+"_URL"] = strings.Join(urls, ",")
 		if cfg.Policy != (resilience.Policy{}) {
 			env["FAULTLAB_POLICY_"+up] = cfg.Policy.String()
 		}
@@ -220,7 +273,7 @@ func (l *Lab) run(ctx context.Context, alias, image, port string, ready wait.Str
 	return nil
 }
 
-// Close removes every container and the network.
+// Close removes every container, the shared stores and the network.
 func (l *Lab) Close(ctx context.Context) error {
 	var errs []error
 	for name, c := range l.containers {
@@ -229,6 +282,10 @@ func (l *Lab) Close(ctx context.Context) error {
 		}
 	}
 	l.containers = map[string]*testcontainers.DockerContainer{}
+	if len(l.volumes) > 0 {
+		errs = append(errs, removeVolumes(ctx, l.volumes))
+		l.volumes = nil
+	}
 	if l.net != nil {
 		if err := l.net.Remove(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("containerlab: remove network: %w", err))
@@ -239,32 +296,37 @@ func (l *Lab) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// URL returns the host-side base URL of a service, "toxiproxy" or
-// "prometheus".
-func (l *Lab) URL(name string) string { return l.urls[name] }
+// URL returns the host-side base URL of a service (its first replica),
+// a replica (payment-2), "toxiproxy" or "prometheus".
+func (l *Lab) URL(name string) string {
+	if u, ok := l.urls[name]; ok {
+		return u
+	}
+	return l.urls[instanceName(name, 1, l.counts[name])]
+}
 
-// Container returns the container of a service, "toxiproxy" or
-// "prometheus", e.g. to stop and start it.
+// Container returns the container of a service of one replica, a replica
+// (payment-2), "toxiproxy" or "prometheus", e.g. to stop and start it.
 func (l *Lab) Container(name string) *testcontainers.DockerContainer { return l.containers[name] }
 
-// Events implements chaos.Env: it reads every service's stderr (ECS NDJSON)
+// Events implements chaos.Env: it reads every replica's stderr (ECS NDJSON)
 // from Docker; lab.Remote would read log files, which stay in the
 // containers.
 func (l *Lab) Events(ctx context.Context, action string, since time.Time) ([]map[string]any, error) {
 	var out []map[string]any
-	for _, s := range services {
-		c := l.containers[s.name]
+	for _, name := range l.instances() {
+		c := l.containers[name]
 		if c == nil {
 			continue
 		}
 		rc, err := c.Logs(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("containerlab: logs of %s: %w", s.name, err)
+			return nil, fmt.Errorf("containerlab: logs of %s: %w", name, err)
 		}
 		evs, err := chaoslab.ParseEvents(rc, action, since)
 		rc.Close()
 		if err != nil {
-			return nil, fmt.Errorf("containerlab: logs of %s: %w", s.name, err)
+			return nil, fmt.Errorf("containerlab: logs of %s: %w", name, err)
 		}
 		out = append(out, evs...)
 	}
