@@ -151,9 +151,13 @@ func logEjections(t *testing.T, l *Lab, res *chaos.Result) {
 		return
 	}
 	killed := res.LoadStart.Add(res.Windows[0].Start)
-	for _, ev := range evs {
+	at := func(ev map[string]any) time.Time {
 		ts, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(ev["@timestamp"]))
-		t.Logf("%v ejected %v %v after the kill", ev["service.name"], ev["labels.endpoint"], ts.Sub(killed).Round(time.Millisecond))
+		return ts
+	}
+	slices.SortFunc(evs, func(a, b map[string]any) int { return at(a).Compare(at(b)) })
+	for _, ev := range evs {
+		t.Logf("%v (%v) ejected %v %v after the kill", ev["service.name"], ev["host.name"], ev["labels.endpoint"], at(ev).Sub(killed).Round(time.Millisecond))
 	}
 }
 
