@@ -21,6 +21,18 @@
 // containers' own reconciler (every 5 s) settles the shop before the
 // history check; there is no on-demand Reconcile.
 //
+// With Config.Replicas (chaos.ReplicaLayout, as docker-compose.yml runs
+// it) a service runs as containers <service>-1..n, which mount one Docker
+// volume at /data (their SQLite store, in WAL mode, on one host). The lab
+// writes Toxiproxy's -config for its layout (one proxy per hop and callee
+// replica, <caller>-to-<callee>-<n>, as docker/toxiproxy/toxiproxy.json for
+// compose; TestProxiesMatchCompose checks the two agree), points each
+// caller at its proxies as a list, and retargets the baked prometheus.yml's
+// jobs at its containers (a no-op on compose's layout). Lab implements
+// chaos.Replicas: Kill sends SIGKILL to a replica's container, Drain stops
+// it (SIGTERM), Restart starts it again; a FaultReplica step does the same,
+// so the replica scenarios run unchanged (TestReplicaKill).
+//
 // Config.Policy plays the part of the in-process lab's default policy: it
 // reaches each container as FAULTLAB_POLICY_<UPSTREAM> (resilience.Policy's
 // text form), and each service fills in the per-hop timeouts itself

@@ -157,7 +157,7 @@ func logEjections(t *testing.T, l *Lab, res *chaos.Result) {
 	}
 	slices.SortFunc(evs, func(a, b map[string]any) int { return at(a).Compare(at(b)) })
 	for _, ev := range evs {
-		t.Logf("%v (%v) ejected %v %v after the kill", ev["service.name"], ev["host.name"], ev["labels.endpoint"], at(ev).Sub(killed).Round(time.Millisecond))
+		t.Logf("%v ejected %v %v after the kill", ev["service.name"], ev["labels.endpoint"], at(ev).Sub(killed).Round(time.Millisecond))
 	}
 }
 
