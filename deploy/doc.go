@@ -10,9 +10,9 @@
 //
 //	docker-compose.yml ─┐
 //	                    ├─ Load ─> Project ─┬─ CheckPorts        only the gateway is public
-//	chaos overlay ──────┘                   ├─ CheckCore         image, command, healthcheck, depends_on, networks
+//	chaos overlay ──────┘                   ├─ CheckCore         image, command, healthcheck, depends_on, networks, replicas
 //	                                        ├─ CheckImages       every image pinned to a tag
-//	CONTRACTS.md ─ ParseContracts ─┐        └─ CheckHops         one proxy per hop, callers routed through it
+//	CONTRACTS.md ─ ParseContracts ─┐        └─ CheckHops         one proxy per hop and replica, callers routed through them
 //	toxiproxy.json ─ LoadProxies ──┘
 //
 // The tests also run `docker-compose config` (or `docker compose config`),
