@@ -169,6 +169,10 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	for _, s := range services {
 		urls[s.name] = l.urls[instanceName(s.name, 1, counts[s.name])]
 	}
+	// RemoteConfig.Replicas stays empty: HTTP faults and their reset reach
+	// a replicated service's first replica only. Docker publishes a
+	// restarted container on a new host port, so the other replicas'
+	// host URLs would not outlive a replica fault.
 	l.Remote = chaoslab.NewRemote(chaoslab.RemoteConfig{
 		URLs:          urls,
 		ToxiproxyURL:  l.urls["toxiproxy"],
