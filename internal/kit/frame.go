@@ -11,6 +11,7 @@ import (
 
 	"github.com/faultlab/faultlab/internal/auth"
 	"github.com/faultlab/faultlab/internal/router"
+	"github.com/faultlab/faultlab/internal/store"
 	"github.com/faultlab/faultlab/observability"
 	"github.com/faultlab/faultlab/topology"
 )
@@ -20,11 +21,8 @@ import (
 const StartupTimeout = 30 * time.Second
 
 // Store is what the frame needs of a service's store: a readiness probe
-// and Close. Every service's own Store interface includes both.
-type Store interface {
-	Ping(ctx context.Context) error
-	Close() error
-}
+// and Close. Every service's own Store interface embeds it.
+type Store = store.Conn
 
 // Upstream is one service that a service calls. Client and URL point at the
 // fields of the service's Config, so that what the frame fills in is what

@@ -108,15 +108,26 @@ func migratePG(ctx context.Context, pool *pgxpool.Pool, schema string, fsys fs.F
 	})
 }
 
+// PG is the pool of a service's PostgreSQL store. The store type embeds
+// it, which gives the store Ping and Close.
+type PG struct{ DB *pgxpool.Pool }
+
+// Ping checks that the database answers; an unreachable one is
+// ErrUnavailable.
+func (p PG) Ping(ctx context.Context) error { return PGError(p.DB.Ping(ctx)) }
+
+// Close closes the pool.
+func (p PG) Close() error { p.DB.Close(); return nil }
+
 // OpenPGWith opens the pool as OpenPG does and returns it wrapped by wrap:
 // a service's store over PostgreSQL in one call.
-func OpenPGWith[S any](ctx context.Context, url, schema string, fsys fs.FS, wrap func(*pgxpool.Pool) S) (S, error) {
+func OpenPGWith[S any](ctx context.Context, url, schema string, fsys fs.FS, wrap func(PG) S) (S, error) {
 	db, err := OpenPG(ctx, url, schema, fsys)
 	if err != nil {
 		var zero S
 		return zero, err
 	}
-	return wrap(db), nil
+	return wrap(PG{DB: db}), nil
 }
 
 // PGTx runs fn in a READ COMMITTED transaction, committing if it returns

@@ -51,10 +51,28 @@ func Open(ctx context.Context, dir, name string) (*sql.DB, error) {
 	return db, nil
 }
 
+// Conn is what every service's store has besides its own methods: a
+// readiness probe and Close. A service's Store interface embeds it; SQLite
+// and PG implement it for the store types that embed them.
+type Conn interface {
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// SQLite is the database of a service's SQLite store. The store type
+// embeds it, which gives the store Ping and Close.
+type SQLite struct{ DB *sql.DB }
+
+// Ping checks that the database answers.
+func (s SQLite) Ping(ctx context.Context) error { return s.DB.PingContext(ctx) }
+
+// Close closes the database.
+func (s SQLite) Close() error { return s.DB.Close() }
+
 // OpenWith opens the database name in dir as Open does, runs migrate on
 // it and returns it wrapped by wrap: a service's SQLite store in one call.
 // If migrate fails, the database is closed.
-func OpenWith[S any](ctx context.Context, dir, name string, migrate func(context.Context, *sql.DB) error, wrap func(*sql.DB) S) (S, error) {
+func OpenWith[S any](ctx context.Context, dir, name string, migrate func(context.Context, *sql.DB) error, wrap func(SQLite) S) (S, error) {
 	var zero S
 	db, err := Open(ctx, dir, name)
 	if err != nil {
@@ -64,7 +82,7 @@ func OpenWith[S any](ctx context.Context, dir, name string, migrate func(context
 		_ = db.Close()
 		return zero, err
 	}
-	return wrap(db), nil
+	return wrap(SQLite{DB: db}), nil
 }
 
 // Migrate runs each statement in order inside one transaction. Statements

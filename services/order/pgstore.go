@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/faultlab/faultlab/internal/store"
 )
@@ -34,12 +33,12 @@ var migrations embed.FS
 //     transaction.
 //   - History reads in one REPEATABLE READ, read-only transaction, so that
 //     its orders and events are one snapshot.
-type pgStore struct{ db *pgxpool.Pool }
+type pgStore struct{ store.PG }
 
 // OpenPGStore opens the PostgreSQL store at url (postgres://…), applying
 // the embedded migrations to schema "order_svc".
 func OpenPGStore(ctx context.Context, url string) (Store, error) {
-	return store.OpenPGWith(ctx, url, "order_svc", migrations, func(db *pgxpool.Pool) Store { return &pgStore{db: db} })
+	return store.OpenPGWith(ctx, url, "order_svc", migrations, func(db store.PG) Store { return &pgStore{db} })
 }
 
 const pgCols = `id, user_id, idem_key, fingerprint, status, reason, items, total_cents, currency, payment_id,
@@ -90,7 +89,7 @@ func (s *pgStore) Begin(ctx context.Context, rec Record, owner string, until tim
 	}
 	var out Record
 	var created bool
-	err := store.PGTx(ctx, s.db, func(tx pgx.Tx) error {
+	err := store.PGTx(ctx, s.DB, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO orders
 			(id, user_id, idem_key, fingerprint, status, items, attempt, version, lease_owner, lease_until, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, $11) ON CONFLICT (user_id, idem_key) DO NOTHING`,
@@ -114,7 +113,7 @@ func (s *pgStore) Begin(ctx context.Context, rec Record, owner string, until tim
 // no row it reads the order as it is and answers ErrLeased (or
 // ErrNotFound).
 func (s *pgStore) leased(ctx context.Context, what, id, update string, args ...any) (Record, error) {
-	rec, err := pgScan(s.db.QueryRow(ctx, update, args...))
+	rec, err := pgScan(s.DB.QueryRow(ctx, update, args...))
 	if !errors.Is(err, ErrNotFound) {
 		if err != nil {
 			return Record{}, fmt.Errorf("%s: %w", what, err)
@@ -141,7 +140,7 @@ func (s *pgStore) Extend(ctx context.Context, id, owner string, until time.Time)
 }
 
 func (s *pgStore) Unlease(ctx context.Context, id, owner string) error {
-	if _, err := s.db.Exec(ctx, `UPDATE orders SET lease_owner = '', lease_until = 'epoch' WHERE id = $1 AND lease_owner = $2`, id, owner); err != nil {
+	if _, err := s.DB.Exec(ctx, `UPDATE orders SET lease_owner = '', lease_until = 'epoch' WHERE id = $1 AND lease_owner = $2`, id, owner); err != nil {
 		return fmt.Errorf("unlease order: %w", store.PGError(err))
 	}
 	return nil
@@ -152,7 +151,7 @@ func (s *pgStore) Transition(ctx context.Context, r Record, from, owner string, 
 	if items == nil {
 		items = []Line{}
 	}
-	err := store.PGTx(ctx, s.db, func(tx pgx.Tx) error {
+	err := store.PGTx(ctx, s.DB, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE orders SET status = $1, reason = $2, items = $3, total_cents = $4, currency = $5,
 			payment_id = $6, attempt = $7, resp_status = $8, resp_body = $9, retry_after_ms = $10, updated_at = $11, version = version + 1
 			WHERE id = $12 AND version = $13 AND status = $14 AND status NOT IN ($15, $16) AND lease_owner = $17 AND lease_until > $18`,
@@ -177,5 +176,5 @@ func (s *pgStore) Transition(ctx context.Context, r Record, from, owner string, 
 }
 
 func (s *pgStore) Get(ctx context.Context, id string) (Record, error) {
-	return pgScan(s.db.QueryRow(ctx, `SELECT `+pgCols+` FROM orders WHERE id = $1`, id))
+	return pgScan(s.DB.QueryRow(ctx, `SELECT `+pgCols+` FROM orders WHERE id = $1`, id))
 }

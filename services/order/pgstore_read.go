@@ -14,7 +14,7 @@ import (
 
 func (s *pgStore) ListByUser(ctx context.Context, userID string, limit int, after Cursor) ([]Order, bool, int, error) {
 	var total int
-	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM orders WHERE user_id = $1`, userID).Scan(&total); err != nil {
+	if err := s.DB.QueryRow(ctx, `SELECT count(*) FROM orders WHERE user_id = $1`, userID).Scan(&total); err != nil {
 		return nil, false, 0, fmt.Errorf("count orders: %w", store.PGError(err))
 	}
 	q := `SELECT ` + pgCols + ` FROM orders WHERE user_id = $1`
@@ -26,7 +26,7 @@ func (s *pgStore) ListByUser(ctx context.Context, userID string, limit int, afte
 		args = append(args, nil)
 	}
 	args[1] = limit + 1
-	rows, err := s.db.Query(ctx, q+` ORDER BY created_at DESC, id LIMIT $2`, args...)
+	rows, err := s.DB.Query(ctx, q+` ORDER BY created_at DESC, id LIMIT $2`, args...)
 	if err != nil {
 		return nil, false, 0, fmt.Errorf("list orders: %w", store.PGError(err))
 	}
@@ -50,7 +50,7 @@ func (s *pgStore) ListByUser(ctx context.Context, userID string, limit int, afte
 }
 
 func (s *pgStore) Pending(ctx context.Context) ([]string, error) {
-	rows, err := s.db.Query(ctx, `SELECT id FROM orders WHERE status = $1 ORDER BY created_at, id`, StatusPending)
+	rows, err := s.DB.Query(ctx, `SELECT id FROM orders WHERE status = $1 ORDER BY created_at, id`, StatusPending)
 	if err != nil {
 		return nil, fmt.Errorf("pending orders: %w", store.PGError(err))
 	}
@@ -62,7 +62,7 @@ func (s *pgStore) Pending(ctx context.Context) ([]string, error) {
 }
 
 func (s *pgStore) Outbox(ctx context.Context) ([]OutboxItem, error) {
-	rows, err := s.db.Query(ctx, `SELECT reservation_id, op, order_id, tries, last_error, created_at
+	rows, err := s.DB.Query(ctx, `SELECT reservation_id, op, order_id, tries, last_error, created_at
 		FROM order_outbox ORDER BY created_at, reservation_id`)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: %w", store.PGError(err))
@@ -80,7 +80,7 @@ func (s *pgStore) Outbox(ctx context.Context) ([]OutboxItem, error) {
 }
 
 func (s *pgStore) Done(ctx context.Context, reservationID, op string) error {
-	if _, err := s.db.Exec(ctx, `DELETE FROM order_outbox WHERE reservation_id = $1 AND op = $2`, reservationID, op); err != nil {
+	if _, err := s.DB.Exec(ctx, `DELETE FROM order_outbox WHERE reservation_id = $1 AND op = $2`, reservationID, op); err != nil {
 		return fmt.Errorf("outbox done: %w", store.PGError(err))
 	}
 	return nil
@@ -90,7 +90,7 @@ func (s *pgStore) Tried(ctx context.Context, reservationID, op, lastError string
 	if len(lastError) > 500 {
 		lastError = lastError[:500]
 	}
-	if _, err := s.db.Exec(ctx, `UPDATE order_outbox SET tries = tries + 1, last_error = $1 WHERE reservation_id = $2 AND op = $3`,
+	if _, err := s.DB.Exec(ctx, `UPDATE order_outbox SET tries = tries + 1, last_error = $1 WHERE reservation_id = $2 AND op = $3`,
 		lastError, reservationID, op); err != nil {
 		return fmt.Errorf("outbox tried: %w", store.PGError(err))
 	}
@@ -99,7 +99,7 @@ func (s *pgStore) Tried(ctx context.Context, reservationID, op, lastError string
 
 func (s *pgStore) History(ctx context.Context, after string, limit int) ([]History, error) {
 	out := []History{}
-	err := pgx.BeginTxFunc(ctx, s.db, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, s.DB, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+pgCols+` FROM orders WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
 		if err != nil {
 			return fmt.Errorf("order history: %w", err)
@@ -137,6 +137,3 @@ func (s *pgStore) History(ctx context.Context, after string, limit int) ([]Histo
 	})
 	return out, store.PGError(err)
 }
-
-func (s *pgStore) Ping(ctx context.Context) error { return store.PGError(s.db.Ping(ctx)) }
-func (s *pgStore) Close() error                   { s.db.Close(); return nil }

@@ -179,15 +179,14 @@ type Store interface {
 	// History returns up to limit orders with id > after, by id, with
 	// their events.
 	History(ctx context.Context, after string, limit int) ([]History, error)
-	Ping(ctx context.Context) error
-	Close() error
+	store.Conn
 }
 
-type sqliteStore struct{ db *sql.DB }
+type sqliteStore struct{ store.SQLite }
 
 // OpenStore opens the SQLite store in dir (empty: in memory).
 func OpenStore(ctx context.Context, dir string) (Store, error) {
-	return store.OpenWith(ctx, dir, "order", migrate, func(db *sql.DB) Store { return &sqliteStore{db: db} })
+	return store.OpenWith(ctx, dir, "order", migrate, func(db store.SQLite) Store { return &sqliteStore{db} })
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -311,7 +310,7 @@ func (s *sqliteStore) Begin(ctx context.Context, rec Record, owner string, until
 	}
 	var out Record
 	var created bool
-	err = store.Tx(ctx, s.db, func(tx *sql.Tx) error {
+	err = store.Tx(ctx, s.DB, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO orders
 			(id, user_id, idem_key, fingerprint, status, items, attempt, version, lease_owner, lease_until, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT (user_id, idem_key) DO NOTHING`,
@@ -333,7 +332,7 @@ func (s *sqliteStore) Begin(ctx context.Context, rec Record, owner string, until
 
 func (s *sqliteStore) Claim(ctx context.Context, id, owner string, now, until time.Time) (Record, error) {
 	var out Record
-	err := store.Tx(ctx, s.db, func(tx *sql.Tx) error {
+	err := store.Tx(ctx, s.DB, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE orders SET lease_owner = ?, lease_until = ?
 			WHERE id = ? AND (lease_owner = '' OR lease_owner = ? OR lease_until <= ?)`,
 			owner, until.UnixMilli(), id, owner, now.UnixMilli())
@@ -359,7 +358,7 @@ func (s *sqliteStore) Claim(ctx context.Context, id, owner string, now, until ti
 
 func (s *sqliteStore) Extend(ctx context.Context, id, owner string, until time.Time) (Record, error) {
 	var out Record
-	err := store.Tx(ctx, s.db, func(tx *sql.Tx) error {
+	err := store.Tx(ctx, s.DB, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE orders SET lease_until = ? WHERE id = ? AND lease_owner = ?`, until.UnixMilli(), id, owner)
 		if err != nil {
 			return fmt.Errorf("extend lease: %w", err)
@@ -376,7 +375,7 @@ func (s *sqliteStore) Extend(ctx context.Context, id, owner string, until time.T
 }
 
 func (s *sqliteStore) Unlease(ctx context.Context, id, owner string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE orders SET lease_owner = '', lease_until = 0 WHERE id = ? AND lease_owner = ?`, id, owner)
+	_, err := s.DB.ExecContext(ctx, `UPDATE orders SET lease_owner = '', lease_until = 0 WHERE id = ? AND lease_owner = ?`, id, owner)
 	if err != nil {
 		return fmt.Errorf("unlease order: %w", err)
 	}
@@ -388,7 +387,7 @@ func (s *sqliteStore) Transition(ctx context.Context, r Record, from, owner stri
 	if err != nil {
 		return Record{}, err
 	}
-	err = store.Tx(ctx, s.db, func(tx *sql.Tx) error {
+	err = store.Tx(ctx, s.DB, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = ?, reason = ?, items = ?, total_cents = ?, currency = ?,
 			payment_id = ?, attempt = ?, resp_status = ?, resp_body = ?, retry_after_ms = ?, updated_at = ?, version = version + 1
 			WHERE id = ? AND version = ? AND status = ? AND status NOT IN (?, ?) AND lease_owner = ? AND lease_until > ?`,
@@ -411,12 +410,12 @@ func (s *sqliteStore) Transition(ctx context.Context, r Record, from, owner stri
 }
 
 func (s *sqliteStore) Get(ctx context.Context, id string) (Record, error) {
-	return scan(s.db.QueryRowContext(ctx, `SELECT `+cols+` FROM orders WHERE id = ?`, id))
+	return scan(s.DB.QueryRowContext(ctx, `SELECT `+cols+` FROM orders WHERE id = ?`, id))
 }
 
 func (s *sqliteStore) ListByUser(ctx context.Context, userID string, limit int, after Cursor) ([]Order, bool, int, error) {
 	var total int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM orders WHERE user_id = ?`, userID).Scan(&total); err != nil {
+	if err := s.DB.QueryRowContext(ctx, `SELECT count(*) FROM orders WHERE user_id = ?`, userID).Scan(&total); err != nil {
 		return nil, false, 0, fmt.Errorf("count orders: %w", err)
 	}
 	q := `SELECT ` + cols + ` FROM orders WHERE user_id = ?`
@@ -425,7 +424,7 @@ func (s *sqliteStore) ListByUser(ctx context.Context, userID string, limit int, 
 		q += ` AND (created_at < ? OR (created_at = ? AND id > ?))`
 		args = append(args, after.CreatedAt, after.CreatedAt, after.ID)
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY created_at DESC, id LIMIT ?`, append(args, limit+1)...)
+	rows, err := s.DB.QueryContext(ctx, q+` ORDER BY created_at DESC, id LIMIT ?`, append(args, limit+1)...)
 	if err != nil {
 		return nil, false, 0, fmt.Errorf("list orders: %w", err)
 	}
@@ -449,7 +448,7 @@ func (s *sqliteStore) ListByUser(ctx context.Context, userID string, limit int, 
 }
 
 func (s *sqliteStore) Pending(ctx context.Context) ([]string, error) {
-	ids, err := store.Strings(ctx, s.db, `SELECT id FROM orders WHERE status = ? ORDER BY created_at, id`, StatusPending)
+	ids, err := store.Strings(ctx, s.DB, `SELECT id FROM orders WHERE status = ? ORDER BY created_at, id`, StatusPending)
 	if err != nil {
 		return nil, fmt.Errorf("pending orders: %w", err)
 	}
@@ -457,7 +456,7 @@ func (s *sqliteStore) Pending(ctx context.Context) ([]string, error) {
 }
 
 func (s *sqliteStore) Outbox(ctx context.Context) ([]OutboxItem, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT reservation_id, op, order_id, tries, last_error, created_at
+	rows, err := s.DB.QueryContext(ctx, `SELECT reservation_id, op, order_id, tries, last_error, created_at
 		FROM order_outbox ORDER BY created_at, reservation_id`)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
@@ -477,7 +476,7 @@ func (s *sqliteStore) Outbox(ctx context.Context) ([]OutboxItem, error) {
 }
 
 func (s *sqliteStore) Done(ctx context.Context, reservationID, op string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM order_outbox WHERE reservation_id = ? AND op = ?`, reservationID, op); err != nil {
+	if _, err := s.DB.ExecContext(ctx, `DELETE FROM order_outbox WHERE reservation_id = ? AND op = ?`, reservationID, op); err != nil {
 		return fmt.Errorf("outbox done: %w", err)
 	}
 	return nil
@@ -487,7 +486,7 @@ func (s *sqliteStore) Tried(ctx context.Context, reservationID, op, lastError st
 	if len(lastError) > 500 {
 		lastError = lastError[:500]
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE order_outbox SET tries = tries + 1, last_error = ? WHERE reservation_id = ? AND op = ?`,
+	if _, err := s.DB.ExecContext(ctx, `UPDATE order_outbox SET tries = tries + 1, last_error = ? WHERE reservation_id = ? AND op = ?`,
 		lastError, reservationID, op); err != nil {
 		return fmt.Errorf("outbox tried: %w", err)
 	}
@@ -496,7 +495,7 @@ func (s *sqliteStore) Tried(ctx context.Context, reservationID, op, lastError st
 
 func (s *sqliteStore) History(ctx context.Context, after string, limit int) ([]History, error) {
 	out := []History{}
-	err := store.Tx(ctx, s.db, func(tx *sql.Tx) error {
+	err := store.Tx(ctx, s.DB, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+cols+` FROM orders WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
 		if err != nil {
 			return fmt.Errorf("order history: %w", err)
@@ -540,9 +539,6 @@ func (s *sqliteStore) History(ctx context.Context, after string, limit int) ([]H
 	})
 	return out, err
 }
-
-func (s *sqliteStore) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
-func (s *sqliteStore) Close() error                   { return s.db.Close() }
 
 // actor is who made the change, a request unless it says otherwise.
 func (ch Change) actor() string {

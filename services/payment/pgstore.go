@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/faultlab/faultlab/internal/store"
 )
@@ -23,12 +22,12 @@ var migrations embed.FS
 // reads its row), and the conditional UPDATEs of TakeOver and Complete,
 // which PostgreSQL re-checks on the row's newest version after waiting for
 // a concurrent writer, so that of two callers one wins.
-type pgStore struct{ db *pgxpool.Pool }
+type pgStore struct{ store.PG }
 
 // OpenPGStore opens the PostgreSQL store at url (postgres://…), applying
 // the embedded migrations to schema "payment".
 func OpenPGStore(ctx context.Context, url string) (Store, error) {
-	return store.OpenPGWith(ctx, url, "payment", migrations, func(db *pgxpool.Pool) Store { return &pgStore{db: db} })
+	return store.OpenPGWith(ctx, url, "payment", migrations, func(db store.PG) Store { return &pgStore{db} })
 }
 
 const pgCols = `id, idem_key, fingerprint, order_id, user_id, amount, currency, status, reason, resp_status, resp_body, created_at, updated_at, lease_until`
@@ -48,7 +47,7 @@ func pgScan(row pgx.Row) (Record, error) {
 }
 
 func (s *pgStore) Begin(ctx context.Context, rec Record, leaseUntil time.Time) (Record, bool, error) {
-	tag, err := s.db.Exec(ctx, `INSERT INTO payments
+	tag, err := s.DB.Exec(ctx, `INSERT INTO payments
 		(id, idem_key, fingerprint, order_id, user_id, amount, currency, status, created_at, updated_at, lease_until)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (idem_key) DO NOTHING`,
 		rec.ID, rec.Key, rec.Fingerprint, rec.OrderID, rec.UserID, rec.AmountCents, rec.Currency,
@@ -67,7 +66,7 @@ func (s *pgStore) Begin(ctx context.Context, rec Record, leaseUntil time.Time) (
 }
 
 func (s *pgStore) TakeOver(ctx context.Context, key string, now, leaseUntil time.Time) (bool, error) {
-	tag, err := s.db.Exec(ctx, `UPDATE payments SET lease_until = $1, updated_at = $2
+	tag, err := s.DB.Exec(ctx, `UPDATE payments SET lease_until = $1, updated_at = $2
 		WHERE idem_key = $3 AND status = $4 AND lease_until <= $2`,
 		store.Millis(leaseUntil), store.Millis(now), key, StatusProcessing)
 	if err != nil {
@@ -81,7 +80,7 @@ func (s *pgStore) Charges(ctx context.Context, after string, limit int) ([]Payme
 }
 
 func (s *pgStore) list(ctx context.Context, what, query string, args ...any) ([]Payment, error) {
-	rows, err := s.db.Query(ctx, query, args...)
+	rows, err := s.DB.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, store.PGError(err))
 	}
@@ -101,7 +100,7 @@ func (s *pgStore) list(ctx context.Context, what, query string, args ...any) ([]
 }
 
 func (s *pgStore) Complete(ctx context.Context, rec Record) (bool, error) {
-	tag, err := s.db.Exec(ctx, `UPDATE payments SET status = $1, reason = $2, resp_status = $3, resp_body = $4, updated_at = $5
+	tag, err := s.DB.Exec(ctx, `UPDATE payments SET status = $1, reason = $2, resp_status = $3, resp_body = $4, updated_at = $5
 		WHERE idem_key = $6 AND status = $7`,
 		rec.Status, rec.Reason, rec.RespStatus, rec.RespBody, store.Millis(rec.UpdatedAt), rec.Key, StatusProcessing)
 	if err != nil {
@@ -111,11 +110,11 @@ func (s *pgStore) Complete(ctx context.Context, rec Record) (bool, error) {
 }
 
 func (s *pgStore) ByKey(ctx context.Context, key string) (Record, error) {
-	return pgScan(s.db.QueryRow(ctx, `SELECT `+pgCols+` FROM payments WHERE idem_key = $1`, key))
+	return pgScan(s.DB.QueryRow(ctx, `SELECT `+pgCols+` FROM payments WHERE idem_key = $1`, key))
 }
 
 func (s *pgStore) ByID(ctx context.Context, id string) (Payment, error) {
-	r, err := pgScan(s.db.QueryRow(ctx, `SELECT `+pgCols+` FROM payments WHERE id = $1`, id))
+	r, err := pgScan(s.DB.QueryRow(ctx, `SELECT `+pgCols+` FROM payments WHERE id = $1`, id))
 	return r.Payment, err
 }
 
@@ -125,7 +124,7 @@ func (s *pgStore) ByOrder(ctx context.Context, orderID string) ([]Payment, error
 
 func (s *pgStore) Summary(ctx context.Context) (Summary, error) {
 	sum := Summary{DuplicateOrders: map[string]int{}}
-	err := s.db.QueryRow(ctx, `SELECT
+	err := s.DB.QueryRow(ctx, `SELECT
 		count(*) FILTER (WHERE status = 'succeeded'),
 		coalesce(sum(amount) FILTER (WHERE status = 'succeeded'), 0),
 		count(*) FILTER (WHERE status = 'declined'),
@@ -134,7 +133,7 @@ func (s *pgStore) Summary(ctx context.Context) (Summary, error) {
 	if err != nil {
 		return Summary{}, fmt.Errorf("summary: %w", store.PGError(err))
 	}
-	rows, err := s.db.Query(ctx, `SELECT order_id, count(*) FROM payments WHERE status = 'succeeded'
+	rows, err := s.DB.Query(ctx, `SELECT order_id, count(*) FROM payments WHERE status = 'succeeded'
 		GROUP BY order_id HAVING count(*) > 1`)
 	if err != nil {
 		return Summary{}, fmt.Errorf("summary: %w", store.PGError(err))
@@ -150,6 +149,3 @@ func (s *pgStore) Summary(ctx context.Context) (Summary, error) {
 	}
 	return sum, store.PGError(rows.Err())
 }
-
-func (s *pgStore) Ping(ctx context.Context) error { return store.PGError(s.db.Ping(ctx)) }
-func (s *pgStore) Close() error                   { s.db.Close(); return nil }

@@ -74,15 +74,14 @@ type Store interface {
 	ByID(ctx context.Context, id string) (Payment, error)
 	ByOrder(ctx context.Context, orderID string) ([]Payment, error)
 	Summary(ctx context.Context) (Summary, error)
-	Ping(ctx context.Context) error
-	Close() error
+	store.Conn
 }
 
-type sqliteStore struct{ db *sql.DB }
+type sqliteStore struct{ store.SQLite }
 
 // OpenStore opens the SQLite store in dir (empty: in memory).
 func OpenStore(ctx context.Context, dir string) (Store, error) {
-	return store.OpenWith(ctx, dir, "payment", migrate, func(db *sql.DB) Store { return &sqliteStore{db: db} })
+	return store.OpenWith(ctx, dir, "payment", migrate, func(db store.SQLite) Store { return &sqliteStore{db} })
 }
 
 // migrate creates or updates the schema of db.
@@ -135,7 +134,7 @@ func scan(sc interface{ Scan(...any) error }) (Record, error) {
 func (s *sqliteStore) Begin(ctx context.Context, rec Record, leaseUntil time.Time) (Record, bool, error) {
 	var out Record
 	var created bool
-	err := store.Tx(ctx, s.db, func(tx *sql.Tx) error {
+	err := store.Tx(ctx, s.DB, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO payments
 			(id, idem_key, fingerprint, order_id, user_id, amount, currency, status, created_at, updated_at, lease_until)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idem_key) DO NOTHING`,
@@ -156,7 +155,7 @@ func (s *sqliteStore) Begin(ctx context.Context, rec Record, leaseUntil time.Tim
 }
 
 func (s *sqliteStore) TakeOver(ctx context.Context, key string, now, leaseUntil time.Time) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE payments SET lease_until = ?, updated_at = ?
+	res, err := s.DB.ExecContext(ctx, `UPDATE payments SET lease_until = ?, updated_at = ?
 		WHERE idem_key = ? AND status = ? AND lease_until <= ?`,
 		leaseUntil.UnixMilli(), now.UnixMilli(), key, StatusProcessing, now.UnixMilli())
 	if err != nil {
@@ -172,7 +171,7 @@ func (s *sqliteStore) Charges(ctx context.Context, after string, limit int) ([]P
 
 // list runs a query of whole payment rows and returns their payments.
 func (s *sqliteStore) list(ctx context.Context, what, query string, args ...any) ([]Payment, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.DB.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -189,7 +188,7 @@ func (s *sqliteStore) list(ctx context.Context, what, query string, args ...any)
 }
 
 func (s *sqliteStore) Complete(ctx context.Context, rec Record) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE payments SET status = ?, reason = ?, resp_status = ?, resp_body = ?, updated_at = ?
+	res, err := s.DB.ExecContext(ctx, `UPDATE payments SET status = ?, reason = ?, resp_status = ?, resp_body = ?, updated_at = ?
 		WHERE idem_key = ? AND status = ?`,
 		rec.Status, rec.Reason, rec.RespStatus, rec.RespBody, rec.UpdatedAt.UnixMilli(), rec.Key, StatusProcessing)
 	if err != nil {
@@ -200,11 +199,11 @@ func (s *sqliteStore) Complete(ctx context.Context, rec Record) (bool, error) {
 }
 
 func (s *sqliteStore) ByKey(ctx context.Context, key string) (Record, error) {
-	return scan(s.db.QueryRowContext(ctx, `SELECT `+cols+` FROM payments WHERE idem_key = ?`, key))
+	return scan(s.DB.QueryRowContext(ctx, `SELECT `+cols+` FROM payments WHERE idem_key = ?`, key))
 }
 
 func (s *sqliteStore) ByID(ctx context.Context, id string) (Payment, error) {
-	r, err := scan(s.db.QueryRowContext(ctx, `SELECT `+cols+` FROM payments WHERE id = ?`, id))
+	r, err := scan(s.DB.QueryRowContext(ctx, `SELECT `+cols+` FROM payments WHERE id = ?`, id))
 	return r.Payment, err
 }
 
@@ -214,7 +213,7 @@ func (s *sqliteStore) ByOrder(ctx context.Context, orderID string) ([]Payment, e
 
 func (s *sqliteStore) Summary(ctx context.Context) (Summary, error) {
 	sum := Summary{DuplicateOrders: map[string]int{}}
-	err := s.db.QueryRowContext(ctx, `SELECT
+	err := s.DB.QueryRowContext(ctx, `SELECT
 		coalesce(sum(status = 'succeeded'), 0),
 		coalesce(sum(CASE WHEN status = 'succeeded' THEN amount ELSE 0 END), 0),
 		coalesce(sum(status = 'declined'), 0),
@@ -223,7 +222,7 @@ func (s *sqliteStore) Summary(ctx context.Context) (Summary, error) {
 	if err != nil {
 		return Summary{}, fmt.Errorf("summary: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT order_id, count(*) FROM payments WHERE status = 'succeeded'
+	rows, err := s.DB.QueryContext(ctx, `SELECT order_id, count(*) FROM payments WHERE status = 'succeeded'
 		GROUP BY order_id HAVING count(*) > 1`)
 	if err != nil {
 		return Summary{}, fmt.Errorf("summary: %w", err)
@@ -239,6 +238,3 @@ func (s *sqliteStore) Summary(ctx context.Context) (Summary, error) {
 	}
 	return sum, rows.Err()
 }
-
-func (s *sqliteStore) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
-func (s *sqliteStore) Close() error                   { return s.db.Close() }

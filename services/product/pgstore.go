@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/faultlab/faultlab/internal/kit"
 	"github.com/faultlab/faultlab/internal/store"
@@ -26,20 +25,20 @@ var migrations embed.FS
 // reservations never lock the same products in opposite orders. The sweep
 // takes due reservations with FOR UPDATE SKIP LOCKED, leaving those that a
 // request is committing or releasing right now to that request.
-type pgStore struct{ db *pgxpool.Pool }
+type pgStore struct{ store.PG }
 
 // OpenPGStore opens the PostgreSQL store at url (postgres://…), applying
 // the embedded migrations to schema "product".
 func OpenPGStore(ctx context.Context, url string) (Store, error) {
-	return store.OpenPGWith(ctx, url, "product", migrations, func(db *pgxpool.Pool) Store { return &pgStore{db: db} })
+	return store.OpenPGWith(ctx, url, "product", migrations, func(db store.PG) Store { return &pgStore{db} })
 }
 
 func (s *pgStore) List(ctx context.Context, limit, offset int) ([]Product, int, error) {
 	var total int
-	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM products`).Scan(&total); err != nil {
+	if err := s.DB.QueryRow(ctx, `SELECT count(*) FROM products`).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("list products: %w", store.PGError(err))
 	}
-	rows, err := s.db.Query(ctx, `SELECT `+productCols+` FROM products ORDER BY seq LIMIT $1 OFFSET $2`, limit, offset)
+	rows, err := s.DB.Query(ctx, `SELECT `+productCols+` FROM products ORDER BY seq LIMIT $1 OFFSET $2`, limit, offset)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list products: %w", store.PGError(err))
 	}
@@ -58,7 +57,7 @@ func pgScanProduct(row pgx.Row) (Product, error) {
 }
 
 func (s *pgStore) Get(ctx context.Context, id string) (Product, error) {
-	p, err := pgScanProduct(s.db.QueryRow(ctx, `SELECT `+productCols+` FROM products WHERE id = $1`, id))
+	p, err := pgScanProduct(s.DB.QueryRow(ctx, `SELECT `+productCols+` FROM products WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Product{}, ErrNotFound
 	}
@@ -69,7 +68,7 @@ func (s *pgStore) Get(ctx context.Context, id string) (Product, error) {
 }
 
 func (s *pgStore) Create(ctx context.Context, p Product) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO products
+	_, err := s.DB.Exec(ctx, `INSERT INTO products
 		(id, name, description, price_cents, currency, initial, available, reserved, sold, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $6, 0, 0, $7)`,
 		p.ID, p.Name, p.Description, p.PriceCents, p.Currency, p.Stock, store.Millis(p.CreatedAt))
@@ -81,7 +80,7 @@ func (s *pgStore) Create(ctx context.Context, p Product) error {
 
 func (s *pgStore) Count(ctx context.Context) (int, error) {
 	var n int
-	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM products`).Scan(&n); err != nil {
+	if err := s.DB.QueryRow(ctx, `SELECT count(*) FROM products`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count products: %w", store.PGError(err))
 	}
 	return n, nil
@@ -166,7 +165,7 @@ func (s *pgStore) Reserve(ctx context.Context, id string, items []Item, now, exp
 	fp := kit.Fingerprint(items)
 	var out Reservation
 	var created bool
-	err := store.PGTx(ctx, s.db, func(tx pgx.Tx) error {
+	err := store.PGTx(ctx, s.DB, func(tx pgx.Tx) error {
 		out, created = Reservation{}, false
 		tag, err := tx.Exec(ctx, `INSERT INTO reservations (id, state, fingerprint, created_at, updated_at, expires_at)
 			VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (id) DO NOTHING`, id, StateReserved, fp, store.Millis(now), store.Millis(expires))

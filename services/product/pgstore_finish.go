@@ -15,7 +15,7 @@ import (
 func (s *pgStore) finish(ctx context.Context, id, state, set string, now time.Time) (Reservation, bool, error) {
 	var out Reservation
 	var changed bool
-	err := store.PGTx(ctx, s.db, func(tx pgx.Tx) error {
+	err := store.PGTx(ctx, s.DB, func(tx pgx.Tx) error {
 		changed = false
 		r, _, err := pgLoad(ctx, tx, id, true)
 		if err != nil {
@@ -55,7 +55,7 @@ func (s *pgStore) Commit(ctx context.Context, id string, now time.Time) (Reserva
 
 func (s *pgStore) Sweep(ctx context.Context, now time.Time) (int, error) {
 	n := 0
-	err := store.PGTx(ctx, s.db, func(tx pgx.Tx) error {
+	err := store.PGTx(ctx, s.DB, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT id FROM reservations WHERE state = $1 AND expires_at <= $2
 			ORDER BY expires_at LIMIT 500 FOR UPDATE SKIP LOCKED`, StateReserved, store.Millis(now))
 		if err != nil {
@@ -84,7 +84,7 @@ func (s *pgStore) Sweep(ctx context.Context, now time.Time) (int, error) {
 
 func (s *pgStore) Reservations(ctx context.Context, state string) ([]Reservation, error) {
 	out := []Reservation{}
-	err := pgx.BeginTxFunc(ctx, s.db, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, s.DB, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT id FROM reservations WHERE $1 = '' OR state = $1 ORDER BY id`, state)
 		if err != nil {
 			return fmt.Errorf("reservations: %w", err)
@@ -106,7 +106,7 @@ func (s *pgStore) Reservations(ctx context.Context, state string) ([]Reservation
 }
 
 func (s *pgStore) Stock(ctx context.Context) ([]StockLevel, error) {
-	rows, err := s.db.Query(ctx, `SELECT id, initial, available, reserved, sold FROM products ORDER BY seq`)
+	rows, err := s.DB.Query(ctx, `SELECT id, initial, available, reserved, sold FROM products ORDER BY seq`)
 	if err != nil {
 		return nil, fmt.Errorf("stock: %w", store.PGError(err))
 	}
@@ -116,6 +116,3 @@ func (s *pgStore) Stock(ctx context.Context) ([]StockLevel, error) {
 	}
 	return out, nil
 }
-
-func (s *pgStore) Ping(ctx context.Context) error { return store.PGError(s.db.Ping(ctx)) }
-func (s *pgStore) Close() error                   { s.db.Close(); return nil }

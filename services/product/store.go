@@ -99,15 +99,14 @@ type Store interface {
 	// Reservations lists reservations in state (all when empty).
 	Reservations(ctx context.Context, state string) ([]Reservation, error)
 	Stock(ctx context.Context) ([]StockLevel, error)
-	Ping(ctx context.Context) error
-	Close() error
+	store.Conn
 }
 
-type sqliteStore struct{ db *sql.DB }
+type sqliteStore struct{ store.SQLite }
 
 // OpenStore opens the SQLite store in dir (empty: in memory).
 func OpenStore(ctx context.Context, dir string) (Store, error) {
-	return store.OpenWith(ctx, dir, "product", migrate, func(db *sql.DB) Store { return &sqliteStore{db: db} })
+	return store.OpenWith(ctx, dir, "product", migrate, func(db store.SQLite) Store { return &sqliteStore{db} })
 }
 
 // migrate creates or updates the schema of db.
@@ -173,10 +172,10 @@ func scanProduct(sc interface{ Scan(...any) error }) (Product, error) {
 
 func (s *sqliteStore) List(ctx context.Context, limit, offset int) ([]Product, int, error) {
 	var total int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM products`).Scan(&total); err != nil {
+	if err := s.DB.QueryRowContext(ctx, `SELECT count(*) FROM products`).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("list products: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+productCols+` FROM products ORDER BY seq LIMIT ? OFFSET ?`, limit, offset)
+	rows, err := s.DB.QueryContext(ctx, `SELECT `+productCols+` FROM products ORDER BY seq LIMIT ? OFFSET ?`, limit, offset)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list products: %w", err)
 	}
@@ -193,7 +192,7 @@ func (s *sqliteStore) List(ctx context.Context, limit, offset int) ([]Product, i
 }
 
 func (s *sqliteStore) Get(ctx context.Context, id string) (Product, error) {
-	p, err := scanProduct(s.db.QueryRowContext(ctx, `SELECT `+productCols+` FROM products WHERE id = ?`, id))
+	p, err := scanProduct(s.DB.QueryRowContext(ctx, `SELECT `+productCols+` FROM products WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Product{}, ErrNotFound
 	}
@@ -204,7 +203,7 @@ func (s *sqliteStore) Get(ctx context.Context, id string) (Product, error) {
 }
 
 func (s *sqliteStore) Create(ctx context.Context, p Product) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO products
+	_, err := s.DB.ExecContext(ctx, `INSERT INTO products
 		(id, name, description, price_cents, currency, initial, available, reserved, sold, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?)`,
 		p.ID, p.Name, p.Description, p.PriceCents, p.Currency, p.Stock, p.Stock, p.CreatedAt.UnixMilli())
@@ -216,7 +215,7 @@ func (s *sqliteStore) Create(ctx context.Context, p Product) error {
 
 func (s *sqliteStore) Count(ctx context.Context) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM products`).Scan(&n)
+	err := s.DB.QueryRowContext(ctx, `SELECT count(*) FROM products`).Scan(&n)
 	return n, err
 }
 
@@ -253,7 +252,7 @@ func (s *sqliteStore) Reserve(ctx context.Context, id string, items []Item, now,
 	fp := kit.Fingerprint(items)
 	var out Reservation
 	var created bool
-	err := store.Tx(ctx, s.db, func(tx *sql.Tx) error {
+	err := store.Tx(ctx, s.DB, func(tx *sql.Tx) error {
 		r, oldFP, err := loadReservation(ctx, tx, id)
 		switch {
 		case err == nil:
@@ -346,7 +345,7 @@ func retake(ctx context.Context, tx *sql.Tx, r Reservation, move string) error {
 func (s *sqliteStore) finish(ctx context.Context, id, state, move string, now time.Time) (Reservation, bool, error) {
 	var out Reservation
 	var changed bool
-	err := store.Tx(ctx, s.db, func(tx *sql.Tx) error {
+	err := store.Tx(ctx, s.DB, func(tx *sql.Tx) error {
 		r, _, err := loadReservation(ctx, tx, id)
 		if err != nil {
 			return err
@@ -392,7 +391,7 @@ func (s *sqliteStore) Commit(ctx context.Context, id string, now time.Time) (Res
 
 func (s *sqliteStore) Sweep(ctx context.Context, now time.Time) (int, error) {
 	n := 0
-	err := store.Tx(ctx, s.db, func(tx *sql.Tx) error {
+	err := store.Tx(ctx, s.DB, func(tx *sql.Tx) error {
 		ids, err := store.Strings(ctx, tx, `SELECT id FROM reservations WHERE state = ? AND expires_at <= ? ORDER BY expires_at LIMIT 500`,
 			StateReserved, now.UnixMilli())
 		if err != nil {
@@ -421,7 +420,7 @@ func (s *sqliteStore) Sweep(ctx context.Context, now time.Time) (int, error) {
 
 func (s *sqliteStore) Reservations(ctx context.Context, state string) ([]Reservation, error) {
 	out := []Reservation{}
-	err := store.Tx(ctx, s.db, func(tx *sql.Tx) error {
+	err := store.Tx(ctx, s.DB, func(tx *sql.Tx) error {
 		q := `SELECT id FROM reservations`
 		var args []any
 		if state != "" {
@@ -445,7 +444,7 @@ func (s *sqliteStore) Reservations(ctx context.Context, state string) ([]Reserva
 }
 
 func (s *sqliteStore) Stock(ctx context.Context) ([]StockLevel, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, initial, available, reserved, sold FROM products ORDER BY seq`)
+	rows, err := s.DB.QueryContext(ctx, `SELECT id, initial, available, reserved, sold FROM products ORDER BY seq`)
 	if err != nil {
 		return nil, fmt.Errorf("stock: %w", err)
 	}
@@ -460,6 +459,3 @@ func (s *sqliteStore) Stock(ctx context.Context) ([]StockLevel, error) {
 	}
 	return out, rows.Err()
 }
-
-func (s *sqliteStore) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
-func (s *sqliteStore) Close() error                   { return s.db.Close() }

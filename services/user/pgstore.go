@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/faultlab/faultlab/internal/store"
 )
@@ -17,17 +16,17 @@ var migrations embed.FS
 
 // pgStore keeps accounts in PostgreSQL, schema "users" ("user" is a
 // reserved word). Each method is one statement at READ COMMITTED.
-type pgStore struct{ db *pgxpool.Pool }
+type pgStore struct{ store.PG }
 
 // OpenPGStore opens the PostgreSQL store at url (postgres://…), applying
 // the embedded migrations to schema "users".
 func OpenPGStore(ctx context.Context, url string) (Store, error) {
-	return store.OpenPGWith(ctx, url, "users", migrations, func(db *pgxpool.Pool) Store { return &pgStore{db: db} })
+	return store.OpenPGWith(ctx, url, "users", migrations, func(db store.PG) Store { return &pgStore{db} })
 }
 
 func (s *pgStore) UserByEmail(ctx context.Context, email string) (User, error) {
 	var u User
-	err := s.db.QueryRow(ctx, `SELECT id, email, password_hash, roles, created_at FROM users WHERE email = $1`, email).
+	err := s.DB.QueryRow(ctx, `SELECT id, email, password_hash, roles, created_at FROM users WHERE email = $1`, email).
 		Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Roles, &u.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, store.ErrNotFound
@@ -44,7 +43,7 @@ func (s *pgStore) CreateUser(ctx context.Context, u User) error {
 	if roles == nil {
 		roles = []string{}
 	}
-	_, err := s.db.Exec(ctx, `INSERT INTO users (id, email, password_hash, roles, created_at) VALUES ($1, $2, $3, $4, $5)`,
+	_, err := s.DB.Exec(ctx, `INSERT INTO users (id, email, password_hash, roles, created_at) VALUES ($1, $2, $3, $4, $5)`,
 		u.ID, u.Email, u.PasswordHash, roles, store.Millis(u.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("create user: %w", store.PGError(err))
@@ -54,11 +53,8 @@ func (s *pgStore) CreateUser(ctx context.Context, u User) error {
 
 func (s *pgStore) CountUsers(ctx context.Context) (int, error) {
 	var n int
-	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+	if err := s.DB.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count users: %w", store.PGError(err))
 	}
 	return n, nil
 }
-
-func (s *pgStore) Ping(ctx context.Context) error { return store.PGError(s.db.Ping(ctx)) }
-func (s *pgStore) Close() error                   { s.db.Close(); return nil }

@@ -26,15 +26,14 @@ type Store interface {
 	UserByEmail(ctx context.Context, email string) (User, error)
 	CreateUser(ctx context.Context, u User) error
 	CountUsers(ctx context.Context) (int, error)
-	Ping(ctx context.Context) error
-	Close() error
+	store.Conn
 }
 
-type sqliteStore struct{ db *sql.DB }
+type sqliteStore struct{ store.SQLite }
 
 // OpenStore opens the SQLite store in dir (empty: in memory).
 func OpenStore(ctx context.Context, dir string) (Store, error) {
-	return store.OpenWith(ctx, dir, "user", migrate, func(db *sql.DB) Store { return &sqliteStore{db: db} })
+	return store.OpenWith(ctx, dir, "user", migrate, func(db store.SQLite) Store { return &sqliteStore{db} })
 }
 
 // migrate creates or updates the schema of db.
@@ -55,7 +54,7 @@ func (s *sqliteStore) UserByEmail(ctx context.Context, email string) (User, erro
 	var u User
 	var roles string
 	var created int64
-	err := s.db.QueryRowContext(ctx,
+	err := s.DB.QueryRowContext(ctx,
 		`SELECT id, email, password_hash, roles, created_at FROM users WHERE email = ?`, email).
 		Scan(&u.ID, &u.Email, &u.PasswordHash, &roles, &created)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -70,7 +69,7 @@ func (s *sqliteStore) UserByEmail(ctx context.Context, email string) (User, erro
 }
 
 func (s *sqliteStore) CreateUser(ctx context.Context, u User) error {
-	_, err := s.db.ExecContext(ctx,
+	_, err := s.DB.ExecContext(ctx,
 		`INSERT INTO users (id, email, password_hash, roles, created_at) VALUES (?, ?, ?, ?, ?)`,
 		u.ID, u.Email, u.PasswordHash, strings.Join(u.Roles, ","), u.CreatedAt.UnixMilli())
 	if err != nil {
@@ -81,11 +80,8 @@ func (s *sqliteStore) CreateUser(ctx context.Context, u User) error {
 
 func (s *sqliteStore) CountUsers(ctx context.Context) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+	if err := s.DB.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count users: %w", err)
 	}
 	return n, nil
 }
-
-func (s *sqliteStore) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
-func (s *sqliteStore) Close() error                   { return s.db.Close() }
