@@ -5,11 +5,13 @@
 //
 // A service's New is its own routes and domain around a Frame:
 //
-//	New(cfg) ──► NewFrame(Spec{Name, &cfg.Base, Upstreams, &cfg.Validator})
+//	New(cfg) ──► Positive(cfg.X, DefaultX) for each of its own defaults
+//	         ├─► NewFrame(Spec{Name, &cfg.Base, Upstreams, &cfg.Validator})
 //	         │     Base defaults and a Registry; per upstream a client
 //	         │     (DefaultClient) and URL (topology.DefaultURL), no
 //	         │     trailing slash; a nil Validator: TokenClient over user
 //	         ├─► Open(f, cfg.Store, OpenStore, cfg.DataDir)   the store, or the override
+//	         │     (OpenFrame: NewFrame and Open in one call)
 //	         ├─► f.Router(): the service's routes
 //	         └─► f.Serve(r) ──► the Service embeds *Frame: ServeHTTP, Registry, Close
 //

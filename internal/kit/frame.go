@@ -177,6 +177,14 @@ func (f *Frame) Close() error {
 	return f.store.Close()
 }
 
+// OpenFrame is NewFrame(spec) and then Open: the frame of a service that
+// has a store, and the store.
+func OpenFrame[S Store](spec Spec, override S, open func(ctx context.Context, dir string) (S, error), dir string) (*Frame, S, error) {
+	f := NewFrame(spec)
+	st, err := Open(f, override, open, dir)
+	return f, st, err
+}
+
 // Open gives f the service's store and returns it: override when it is set
 // (Config.Store; the service then owns it), else the service's own store
 // in dir, opened with open within StartupTimeout. /readyz probes the store

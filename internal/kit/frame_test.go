@@ -141,6 +141,20 @@ func TestOpenNamesTheService(t *testing.T) {
 	}
 }
 
+// TestOpenFrameNamesTheService: OpenFrame is NewFrame then Open; its
+// frame is returned with the error, and closes without a store.
+func TestOpenFrameNamesTheService(t *testing.T) {
+	f, _, err := OpenFrame[Store](Spec{Name: "svc"}, nil, func(context.Context, string) (Store, error) {
+		return nil, errors.New("no such disk")
+	}, "/nowhere")
+	if err == nil || !strings.HasPrefix(err.Error(), "svc: ") {
+		t.Fatalf("err = %v, want it prefixed with the service", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("Close without a store: %v", err)
+	}
+}
+
 func TestEdgeRunsBeforeWrap(t *testing.T) {
 	var order []string
 	mark := func(name string) func(http.Handler) http.Handler { return kittest.Mark(&order, name) }

@@ -84,6 +84,15 @@ func (b Base) WithDefaults() Base {
 	return b
 }
 
+// Positive returns v if it is above zero, else def: a Config field whose
+// zero (or a negative) value means its default.
+func Positive[T int | int64 | float64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
 // Options assemble the inbound handler of one service. The zero value works
 // except for Name, which /healthz reports.
 type Options struct {

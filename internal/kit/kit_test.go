@@ -78,3 +78,13 @@ func TestHealthzNamesTheService(t *testing.T) {
 		t.Fatalf("body %s", rec.Body)
 	}
 }
+
+func TestPositive(t *testing.T) {
+	for _, tc := range []struct{ v, want time.Duration }{
+		{0, time.Second}, {-time.Minute, time.Second}, {time.Millisecond, time.Millisecond},
+	} {
+		if got := Positive(tc.v, time.Second); got != tc.want {
+			t.Errorf("Positive(%v, 1s) = %v, want %v", tc.v, got, tc.want)
+		}
+	}
+}

@@ -94,15 +94,9 @@ type Route struct {
 // withDefaults fills in the zero fields of c (Base and the upstreams are
 // the frame's).
 func (c Config) withDefaults() Config {
-	if c.MaxBody <= 0 {
-		c.MaxBody = DefaultMaxBody
-	}
-	if c.CacheEntries <= 0 {
-		c.CacheEntries = DefaultCacheEntries
-	}
-	if c.MinRequestTimeout <= 0 {
-		c.MinRequestTimeout = DefaultMinRequestTimeout
-	}
+	c.MaxBody = kit.Positive(c.MaxBody, DefaultMaxBody)
+	c.CacheEntries = kit.Positive(c.CacheEntries, DefaultCacheEntries)
+	c.MinRequestTimeout = kit.Positive(c.MinRequestTimeout, DefaultMinRequestTimeout)
 	return c
 }
 

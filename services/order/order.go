@@ -99,20 +99,15 @@ type Service struct {
 // New builds the service. It does not reconcile: call Reconcile once the
 // upstreams are up.
 func New(cfg Config) (*Service, error) {
-	if cfg.MaxLines <= 0 {
-		cfg.MaxLines = DefaultMaxLines
-	}
-	if cfg.LeaseTTL <= 0 {
-		cfg.LeaseTTL = DefaultLeaseTTL
-	}
-	f := kit.NewFrame(kit.Spec{
+	cfg.MaxLines = kit.Positive(cfg.MaxLines, DefaultMaxLines)
+	cfg.LeaseTTL = kit.Positive(cfg.LeaseTTL, DefaultLeaseTTL)
+	f, st, err := kit.OpenFrame(kit.Spec{
 		Name: topology.Order, Base: &cfg.Base, Tokens: &cfg.Tokens,
 		Upstreams: []kit.Upstream{
 			{Name: topology.Product, Client: &cfg.ProductClient, URL: &cfg.ProductURL},
 			{Name: topology.Payment, Client: &cfg.PaymentClient, URL: &cfg.PaymentURL},
 		},
-	})
-	st, err := kit.Open(f, cfg.Store, OpenStore, cfg.DataDir)
+	}, cfg.Store, OpenStore, cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}

@@ -78,16 +78,10 @@ type Service struct {
 
 // New builds the service.
 func New(cfg Config) (*Service, error) {
-	if cfg.DeclineAbove <= 0 {
-		cfg.DeclineAbove = DefaultDeclineAbove
-	}
-	if cfg.LeaseTTL <= 0 {
-		cfg.LeaseTTL = DefaultLeaseTTL
-	}
-	f := kit.NewFrame(kit.Spec{
-		Name: topology.Payment, Base: &cfg.Base, Tokens: &cfg.Tokens,
-	})
-	st, err := kit.Open(f, cfg.Store, OpenStore, cfg.DataDir)
+	cfg.DeclineAbove = kit.Positive(cfg.DeclineAbove, DefaultDeclineAbove)
+	cfg.LeaseTTL = kit.Positive(cfg.LeaseTTL, DefaultLeaseTTL)
+	spec := kit.Spec{Name: topology.Payment, Base: &cfg.Base, Tokens: &cfg.Tokens}
+	f, st, err := kit.OpenFrame(spec, cfg.Store, OpenStore, cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}

@@ -87,13 +87,9 @@ var Seed = []Product{
 
 // New builds the service, opening its store and seeding it if empty.
 func New(cfg Config) (*Service, error) {
-	if cfg.ReservationTTL <= 0 {
-		cfg.ReservationTTL = DefaultReservationTTL
-	}
-	f := kit.NewFrame(kit.Spec{
-		Name: topology.Product, Base: &cfg.Base, Tokens: &cfg.Tokens,
-	})
-	st, err := kit.Open(f, cfg.Store, OpenStore, cfg.DataDir)
+	cfg.ReservationTTL = kit.Positive(cfg.ReservationTTL, DefaultReservationTTL)
+	spec := kit.Spec{Name: topology.Product, Base: &cfg.Base, Tokens: &cfg.Tokens}
+	f, st, err := kit.OpenFrame(spec, cfg.Store, OpenStore, cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}

@@ -118,27 +118,17 @@ type Service struct {
 
 // withDefaults fills in the zero fields of c (Base is the frame's).
 func (c Config) withDefaults() Config {
-	if c.TokenTTL <= 0 {
-		c.TokenTTL = DefaultTokenTTL
-	}
-	if c.LoginLimit <= 0 {
-		c.LoginLimit = DefaultLoginLimit
-	}
-	if c.LoginWindow <= 0 {
-		c.LoginWindow = DefaultLoginWindow
-	}
-	if c.MaxConcurrentHashes <= 0 {
-		c.MaxConcurrentHashes = max(1, runtime.NumCPU()/2)
-	}
+	c.TokenTTL = kit.Positive(c.TokenTTL, DefaultTokenTTL)
+	c.LoginLimit = kit.Positive(c.LoginLimit, DefaultLoginLimit)
+	c.LoginWindow = kit.Positive(c.LoginWindow, DefaultLoginWindow)
+	c.MaxConcurrentHashes = kit.Positive(c.MaxConcurrentHashes, max(1, runtime.NumCPU()/2))
 	switch {
 	case c.TrustedHashes == 0:
 		c.TrustedHashes = 1
 	case c.TrustedHashes < 0:
 		c.TrustedHashes = 0
 	}
-	if c.TrustWindow <= 0 {
-		c.TrustWindow = 15 * time.Minute
-	}
+	c.TrustWindow = kit.Positive(c.TrustWindow, 15*time.Minute)
 	switch {
 	case c.HashQueue == 0:
 		c.HashQueue = c.MaxConcurrentHashes
@@ -152,8 +142,7 @@ func (c Config) withDefaults() Config {
 // New builds the service, opening its store and seeding it if empty.
 func New(cfg Config) (*Service, error) {
 	cfg = cfg.withDefaults()
-	f := kit.NewFrame(kit.Spec{Name: topology.User, Base: &cfg.Base})
-	st, err := kit.Open(f, cfg.Store, OpenStore, cfg.DataDir)
+	f, st, err := kit.OpenFrame(kit.Spec{Name: topology.User, Base: &cfg.Base}, cfg.Store, OpenStore, cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
