@@ -134,12 +134,18 @@ func Strings(ctx context.Context, q Querier, query string, args ...any) ([]strin
 // Rows runs query on q and returns its rows, each read by scan (nil for
 // none). The rows are closed when it returns, as with Strings.
 func Rows[T any](ctx context.Context, q Querier, query string, scan func(*sql.Rows) (T, error), args ...any) ([]T, error) {
+	return AppendRows(ctx, q, nil, query, scan, args...)
+}
+
+// AppendRows is Rows appending to out: AppendRows(…, []T{}, …) gives an
+// empty list, not nil, for none (a JSON list that reads [], as
+// pgx.CollectRows gives on PostgreSQL). On an error it returns nil.
+func AppendRows[T any](ctx context.Context, q Querier, out []T, query string, scan func(*sql.Rows) (T, error), args ...any) ([]T, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []T
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
@@ -147,7 +153,10 @@ func Rows[T any](ctx context.Context, q Querier, query string, scan func(*sql.Ro
 		}
 		out = append(out, v)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // AddColumn adds column to table unless it is there already: the

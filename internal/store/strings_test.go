@@ -30,6 +30,28 @@ func TestStrings(t *testing.T) {
 	}
 }
 
+// TestAppendRows: rows are appended to the given slice, an empty (non-nil)
+// one stays empty for none, and a scan error is the error, with no rows.
+func TestAppendRows(t *testing.T) {
+	ctx := context.Background()
+	db := memory(t, `CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER)`, `INSERT INTO t VALUES ('b', 2), ('a', 1)`)
+	n := func(rows *sql.Rows) (int, error) {
+		var v int
+		err := rows.Scan(&v)
+		return v, err
+	}
+	got, err := AppendRows(ctx, db, []int{0}, `SELECT n FROM t ORDER BY n`, n)
+	if err != nil || len(got) != 3 || got[1] != 1 || got[2] != 2 {
+		t.Fatalf("AppendRows = %v, %v", got, err)
+	}
+	if none, err := AppendRows(ctx, db, []int{}, `SELECT n FROM t WHERE n > 10`, n); err != nil || none == nil || len(none) != 0 {
+		t.Fatalf("no rows: %#v, %v", none, err)
+	}
+	if bad, err := AppendRows(ctx, db, []int{}, `SELECT id FROM t`, n); err == nil || bad != nil {
+		t.Fatalf("text into an int: %v, %v", bad, err)
+	}
+}
+
 // memory opens a fresh in-memory database for the test and runs stmts.
 func memory(t *testing.T, stmts ...string) *sql.DB {
 	t.Helper()

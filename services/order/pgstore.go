@@ -67,19 +67,13 @@ func pgAppendEvent(ctx context.Context, tx pgx.Tx, r Record, from string, at tim
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, r.ID, from, r.Status, r.Attempt, r.Version, store.Millis(at), actor, ch.TraceID); err != nil {
 		return fmt.Errorf("append order event: %w", err)
 	}
-	queue := func(res, op string) error {
+	return ch.queue(r, func(res, op string) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO order_outbox (reservation_id, op, order_id, created_at) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (reservation_id, op) DO NOTHING`, res, op, r.ID, store.Millis(at)); err != nil {
 			return fmt.Errorf("queue %s: %w", op, err)
 		}
 		return nil
-	}
-	for _, e := range ch.outbox(r) {
-		if err := queue(e.reservation, e.op); err != nil {
-			return err
-		}
-	}
-	return nil
+	})
 }
 
 func (s *pgStore) Begin(ctx context.Context, rec Record, owner string, until time.Time, ch Change) (Record, bool, error) {

@@ -30,16 +30,11 @@ func (s *pgStore) ListByUser(ctx context.Context, userID string, limit int, afte
 	if err != nil {
 		return nil, false, 0, fmt.Errorf("list orders: %w", store.PGError(err))
 	}
-	defer rows.Close()
-	out := []Order{}
-	for rows.Next() {
-		r, err := pgScan(rows)
-		if err != nil {
-			return nil, false, 0, err
-		}
-		out = append(out, r.Order)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Order, error) {
+		r, err := pgScan(row)
+		return r.Order, err
+	})
+	if err != nil {
 		return nil, false, 0, fmt.Errorf("list orders: %w", store.PGError(err))
 	}
 	more := len(out) > limit

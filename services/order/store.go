@@ -288,19 +288,13 @@ func appendEvent(ctx context.Context, tx *sql.Tx, r Record, from string, at time
 	if err != nil {
 		return fmt.Errorf("append order event: %w", err)
 	}
-	queue := func(res, op string) error {
+	return ch.queue(r, func(res, op string) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO order_outbox (reservation_id, op, order_id, created_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (reservation_id, op) DO NOTHING`, res, op, r.ID, at.UnixMilli()); err != nil {
 			return fmt.Errorf("queue %s: %w", op, err)
 		}
 		return nil
-	}
-	for _, e := range ch.outbox(r) {
-		if err := queue(e.reservation, e.op); err != nil {
-			return err
-		}
-	}
-	return nil
+	})
 }
 
 func (s *sqliteStore) Begin(ctx context.Context, rec Record, owner string, until time.Time, ch Change) (Record, bool, error) {
@@ -424,21 +418,12 @@ func (s *sqliteStore) ListByUser(ctx context.Context, userID string, limit int, 
 		q += ` AND (created_at < ? OR (created_at = ? AND id > ?))`
 		args = append(args, after.CreatedAt, after.CreatedAt, after.ID)
 	}
-	rows, err := s.DB.QueryContext(ctx, q+` ORDER BY created_at DESC, id LIMIT ?`, append(args, limit+1)...)
+	out, err := store.AppendRows(ctx, s.DB, []Order{}, q+` ORDER BY created_at DESC, id LIMIT ?`, func(rows *sql.Rows) (Order, error) {
+		r, err := scan(rows)
+		return r.Order, err
+	}, append(args, limit+1)...)
 	if err != nil {
 		return nil, false, 0, fmt.Errorf("list orders: %w", err)
-	}
-	defer rows.Close()
-	out := []Order{}
-	for rows.Next() {
-		r, err := scan(rows)
-		if err != nil {
-			return nil, false, 0, err
-		}
-		out = append(out, r.Order)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, 0, err
 	}
 	more := len(out) > limit
 	if more {
@@ -456,23 +441,18 @@ func (s *sqliteStore) Pending(ctx context.Context) ([]string, error) {
 }
 
 func (s *sqliteStore) Outbox(ctx context.Context) ([]OutboxItem, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT reservation_id, op, order_id, tries, last_error, created_at
-		FROM order_outbox ORDER BY created_at, reservation_id`)
+	out, err := store.Rows(ctx, s.DB, `SELECT reservation_id, op, order_id, tries, last_error, created_at
+		FROM order_outbox ORDER BY created_at, reservation_id`, func(rows *sql.Rows) (OutboxItem, error) {
+		var it OutboxItem
+		var created int64
+		err := rows.Scan(&it.ReservationID, &it.Op, &it.OrderID, &it.Tries, &it.LastError, &created)
+		it.CreatedAt = time.UnixMilli(created).UTC()
+		return it, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
-	defer rows.Close()
-	var out []OutboxItem
-	for rows.Next() {
-		var it OutboxItem
-		var created int64
-		if err := rows.Scan(&it.ReservationID, &it.Op, &it.OrderID, &it.Tries, &it.LastError, &created); err != nil {
-			return nil, fmt.Errorf("outbox: %w", err)
-		}
-		it.CreatedAt = time.UnixMilli(created).UTC()
-		out = append(out, it)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (s *sqliteStore) Done(ctx context.Context, reservationID, op string) error {
@@ -548,18 +528,17 @@ func (ch Change) actor() string {
 	return ch.Actor
 }
 
-// outboxEntry is one row a Change queues in order_outbox.
-type outboxEntry struct{ reservation, op string }
-
-// outbox is what a transition of r to ch queues, whichever store writes
-// it: the releases it decided, then a charge to verify.
-func (ch Change) outbox(r Record) []outboxEntry {
-	out := make([]outboxEntry, 0, len(ch.Release)+1)
+// queue writes what a transition of r to ch queues in order_outbox,
+// whichever store writes it, each row through write: the releases it
+// decided, then a charge to verify. It stops at the first error.
+func (ch Change) queue(r Record, write func(reservation, op string) error) error {
 	for _, res := range ch.Release {
-		out = append(out, outboxEntry{res, OpRelease})
+		if err := write(res, OpRelease); err != nil {
+			return err
+		}
 	}
 	if ch.VerifyCharge {
-		out = append(out, outboxEntry{ReservationID(r.ID, r.Attempt), OpVerifyCharge})
+		return write(ReservationID(r.ID, r.Attempt), OpVerifyCharge)
 	}
-	return out
+	return nil
 }

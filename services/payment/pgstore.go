@@ -84,16 +84,11 @@ func (s *pgStore) list(ctx context.Context, what, query string, args ...any) ([]
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, store.PGError(err))
 	}
-	defer rows.Close()
-	out := []Payment{}
-	for rows.Next() {
-		r, err := pgScan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r.Payment)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Payment, error) {
+		r, err := pgScan(row)
+		return r.Payment, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, store.PGError(err))
 	}
 	return out, nil

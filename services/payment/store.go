@@ -171,20 +171,14 @@ func (s *sqliteStore) Charges(ctx context.Context, after string, limit int) ([]P
 
 // list runs a query of whole payment rows and returns their payments.
 func (s *sqliteStore) list(ctx context.Context, what, query string, args ...any) ([]Payment, error) {
-	rows, err := s.DB.QueryContext(ctx, query, args...)
+	out, err := store.AppendRows(ctx, s.DB, []Payment{}, query, func(rows *sql.Rows) (Payment, error) {
+		r, err := scan(rows)
+		return r.Payment, err
+	}, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	defer rows.Close()
-	out := []Payment{}
-	for rows.Next() {
-		r, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r.Payment)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (s *sqliteStore) Complete(ctx context.Context, rec Record) (bool, error) {

@@ -175,20 +175,12 @@ func (s *sqliteStore) List(ctx context.Context, limit, offset int) ([]Product, i
 	if err := s.DB.QueryRowContext(ctx, `SELECT count(*) FROM products`).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("list products: %w", err)
 	}
-	rows, err := s.DB.QueryContext(ctx, `SELECT `+productCols+` FROM products ORDER BY seq LIMIT ? OFFSET ?`, limit, offset)
+	out, err := store.AppendRows(ctx, s.DB, []Product{}, `SELECT `+productCols+` FROM products ORDER BY seq LIMIT ? OFFSET ?`,
+		func(rows *sql.Rows) (Product, error) { return scanProduct(rows) }, limit, offset)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list products: %w", err)
 	}
-	defer rows.Close()
-	out := []Product{}
-	for rows.Next() {
-		p, err := scanProduct(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("list products: %w", err)
-		}
-		out = append(out, p)
-	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 func (s *sqliteStore) Get(ctx context.Context, id string) (Product, error) {
@@ -444,18 +436,14 @@ func (s *sqliteStore) Reservations(ctx context.Context, state string) ([]Reserva
 }
 
 func (s *sqliteStore) Stock(ctx context.Context) ([]StockLevel, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT id, initial, available, reserved, sold FROM products ORDER BY seq`)
+	out, err := store.AppendRows(ctx, s.DB, []StockLevel{}, `SELECT id, initial, available, reserved, sold FROM products ORDER BY seq`,
+		func(rows *sql.Rows) (StockLevel, error) {
+			var l StockLevel
+			err := rows.Scan(&l.ProductID, &l.Initial, &l.Available, &l.Reserved, &l.Sold)
+			return l, err
+		})
 	if err != nil {
 		return nil, fmt.Errorf("stock: %w", err)
 	}
-	defer rows.Close()
-	out := []StockLevel{}
-	for rows.Next() {
-		var l StockLevel
-		if err := rows.Scan(&l.ProductID, &l.Initial, &l.Available, &l.Reserved, &l.Sold); err != nil {
-			return nil, fmt.Errorf("stock: %w", err)
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
+	return out, nil
 }
