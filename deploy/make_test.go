@@ -61,7 +61,7 @@ func TestRealProcessSuitesAreNeverCached(t *testing.T) {
 		}
 		return false
 	}
-	starts := regexp.MustCompile(`exec\.Command|testcontainers|lab\.Start\(|startTestLab\(`)
+	starts := regexp.MustCompile(`exec\.Command|testcontainers|lab\.Start\(|labtest\.Start\(|proctest\.Start\(|startTestLab\(`)
 	err = filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, "_test.go") {
 			return err

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/faultlab/faultlab/internal/proctest"
 )
 
 // swarm is a Docker Swarm stack of deploy/swarm/stack.yml.
@@ -108,22 +110,6 @@ func (s *swarm) order(key string) (int, error) {
 	return st, nil
 }
 
-// eventually polls fn until it succeeds or the deadline passes.
-func eventually(t *testing.T, what string, within time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, within, err)
-		}
-		time.Sleep(500 * time.Millisecond) // polling interval, not a wait for state
-	}
-}
-
 // TestSwarmStack deploys deploy/swarm/stack.yml on a one-node swarm on
 // loopback, places an order through the published gateway, kills one of
 // payment's three tasks, and sees orders still go through while Swarm
@@ -142,7 +128,7 @@ func TestSwarmStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePorts(t, 1)[0]
+	port := proctest.FreePorts(t, 1)[0]
 	s := &swarm{t: t, root: root, name: "faultlabswarm" + strconv.Itoa(os.Getpid()), gateway: "http://127.0.0.1:" + port}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "FAULTLAB_") {
@@ -161,7 +147,7 @@ func TestSwarmStack(t *testing.T) {
 	if out, err := s.docker(2*time.Minute, "stack", "deploy", "--detach=true", "-c", "deploy/swarm/stack.yml", s.name); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	eventually(t, "an order through the published gateway", 2*time.Minute, func() error { _, err := s.order("swarm-before"); return err })
+	proctest.Eventually(t, "an order through the published gateway", 2*time.Minute, 500*time.Millisecond, func() error { _, err := s.order("swarm-before"); return err })
 	t.Logf("stack up and an order confirmed after %s", time.Since(start).Round(100*time.Millisecond))
 
 	payment := s.tasks("payment")
@@ -183,7 +169,7 @@ func TestSwarmStack(t *testing.T) {
 	if ok == 0 {
 		t.Fatal("no order went through after one payment task was killed")
 	}
-	eventually(t, "Swarm replaces the killed payment task", time.Minute, func() error {
+	proctest.Eventually(t, "Swarm replaces the killed payment task", time.Minute, 500*time.Millisecond, func() error {
 		if n := len(s.tasks("payment")); n != 3 {
 			return fmt.Errorf("%d payment tasks running", n)
 		}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultlab/faultlab/internal/proctest"
 	"github.com/faultlab/faultlab/internal/walkthrough"
 	"github.com/faultlab/faultlab/observability/logstore"
 	"github.com/faultlab/faultlab/observability/logstore/logstoretest"
@@ -38,7 +38,7 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	s := &stack{t: t, cli: compose(t), root: root, project: fmt.Sprintf("faultlabtest%d", os.Getpid())}
-	ports := freePorts(t, 2)
+	ports := proctest.FreePorts(t, 2)
 	gw, tp := ports[0], ports[1]
 	s.gateway, s.toxi = "http://127.0.0.1:"+gw, "http://127.0.0.1:"+tp
 	for _, kv := range os.Environ() {
@@ -73,24 +73,6 @@ func (s *stack) up(files ...string) {
 	if out, err := s.run(5*time.Minute, append(args, "up", "-d")...); err != nil {
 		s.t.Fatalf("%v\n%s", err, out)
 	}
-}
-
-// freePorts returns n distinct loopback ports that were free a moment ago.
-// It holds every listener until all n are chosen: closing each before
-// opening the next lets the kernel hand out the same port twice.
-func freePorts(t *testing.T, n int) []string {
-	t.Helper()
-	ports := make([]string, 0, n)
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		_, port, _ := net.SplitHostPort(ln.Addr().String())
-		ports = append(ports, port)
-	}
-	return ports
 }
 
 // waitOK polls url until it answers 200, or fails the test at the deadline.

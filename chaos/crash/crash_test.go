@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,6 +24,7 @@ import (
 	"github.com/faultlab/faultlab/chaos/lab"
 	"github.com/faultlab/faultlab/chaos/toxi"
 	"github.com/faultlab/faultlab/internal/kit"
+	"github.com/faultlab/faultlab/internal/proctest"
 	"github.com/faultlab/faultlab/internal/store/pgtest"
 	"github.com/faultlab/faultlab/services/order"
 	"github.com/faultlab/faultlab/services/payment"
@@ -250,7 +250,7 @@ func newShop(t *testing.T, opts ...func(*shop)) *shop {
 	s := &shop{bin: buildBinary(t, tmp), dir: filepath.Join(tmp, "data"),
 		addrs: map[string]string{}, urls: map[string]string{}, procs: map[string]*proc{},
 		upstream: map[string]map[string]string{}, logLevel: map[string]string{}}
-	for i, addr := range freeAddrs(t, len(services)) {
+	for i, addr := range proctest.FreeAddrs(t, len(services)) {
 		s.addrs[services[i]] = addr
 		s.urls[services[i]] = "http://" + addr
 	}
@@ -386,23 +386,6 @@ func buildBinary(t *testing.T, dir string) string {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
-}
-
-// freeAddrs returns n distinct loopback addresses that were free a moment
-// ago. It holds every listener until all n are chosen: closing each one
-// before opening the next lets the kernel hand out the same port twice.
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	addrs := make([]string, 0, n)
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		addrs = append(addrs, ln.Addr().String())
-	}
-	return addrs
 }
 
 // poll calls cond every 50ms until it holds or within has passed.

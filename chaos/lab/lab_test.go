@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/faultlab/faultlab/chaos"
 	"github.com/faultlab/faultlab/chaos/lab"
+	"github.com/faultlab/faultlab/chaos/lab/labtest"
 )
 
 // TestRestartKeepsState stops a lab and starts a new one on the same data
@@ -17,7 +17,7 @@ func TestRestartKeepsState(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 
-	l1 := startLab(t, lab.Config{DataDir: dir})
+	l1 := labtest.Start(t, lab.Config{DataDir: dir})
 	tok, err := l1.Token(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +28,7 @@ func TestRestartKeepsState(t *testing.T) {
 		t.Fatalf("close: %v", err)
 	}
 
-	l2 := startLab(t, lab.Config{DataDir: dir})
+	l2 := labtest.Start(t, lab.Config{DataDir: dir})
 	tok2, err := l2.Token(ctx) // the seeded user still logs in
 	if err != nil {
 		t.Fatalf("login after restart: %v", err)
@@ -78,19 +78,9 @@ func totals(t *testing.T, l *lab.Lab) (chaos.ChargeSummary, chaos.StockSummary) 
 
 func placeOrder(t *testing.T, l *lab.Lab, tok, key string) string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, l.GatewayURL()+"/api/v1/orders",
-		strings.NewReader(`{"items":[{"product_id":"prd_001","quantity":1}]}`))
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", key)
-	resp, err := l.HTTPClient().Do(req)
-	if err != nil {
-		t.Fatal(err)
+	status, id, _ := labtest.Order(t, l, tok, key)
+	if status != http.StatusCreated || id == "" {
+		t.Fatalf("place order: status %d, id %q", status, id)
 	}
-	defer resp.Body.Close()
-	var o struct{ ID string }
-	if err := json.NewDecoder(resp.Body).Decode(&o); err != nil || resp.StatusCode != http.StatusCreated || o.ID == "" {
-		t.Fatalf("place order: status %d, err %v", resp.StatusCode, err)
-	}
-	return o.ID
+	return id
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/faultlab/faultlab/chaos"
 	"github.com/faultlab/faultlab/chaos/fault"
 	"github.com/faultlab/faultlab/chaos/lab"
+	"github.com/faultlab/faultlab/chaos/lab/labtest"
 	"github.com/faultlab/faultlab/resilience"
 )
 
@@ -48,7 +49,7 @@ func productPolicy(hedge, outlier bool) resilience.Policy {
 
 func startReplicaLab(t *testing.T, hedge, outlier bool) *lab.Lab {
 	t.Helper()
-	return startLab(t, lab.Config{Replicas: chaos.ReplicaLayout, Default: replicaPolicy(outlier),
+	return labtest.Start(t, lab.Config{Replicas: chaos.ReplicaLayout, Default: replicaPolicy(outlier),
 		Policies: map[string]resilience.Policy{"product": productPolicy(hedge, outlier)}})
 }
 
@@ -165,7 +166,7 @@ func failedLatency(t *testing.T, res *chaos.Result) time.Duration {
 // TestKillRestartReplica: a killed replica stops answering at once and
 // answers again after Restart, on the same address.
 func TestKillRestartReplica(t *testing.T) {
-	l := startLab(t, lab.Config{Replicas: map[string]int{"payment": 2}})
+	l := labtest.Start(t, lab.Config{Replicas: map[string]int{"payment": 2}})
 	ctx := context.Background()
 	addrs := l.ReplicaAddrs("payment")
 	if len(addrs) != 2 {
@@ -290,7 +291,7 @@ func logFailures(t *testing.T, l *lab.Lab, res *chaos.Result) {
 // service key, refuses without it, and answers problems for a bad name or
 // action; Remote drives a FaultReplica step through it.
 func TestAdminAPI(t *testing.T) {
-	l := startLab(t, lab.Config{Replicas: map[string]int{"payment": 2}, AdminAddr: "127.0.0.1:0"})
+	l := labtest.Start(t, lab.Config{Replicas: map[string]int{"payment": 2}, AdminAddr: "127.0.0.1:0"})
 	ctx := context.Background()
 	c := &lab.AdminClient{URL: "http://" + l.AdminAddr, ServiceKey: l.Keys.Service, HTTP: l.HTTPClient()}
 	if err := c.Kill(ctx, "payment-2"); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/faultlab/faultlab/chaos"
 	"github.com/faultlab/faultlab/chaos/fault"
 	"github.com/faultlab/faultlab/chaos/lab"
+	"github.com/faultlab/faultlab/chaos/lab/labtest"
 	"github.com/faultlab/faultlab/chaos/load"
 	"github.com/faultlab/faultlab/resilience"
 	"github.com/faultlab/faultlab/services/user"
@@ -43,24 +44,6 @@ func checkGateway(v *apitest.Validator) func(string, http.Handler) http.Handler 
 
 var testPolicy = lab.ScenarioPolicy
 
-func startLab(tb testing.TB, cfg lab.Config) *lab.Lab {
-	tb.Helper()
-	cfg.Ephemeral = true
-	if cfg.DataDir == "" {
-		cfg.DataDir = tb.TempDir()
-	}
-	cfg.Argon2 = &user.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}
-	if cfg.Default == (resilience.Policy{}) {
-		cfg.Default = testPolicy
-	}
-	l, err := lab.Start(context.Background(), cfg)
-	if err != nil {
-		tb.Fatalf("start lab: %v", err)
-	}
-	tb.Cleanup(func() { _ = l.Close() })
-	return l
-}
-
 // sharedLab is one lab for every scenario of this test binary: scenarios
 // run one after another and each resets its faults.
 func sharedLab(t *testing.T) *lab.Lab {
@@ -76,7 +59,7 @@ func sharedLab(t *testing.T) *lab.Lab {
 		}
 		shared, sharedErr = lab.Start(context.Background(), lab.Config{
 			Ephemeral: true, DataDir: dir, Default: testPolicy,
-			Argon2: &user.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1},
+			Argon2: &labtest.Argon2,
 			Wrap:   checkGateway(contract),
 		})
 	})
@@ -151,7 +134,7 @@ func TestBreakerMatters(t *testing.T) {
 	}
 	p := testPolicy
 	p.DisableBreaker = true
-	l := startLab(t, lab.Config{Policies: map[string]resilience.Policy{"payment": p}})
+	l := labtest.Start(t, lab.Config{Policies: map[string]resilience.Policy{"payment": p}})
 	sc, ok := chaos.Lookup("payment-down")
 	if !ok {
 		t.Fatal("payment-down not in the catalogue")
@@ -255,7 +238,7 @@ func TestCompoundFaultsAtScale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := startLab(t, lab.Config{})
+	l := labtest.Start(t, lab.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), sc.Load.Duration+5*time.Minute)
 	defer cancel()
 	res, err := chaos.Run(ctx, l, sc, chaos.Options{SteadyState: time.Second, Recovery: time.Second})

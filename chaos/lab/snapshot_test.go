@@ -9,6 +9,7 @@ import (
 	"github.com/faultlab/faultlab/chaos"
 	"github.com/faultlab/faultlab/chaos/history"
 	"github.com/faultlab/faultlab/chaos/lab"
+	"github.com/faultlab/faultlab/chaos/lab/labtest"
 )
 
 // TestSnapshotSources reads the stores of a lab two ways, through the
@@ -17,7 +18,7 @@ import (
 func TestSnapshotSources(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	l := startLab(t, lab.Config{DataDir: dir})
+	l := labtest.Start(t, lab.Config{DataDir: dir})
 	tok, err := l.Token(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -1,55 +1,17 @@
 package pglab_test
 
 import (
-	"context"
-	"encoding/json"
 	"net/http"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/faultlab/faultlab/chaos/lab"
+	"github.com/faultlab/faultlab/chaos/lab/labtest"
 	"github.com/faultlab/faultlab/internal/store/pgtest"
-	"github.com/faultlab/faultlab/services/user"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
-
-func startLab(tb testing.TB, cfg lab.Config) *lab.Lab {
-	tb.Helper()
-	cfg.Ephemeral = true
-	if cfg.DataDir == "" {
-		cfg.DataDir = tb.TempDir()
-	}
-	cfg.Argon2 = &user.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}
-	cfg.Default = lab.ScenarioPolicy
-	l, err := lab.Start(context.Background(), cfg)
-	if err != nil {
-		tb.Fatalf("start lab: %v", err)
-	}
-	tb.Cleanup(func() { _ = l.Close() })
-	return l
-}
-
-// order places an order with key and returns the answer's status, id and
-// Retry-After.
-func order(t *testing.T, l *lab.Lab, tok, key string) (int, string, string) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, l.GatewayURL()+"/api/v1/orders",
-		strings.NewReader(`{"items":[{"product_id":"prd_001","quantity":1}]}`))
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", key)
-	resp, err := l.HTTPClient().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var o struct{ ID, Status string }
-	_ = json.NewDecoder(resp.Body).Decode(&o)
-	return resp.StatusCode, o.ID, resp.Header.Get("Retry-After")
-}
 
 // TestStateLivesInPostgres: a lab on PostgreSQL takes an order; a second
 // lab on the same database (another "host": its own data directory) sees
@@ -58,12 +20,12 @@ func order(t *testing.T, l *lab.Lab, tok, key string) (int, string, string) {
 func TestStateLivesInPostgres(t *testing.T) {
 	ctx := t.Context()
 	db := pgtest.Database(t)
-	l1 := startLab(t, lab.Config{DatabaseURL: db})
+	l1 := labtest.Start(t, lab.Config{DatabaseURL: db})
 	tok, err := l1.Token(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	status, id, _ := order(t, l1, tok, "pg-1")
+	status, id, _ := labtest.Order(t, l1, tok, "pg-1")
 	if status != http.StatusCreated || id == "" {
 		t.Fatalf("order: %d %q", status, id)
 	}
@@ -79,12 +41,12 @@ func TestStateLivesInPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	l2 := startLab(t, lab.Config{DatabaseURL: db})
+	l2 := labtest.Start(t, lab.Config{DatabaseURL: db})
 	tok2, err := l2.Token(ctx)
 	if err != nil {
 		t.Fatalf("login on the second lab: %v", err)
 	}
-	if status, again, _ := order(t, l2, tok2, "pg-1"); again != id || status >= 300 {
+	if status, again, _ := labtest.Order(t, l2, tok2, "pg-1"); again != id || status >= 300 {
 		t.Fatalf("replay on the second lab: %d %s, want order %s", status, again, id)
 	}
 	charges2, err := l2.Charges(ctx)
@@ -107,17 +69,17 @@ func TestDatabaseDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := startLab(t, lab.Config{DatabaseURL: db})
+	l := labtest.Start(t, lab.Config{DatabaseURL: db})
 	tok, err := l.Token(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if status, _, _ := order(t, l, tok, "before"); status != http.StatusCreated {
+	if status, _, _ := labtest.Order(t, l, tok, "before"); status != http.StatusCreated {
 		t.Fatalf("order before the outage: %d", status)
 	}
 	srv.Halt()
 	for _, key := range []string{"down-1", "down-1", "down-2"} {
-		status, _, retry := order(t, l, tok, key)
+		status, _, retry := labtest.Order(t, l, tok, key)
 		if status != http.StatusServiceUnavailable || retry == "" {
 			t.Fatalf("order %s while the database is down: %d, Retry-After %q; want 503 with Retry-After", key, status, retry)
 		}
@@ -129,7 +91,7 @@ func TestDatabaseDown(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for _, key := range []string{"down-1", "down-2"} {
 		for {
-			status, id, _ := order(t, l, tok, key)
+			status, id, _ := labtest.Order(t, l, tok, key)
 			if status == http.StatusCreated || status == http.StatusOK {
 				placed[key] = id
 				break

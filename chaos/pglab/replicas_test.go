@@ -15,6 +15,7 @@ import (
 
 	"github.com/faultlab/faultlab/chaos"
 	"github.com/faultlab/faultlab/chaos/lab"
+	"github.com/faultlab/faultlab/chaos/lab/labtest"
 	"github.com/faultlab/faultlab/internal/store/pgtest"
 )
 
@@ -32,8 +33,8 @@ type replicas struct {
 func newReplicas(t *testing.T) *replicas {
 	db := pgtest.Database(t)
 	dir := t.TempDir() // shared: the signing key, so either user replica's tokens pass both
-	a := startLab(t, lab.Config{DatabaseURL: db, DataDir: dir})
-	b := startLab(t, lab.Config{DatabaseURL: db, DataDir: dir})
+	a := labtest.Start(t, lab.Config{DatabaseURL: db, DataDir: dir})
+	b := labtest.Start(t, lab.Config{DatabaseURL: db, DataDir: dir})
 	bu, err := url.Parse(b.GatewayURL())
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/faultlab/faultlab/chaos/lab"
+	"github.com/faultlab/faultlab/chaos/lab/labtest"
 	"github.com/faultlab/faultlab/chaos/toxi"
 	"github.com/faultlab/faultlab/internal/store/pgtest"
 )
@@ -34,12 +35,12 @@ func TestDatabaseSlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	db = strings.Replace(db, fmt.Sprint("127.0.0.1:", srv.Port), hops[0].Listen, 1)
-	l := startLab(t, lab.Config{DatabaseURL: db})
+	l := labtest.Start(t, lab.Config{DatabaseURL: db})
 	tok, err := l.Token(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if status, _, _ := order(t, l, tok, "before"); status != http.StatusCreated {
+	if status, _, _ := labtest.Order(t, l, tok, "before"); status != http.StatusCreated {
 		t.Fatalf("order before the slowdown: %d", status)
 	}
 	slow := toxi.Toxic{Hop: "services-to-postgres", Kind: toxi.Latency, LatencyMs: 1500}
@@ -48,7 +49,7 @@ func TestDatabaseSlow(t *testing.T) {
 	}
 	keys := []string{"slow-1", "slow-2", "slow-3"}
 	for _, key := range keys {
-		status, _, retry := order(t, l, tok, key)
+		status, _, retry := labtest.Order(t, l, tok, key)
 		t.Logf("order %s while the database is slow: %d, Retry-After %q", key, status, retry)
 		if status != http.StatusCreated && (status != http.StatusServiceUnavailable || retry == "") {
 			t.Fatalf("order %s while the database is slow: %d, Retry-After %q; want 201, or 503 with Retry-After", key, status, retry)
@@ -60,7 +61,7 @@ func TestDatabaseSlow(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
 	for _, key := range keys {
 		for {
-			status, _, _ := order(t, l, tok, key)
+			status, _, _ := labtest.Order(t, l, tok, key)
 			if status == http.StatusCreated || status == http.StatusOK {
 				break
 			}

@@ -12,12 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +32,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+
+	"github.com/faultlab/faultlab/internal/proctest"
 )
 
 // The CRDs come from these modules, read from the module cache
@@ -99,70 +99,6 @@ func isExec(p string) bool {
 	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// start runs cmd until the test ends, then interrupts it and waits; its
-// output goes to a file that is printed if the test failed.
-func start(t *testing.T, name string, cmd *exec.Cmd) {
-	t.Helper()
-	logPath := filepath.Join(t.TempDir(), name+".log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("%s log (tail):\n%s", name, tail(b, 3000))
-		}
-	})
-}
-
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
-}
-
-// waitFor polls check until it returns nil or the deadline passes.
-func waitFor(t *testing.T, what string, within time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready after %s: %v", what, within, err)
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval, not a wait for state
-	}
-}
-
 // startCluster starts etcd, then kube-apiserver on it, on free loopback
 // ports in temporary directories. t.Cleanup runs last-in first-out, so the
 // API server stops before etcd.
@@ -170,28 +106,28 @@ func startCluster(t *testing.T) *cluster {
 	t.Helper()
 	etcd, apiserver := tool(t, "etcd"), tool(t, "kube-apiserver")
 	dir := t.TempDir()
-	clientPort, peerPort := freePort(t), freePort(t)
-	etcdURL := "http://127.0.0.1:" + strconv.Itoa(clientPort)
-	peerURL := "http://127.0.0.1:" + strconv.Itoa(peerPort)
-	start(t, "etcd", exec.Command(etcd, "--name=faultlab", "--data-dir="+filepath.Join(dir, "etcd"),
+	ports := proctest.FreePorts(t, 3)
+	etcdURL := "http://127.0.0.1:" + ports[0]
+	peerURL := "http://127.0.0.1:" + ports[1]
+	proctest.Start(t, "etcd", exec.Command(etcd, "--name=faultlab", "--data-dir="+filepath.Join(dir, "etcd"),
 		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
 		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
-		"--initial-cluster=faultlab="+peerURL, "--log-level=warn"))
-	waitFor(t, "etcd", 20*time.Second, func() error { return get(http.DefaultClient, etcdURL+"/health", "") })
+		"--initial-cluster=faultlab="+peerURL, "--log-level=warn"), os.Interrupt)
+	proctest.Eventually(t, "etcd", 20*time.Second, 100*time.Millisecond, func() error { return get(http.DefaultClient, etcdURL+"/health", "") })
 
 	token := writeAuth(t, dir)
-	port := freePort(t)
-	start(t, "kube-apiserver", exec.Command(apiserver,
-		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(port), "--cert-dir="+filepath.Join(dir, "certs"),
+	port := ports[2]
+	proctest.Start(t, "kube-apiserver", exec.Command(apiserver,
+		"--bind-address=127.0.0.1", "--secure-port="+port, "--cert-dir="+filepath.Join(dir, "certs"),
 		"--etcd-servers="+etcdURL, "--service-account-issuer=https://kubernetes.default.svc",
 		"--service-account-key-file="+filepath.Join(dir, "sa.pub"),
 		"--service-account-signing-key-file="+filepath.Join(dir, "sa.key"),
 		"--token-auth-file="+filepath.Join(dir, "tokens.csv"), "--authorization-mode=RBAC",
 		"--service-cluster-ip-range=10.96.0.0/16", "--endpoint-reconciler-type=none",
-		"--disable-admission-plugins=ServiceAccount"))
-	host := "https://127.0.0.1:" + strconv.Itoa(port)
+		"--disable-admission-plugins=ServiceAccount"), os.Interrupt)
+	host := "https://127.0.0.1:" + port
 	insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	waitFor(t, "kube-apiserver", apiserverReadyAfter, func() error { return get(insecure, host+"/readyz", token) })
+	proctest.Eventually(t, "kube-apiserver", apiserverReadyAfter, 100*time.Millisecond, func() error { return get(insecure, host+"/readyz", token) })
 
 	c := &cluster{}
 	cfg := &rest.Config{Host: host, BearerToken: token, TLSClientConfig: rest.TLSClientConfig{Insecure: true},
@@ -343,7 +279,7 @@ func (c *cluster) installCRDs(t *testing.T, ctx context.Context, crds []Object) 
 	}
 	c.takeWarnings()
 	for _, o := range crds {
-		waitFor(t, "CRD "+o.Name(), 30*time.Second, func() error {
+		proctest.Eventually(t, "CRD "+o.Name(), 30*time.Second, 100*time.Millisecond, func() error {
 			u, err := c.dyn.Resource(crdRes).Get(ctx, o.Name(), metav1.GetOptions{})
 			if err != nil {
 				return err

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -22,6 +21,8 @@ import (
 
 	"github.com/faultlab/faultlab/chaos"
 	"github.com/faultlab/faultlab/chaos/lab"
+	"github.com/faultlab/faultlab/chaos/lab/labtest"
+	"github.com/faultlab/faultlab/internal/proctest"
 	"github.com/faultlab/faultlab/observability/incident"
 	"github.com/faultlab/faultlab/observability/logstore"
 	"github.com/faultlab/faultlab/observability/logstore/logstoretest"
@@ -206,18 +207,10 @@ func TestObservabilityEndToEnd(t *testing.T) {
 
 func startLab(t *testing.T) *lab.Lab {
 	t.Helper()
-	l, err := lab.Start(context.Background(), lab.Config{
-		Ephemeral: true,
-		DataDir:   t.TempDir(),
+	return labtest.Start(t, lab.Config{
 		// A short open interval so that recovery fits in a few seconds.
 		Default: resilience.Policy{BreakerOpenTimeout: 2 * time.Second, BreakerMinRequests: 6},
-		Argon2:  &user.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1},
 	})
-	if err != nil {
-		t.Fatalf("start lab: %v", err)
-	}
-	t.Cleanup(func() { _ = l.Close() })
-	return l
 }
 
 // startPrometheus runs the real Prometheus with the real rules, scraping
@@ -240,42 +233,17 @@ func startPrometheus(t *testing.T, addrs map[string]string) string {
 	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
-	out, err := os.Create(filepath.Join(dir, "prometheus.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin,
+	addr := proctest.FreeAddrs(t, 1)[0]
+	done := proctest.Start(t, "prometheus", exec.Command(bin,
 		"--config.file="+cfgPath,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr,
-		"--log.level=warn")
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start prometheus: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		out.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(out.Name())
-			t.Logf("prometheus output:\n%s", b)
-		}
-	})
+		"--log.level=warn"), syscall.SIGTERM)
 	u := "http://" + addr
 	pollUntil(t, 30*time.Second, "prometheus ready", func() (bool, string) {
 		select {
 		case <-done:
-			b, _ := os.ReadFile(out.Name())
-			t.Fatalf("prometheus exited:\n%s", b)
+			t.Fatal("prometheus exited") // its output is logged at Cleanup
 		default:
 		}
 		resp, err := http.Get(u + "/-/ready")
@@ -290,16 +258,6 @@ func startPrometheus(t *testing.T, addrs map[string]string) string {
 		return err == nil && v == float64(len(shop.Services)), fmt.Sprintf("%v up, err %v", v, err)
 	})
 	return u
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // runScenario runs a catalogue scenario with an extra check that alert
