@@ -128,30 +128,29 @@ func TestFrameServesReadinessAndCloses(t *testing.T) {
 	}
 }
 
+// TestOpenNamesTheService: a store that does not open is an error of the
+// service, through Open and through OpenFrame (NewFrame then Open), and
+// the frame closes without a store.
 func TestOpenNamesTheService(t *testing.T) {
-	f := NewFrame(Spec{Name: "svc"})
-	_, err := Open[Store](f, nil, func(context.Context, string) (Store, error) {
-		return nil, errors.New("no such disk")
-	}, "/nowhere")
-	if err == nil || !strings.HasPrefix(err.Error(), "svc: ") {
-		t.Fatalf("err = %v, want it prefixed with the service", err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatalf("Close without a store: %v", err)
-	}
-}
-
-// TestOpenFrameNamesTheService: OpenFrame is NewFrame then Open; its
-// frame is returned with the error, and closes without a store.
-func TestOpenFrameNamesTheService(t *testing.T) {
-	f, _, err := OpenFrame[Store](Spec{Name: "svc"}, nil, func(context.Context, string) (Store, error) {
-		return nil, errors.New("no such disk")
-	}, "/nowhere")
-	if err == nil || !strings.HasPrefix(err.Error(), "svc: ") {
-		t.Fatalf("err = %v, want it prefixed with the service", err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatalf("Close without a store: %v", err)
+	noDisk := func(context.Context, string) (Store, error) { return nil, errors.New("no such disk") }
+	for name, open := range map[string]func() (*Frame, error){
+		"Open": func() (*Frame, error) {
+			f := NewFrame(Spec{Name: "svc"})
+			_, err := Open[Store](f, nil, noDisk, "/nowhere")
+			return f, err
+		},
+		"OpenFrame": func() (*Frame, error) {
+			f, _, err := OpenFrame[Store](Spec{Name: "svc"}, nil, noDisk, "/nowhere")
+			return f, err
+		},
+	} {
+		f, err := open()
+		if err == nil || !strings.HasPrefix(err.Error(), "svc: ") {
+			t.Fatalf("%s: err = %v, want it prefixed with the service", name, err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatalf("%s: Close without a store: %v", name, err)
+		}
 	}
 }
 
