@@ -38,8 +38,8 @@ TIMED_RE := /cmd/faultlab$$|/chaos/lab|/chaos/pglab|/chaos/console|/chaos/contai
 # Other suites that start real processes (the lab, Toxiproxy, containers,
 # Chromium, promtool, Filebeat, PostgreSQL). Like TIMED they run with -count=1: the test
 # cache keys on Go files, not on the processes, images and tools they drive.
-REAL := ./chaos/baseline ./deploy ./deploy/k8s ./observability ./internal/store/pgtest ./shop
-REAL_RE := /chaos/baseline$$|/deploy$$|/deploy/k8s$$|/observability$$|/internal/store/pgtest$$|/shop$$
+REAL := ./chaos/baseline ./deploy ./deploy/k8s ./observability ./internal/proc ./internal/store/pgtest ./shop
+REAL_RE := /chaos/baseline$$|/deploy$$|/deploy/k8s$$|/observability$$|/internal/proc$$|/internal/store/pgtest$$|/shop$$
 
 ## test: every test: lint, unit, component, chaos (in-process and containers), promtool rules, compose validation, fuzz
 test: lint tools images

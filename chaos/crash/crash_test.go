@@ -24,6 +24,7 @@ import (
 	"github.com/faultlab/faultlab/chaos/lab"
 	"github.com/faultlab/faultlab/chaos/toxi"
 	"github.com/faultlab/faultlab/internal/kit"
+	child "github.com/faultlab/faultlab/internal/proc"
 	"github.com/faultlab/faultlab/internal/proctest"
 	"github.com/faultlab/faultlab/internal/store/pgtest"
 	"github.com/faultlab/faultlab/services/order"
@@ -353,13 +354,7 @@ func (s *shop) kill(t *testing.T, name string) {
 
 func (s *shop) stop(name string) {
 	p := s.procs[name]
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
+	child.Stop(p.cmd.Process, p.done, syscall.SIGTERM, 5*time.Second)
 }
 
 // buildBinary builds cmd/faultlab from the module root into dir.

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/faultlab/faultlab/internal/proc"
 )
 
 // StopTimeout is how long Start waits for a process to exit after its
@@ -80,13 +82,7 @@ func Start(tb testing.TB, name string, cmd *exec.Cmd, stop os.Signal) <-chan str
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	tb.Cleanup(func() {
-		_ = cmd.Process.Signal(stop)
-		select {
-		case <-done:
-		case <-time.After(StopTimeout):
-			_ = cmd.Process.Kill()
-			<-done
-		}
+		proc.Stop(cmd.Process, done, stop, StopTimeout)
 		logf.Close()
 		if tb.Failed() {
 			tb.Logf("%s output (tail):\n%s", name, Tail(logPath, LogTail))

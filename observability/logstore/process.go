@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/faultlab/faultlab/internal/proc"
 )
 
 // Options configures StartVictoriaLogs and StartFilebeat. The zero value
@@ -222,20 +224,7 @@ func (p *Process) waitReady(ctx context.Context, timeout time.Duration, url stri
 // Stop ends the process (SIGTERM, then SIGKILL after 10s) and waits for it.
 // It is safe to call more than once.
 func (p *Process) Stop() error {
-	p.stopOnce.Do(func() {
-		select {
-		case <-p.done:
-			return
-		default:
-		}
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
+	p.stopOnce.Do(func() { proc.Stop(p.cmd.Process, p.done, syscall.SIGTERM, 10*time.Second) })
 	<-p.done
 	return nil
 }
