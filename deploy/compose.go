@@ -1,8 +1,10 @@
 package deploy
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -94,31 +96,46 @@ type Env map[string]string
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (e *Env) UnmarshalYAML(n *yaml.Node) error {
-	out := Env{}
-	if n.Kind == yaml.SequenceNode {
-		var l []string
-		if err := n.Decode(&l); err != nil {
-			return fmt.Errorf("environment: %w", err)
+	out, err := listOrMap(n, "environment", func(kv string) (string, string) {
+		k, v, _ := strings.Cut(kv, "=")
+		return k, v
+	}, func(v *string) string {
+		if v == nil {
+			return ""
 		}
-		for _, kv := range l {
-			k, v, _ := strings.Cut(kv, "=")
-			out[k] = v
-		}
-	} else {
-		var m map[string]*string
-		if err := n.Decode(&m); err != nil {
-			return fmt.Errorf("environment: %w", err)
-		}
-		for k, v := range m {
-			if v != nil {
-				out[k] = *v
-			} else {
-				out[k] = ""
-			}
-		}
+		return *v
+	})
+	if err != nil {
+		return err
 	}
 	*e = out
 	return nil
+}
+
+// listOrMap decodes n, which Compose allows to be a list or a map, into a
+// map: a list item through item, a map entry's value through value. An
+// error names what.
+func listOrMap[V any](n *yaml.Node, what string, item func(string) (k, v string), value func(V) string) (map[string]string, error) {
+	out := map[string]string{}
+	if n.Kind == yaml.SequenceNode {
+		var l []string
+		if err := n.Decode(&l); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		for _, s := range l {
+			k, v := item(s)
+			out[k] = v
+		}
+		return out, nil
+	}
+	var m map[string]V
+	if err := n.Decode(&m); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	for k, v := range m {
+		out[k] = value(v)
+	}
+	return out, nil
 }
 
 // NetworkRefs are the networks a service joins: a list, or a map by name.
@@ -126,22 +143,11 @@ type NetworkRefs []string
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (r *NetworkRefs) UnmarshalYAML(n *yaml.Node) error {
-	var names []string
-	if n.Kind == yaml.SequenceNode {
-		if err := n.Decode(&names); err != nil {
-			return fmt.Errorf("networks: %w", err)
-		}
-	} else {
-		var m map[string]any
-		if err := n.Decode(&m); err != nil {
-			return fmt.Errorf("networks: %w", err)
-		}
-		for k := range m {
-			names = append(names, k)
-		}
+	m, err := listOrMap(n, "networks", func(s string) (string, string) { return s, "" }, func(any) string { return "" })
+	if err != nil {
+		return err
 	}
-	slices.Sort(names)
-	*r = names
+	*r = slices.Sorted(maps.Keys(m))
 	return nil
 }
 
@@ -151,29 +157,14 @@ type DependsOn map[string]string
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (d *DependsOn) UnmarshalYAML(n *yaml.Node) error {
-	out := DependsOn{}
-	if n.Kind == yaml.SequenceNode {
-		var l []string
-		if err := n.Decode(&l); err != nil {
-			return fmt.Errorf("depends_on: %w", err)
-		}
-		for _, s := range l {
-			out[s] = "service_started"
-		}
-	} else {
-		var m map[string]struct {
-			Condition string `yaml:"condition"`
-		}
-		if err := n.Decode(&m); err != nil {
-			return fmt.Errorf("depends_on: %w", err)
-		}
-		for k, v := range m {
-			c := v.Condition
-			if c == "" {
-				c = "service_started"
-			}
-			out[k] = c
-		}
+	const started = "service_started"
+	out, err := listOrMap(n, "depends_on", func(s string) (string, string) { return s, started }, func(v struct {
+		Condition string `yaml:"condition"`
+	}) string {
+		return cmp.Or(v.Condition, started)
+	})
+	if err != nil {
+		return err
 	}
 	*d = out
 	return nil

@@ -206,23 +206,10 @@ func Apply(ctx context.Context, c *toxiclient.Client, t Toxic) error {
 	if err := t.Validate(); err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("toxi: apply %s: %w", t, err)
-	}
-	p, err := c.Proxy(t.Hop)
-	if err != nil {
-		return fmt.Errorf("toxi: apply %s: %w", t, err)
-	}
-	if t.Kind == Down {
-		if err := p.Disable(); err != nil {
-			return fmt.Errorf("toxi: apply %s: %w", t, err)
-		}
-		return nil
-	}
-	if _, err := p.AddToxic(t.ToxicName(), string(t.Kind), t.stream(), t.toxicity(), t.attributes()); err != nil {
-		return fmt.Errorf("toxi: apply %s: %w", t, err)
-	}
-	return nil
+	return onProxy(ctx, c, t, "apply", (*toxiclient.Proxy).Disable, func(p *toxiclient.Proxy) error {
+		_, err := p.AddToxic(t.ToxicName(), string(t.Kind), t.stream(), t.toxicity(), t.attributes())
+		return err
+	})
 }
 
 // Remove takes t off its hop (for Down: enables the proxy again).
@@ -230,21 +217,27 @@ func Remove(ctx context.Context, c *toxiclient.Client, t Toxic) error {
 	if t.Hop == "" {
 		return fmt.Errorf("%w: hop is required", ErrToxic)
 	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("toxi: remove %s: %w", t, err)
-	}
-	p, err := c.Proxy(t.Hop)
-	if err != nil {
-		return fmt.Errorf("toxi: remove %s: %w", t, err)
-	}
-	if t.Kind == Down {
-		if err := p.Enable(); err != nil {
-			return fmt.Errorf("toxi: remove %s: %w", t, err)
+	return onProxy(ctx, c, t, "remove", (*toxiclient.Proxy).Enable, func(p *toxiclient.Proxy) error {
+		return p.RemoveToxic(t.ToxicName())
+	})
+}
+
+// onProxy runs down (a Down toxic) or toxic (any other) on t's proxy,
+// after checking ctx; an error says verb and t.
+func onProxy(ctx context.Context, c *toxiclient.Client, t Toxic, verb string, down, toxic func(*toxiclient.Proxy) error) error {
+	err := ctx.Err()
+	if err == nil {
+		var p *toxiclient.Proxy
+		if p, err = c.Proxy(t.Hop); err == nil {
+			if t.Kind == Down {
+				err = down(p)
+			} else {
+				err = toxic(p)
+			}
 		}
-		return nil
 	}
-	if err := p.RemoveToxic(t.ToxicName()); err != nil {
-		return fmt.Errorf("toxi: remove %s: %w", t, err)
+	if err != nil {
+		return fmt.Errorf("toxi: %s %s: %w", verb, t, err)
 	}
 	return nil
 }
