@@ -17,6 +17,36 @@ func validationError(err error) bool {
 	return errors.Is(err, chaos.ErrScenario) || errors.Is(err, toxi.ErrToxic) || errors.Is(err, fault.ErrInvalid)
 }
 
+// roundTrip decodes b as a T. Unless it fails to decode or fails Validate
+// with a validation error (ok false), it encodes the valid T and decodes
+// that again, and fails the test unless the copy (back) is valid too.
+func roundTrip[T any, P interface {
+	*T
+	Validate() error
+}](t *testing.T, b []byte) (v, back T, out []byte, ok bool) {
+	t.Helper()
+	if err := json.Unmarshal(b, &v); err != nil {
+		return v, back, nil, false
+	}
+	if err := P(&v).Validate(); err != nil {
+		if !validationError(err) {
+			t.Fatalf("Validate error %v wraps no validation sentinel", err)
+		}
+		return v, back, nil, false
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		t.Fatalf("valid %T %+v does not marshal: %v", v, v, err)
+	}
+	if err := json.Unmarshal(out, &back); err != nil {
+		t.Fatalf("own JSON %s does not decode: %v", out, err)
+	}
+	if err := P(&back).Validate(); err != nil {
+		t.Fatalf("round trip of %s made it invalid: %v", out, err)
+	}
+	return v, back, out, true
+}
+
 // FuzzFaultSpecJSON: any JSON either fails to decode, fails Validate with a
 // validation error, or is a valid spec that survives a JSON round trip
 // unchanged and still valid.
@@ -46,28 +76,11 @@ func FuzzFaultSpecJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var spec chaos.FaultSpec
-		if err := json.Unmarshal(b, &spec); err != nil {
-			return
-		}
-		if err := spec.Validate(); err != nil {
-			if !validationError(err) {
-				t.Fatalf("Validate error %v wraps no validation sentinel", err)
-			}
+		spec, back, out, ok := roundTrip[chaos.FaultSpec](t, b)
+		if !ok {
 			return
 		}
 		_ = spec.String()
-		out, err := json.Marshal(spec)
-		if err != nil {
-			t.Fatalf("valid spec %+v does not marshal: %v", spec, err)
-		}
-		var back chaos.FaultSpec
-		if err := json.Unmarshal(out, &back); err != nil {
-			t.Fatalf("own JSON %s does not decode: %v", out, err)
-		}
-		if err := back.Validate(); err != nil {
-			t.Fatalf("round trip of %s made it invalid: %v", out, err)
-		}
 		if !reflect.DeepEqual(back, spec) {
 			t.Fatalf("round trip changed the spec:\n got %+v\nwant %+v\njson %s", back, spec, out)
 		}
@@ -97,26 +110,9 @@ func FuzzScenarioJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var sc chaos.Scenario
-		if err := json.Unmarshal(b, &sc); err != nil {
+		sc, back, out, ok := roundTrip[chaos.Scenario](t, b)
+		if !ok {
 			return
-		}
-		if err := sc.Validate(); err != nil {
-			if !validationError(err) {
-				t.Fatalf("Validate error %v wraps no validation sentinel", err)
-			}
-			return
-		}
-		out, err := json.Marshal(sc)
-		if err != nil {
-			t.Fatalf("valid scenario does not marshal: %v", err)
-		}
-		var back chaos.Scenario
-		if err := json.Unmarshal(out, &back); err != nil {
-			t.Fatalf("own JSON %s does not decode: %v", out, err)
-		}
-		if err := back.Validate(); err != nil {
-			t.Fatalf("round trip of %s made it invalid: %v", out, err)
 		}
 		again, err := json.Marshal(back)
 		if err != nil {

@@ -74,18 +74,20 @@ func (e *fakeEnv) GatewayURL() string                        { return e.url }
 func (e *fakeEnv) HTTPClient() *http.Client                  { return &http.Client{Timeout: 5 * time.Second} }
 func (e *fakeEnv) Token(ctx context.Context) (string, error) { return "tok", nil }
 func (e *fakeEnv) ApplyFault(ctx context.Context, f chaos.FaultSpec) error {
-	e.mu.Lock()
-	e.applied = append(e.applied, f.ToxicFault().Hop)
-	e.mu.Unlock()
-	e.down.Store(true)
+	e.note(&e.applied, f, true)
 	return nil
 }
 func (e *fakeEnv) RevertFault(ctx context.Context, f chaos.FaultSpec) error {
-	e.mu.Lock()
-	e.reverted = append(e.reverted, f.ToxicFault().Hop)
-	e.mu.Unlock()
-	e.down.Store(false)
+	e.note(&e.reverted, f, false)
 	return nil
+}
+
+// note appends f's hop to list and says whether the fault is on.
+func (e *fakeEnv) note(list *[]string, f chaos.FaultSpec, down bool) {
+	e.mu.Lock()
+	*list = append(*list, f.ToxicFault().Hop)
+	e.mu.Unlock()
+	e.down.Store(down)
 }
 func (e *fakeEnv) ResetFaults(ctx context.Context) error { e.down.Store(false); return nil }
 func (e *fakeEnv) Metrics(ctx context.Context, service string) (chaos.MetricFamilies, error) {

@@ -18,10 +18,7 @@ func TestRestartKeepsState(t *testing.T) {
 	ctx := context.Background()
 
 	l1 := labtest.Start(t, lab.Config{DataDir: dir})
-	tok, err := l1.Token(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := labtest.Token(t, l1)
 	orderID := placeOrder(t, l1, tok, "restart-1")
 	charges1, stock1 := totals(t, l1)
 	if err := l1.Close(); err != nil {

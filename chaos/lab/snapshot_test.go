@@ -19,10 +19,7 @@ func TestSnapshotSources(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	l := labtest.Start(t, lab.Config{DataDir: dir})
-	tok, err := l.Token(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := labtest.Token(t, l)
 	for i := range 5 {
 		placeOrder(t, l, tok, fmt.Sprintf("snapshot-%d", i))
 	}

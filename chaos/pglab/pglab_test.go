@@ -21,10 +21,7 @@ func TestStateLivesInPostgres(t *testing.T) {
 	ctx := t.Context()
 	db := pgtest.Database(t)
 	l1 := labtest.Start(t, lab.Config{DatabaseURL: db})
-	tok, err := l1.Token(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := labtest.Token(t, l1)
 	status, id, _ := labtest.Order(t, l1, tok, "pg-1")
 	if status != http.StatusCreated || id == "" {
 		t.Fatalf("order: %d %q", status, id)
@@ -70,10 +67,7 @@ func TestDatabaseDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := labtest.Start(t, lab.Config{DatabaseURL: db})
-	tok, err := l.Token(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := labtest.Token(t, l)
 	if status, _, _ := labtest.Order(t, l, tok, "before"); status != http.StatusCreated {
 		t.Fatalf("order before the outage: %d", status)
 	}

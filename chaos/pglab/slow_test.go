@@ -36,10 +36,7 @@ func TestDatabaseSlow(t *testing.T) {
 	}
 	db = strings.Replace(db, fmt.Sprint("127.0.0.1:", srv.Port), hops[0].Listen, 1)
 	l := labtest.Start(t, lab.Config{DatabaseURL: db})
-	tok, err := l.Token(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := labtest.Token(t, l)
 	if status, _, _ := labtest.Order(t, l, tok, "before"); status != http.StatusCreated {
 		t.Fatalf("order before the slowdown: %d", status)
 	}

@@ -61,3 +61,13 @@ func Order(tb testing.TB, l *lab.Lab, tok, key string) (status int, id, retryAft
 	_ = json.NewDecoder(resp.Body).Decode(&o) // an error answer has no id
 	return resp.StatusCode, o.ID, resp.Header.Get("Retry-After")
 }
+
+// Token logs in to l as the demo customer and returns the bearer token.
+func Token(tb testing.TB, l *lab.Lab) string {
+	tb.Helper()
+	tok, err := l.Token(context.Background())
+	if err != nil {
+		tb.Fatalf("token: %v", err)
+	}
+	return tok
+}
