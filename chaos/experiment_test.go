@@ -168,15 +168,7 @@ func TestSchema(t *testing.T) {
 		inst, _ := jsonschema.UnmarshalJSON(bytes.NewReader(b))
 		return sch.Validate(inst)
 	}
-	replicaFiles, _ := filepath.Glob("experiments/replicas/*.yaml") // the pattern is valid
-	if len(replicaFiles) == 0 {
-		t.Fatal("no replica experiment files")
-	}
-	for _, name := range append(chaos.ExperimentFiles(), replicaFiles...) {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for name, b := range experimentFiles(t) {
 		if err := valid(t, string(b)); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
@@ -240,19 +232,30 @@ func TestSchema(t *testing.T) {
 	}
 }
 
+// experimentFiles reads the catalogue's experiment files and the replica
+// experiments, by name.
+func experimentFiles(tb testing.TB) map[string][]byte {
+	tb.Helper()
+	replicaFiles, _ := filepath.Glob("experiments/replicas/*.yaml") // the pattern is valid
+	if len(replicaFiles) == 0 {
+		tb.Fatal("no replica experiment files")
+	}
+	files := map[string][]byte{}
+	for _, name := range append(chaos.ExperimentFiles(), replicaFiles...) {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		files[name] = b
+	}
+	return files
+}
+
 // FuzzDecodeExperiment: any file decodes to a valid scenario or fails with
 // a one-line ErrExperiment; a valid one encodes to a file that decodes to
 // the same scenario.
 func FuzzDecodeExperiment(f *testing.F) {
-	replicaFiles, _ := filepath.Glob("experiments/replicas/*.yaml") // the pattern is valid
-	if len(replicaFiles) == 0 {
-		f.Fatal("no replica experiment files")
-	}
-	for _, name := range append(chaos.ExperimentFiles(), replicaFiles...) {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, b := range experimentFiles(f) {
 		f.Add(b)
 	}
 	f.Add([]byte(minimal))
