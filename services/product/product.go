@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -187,8 +186,6 @@ type CreateRequest struct {
 	Currency    string `json:"currency"`
 	Stock       int64  `json:"stock"`
 }
-
-var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
 
 func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 	p, _ := auth.FromContext(r.Context())
