@@ -13,6 +13,7 @@ import (
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
+	"github.com/faultlab/faultlab/internal/proc"
 	"github.com/faultlab/faultlab/topology"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -92,28 +93,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	hc := &http.Client{Timeout: time.Second}
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/version", nil)
-		if err != nil {
-			return fmt.Errorf("toxi: %w", err)
-		}
-		if resp, err := hc.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("toxi: API at %s did not answer: %w", s.url, ctx.Err())
-		case err := <-s.done:
-			return fmt.Errorf("toxi: API server stopped: %w", err)
-		case <-tick.C:
-		}
+	stopped, err := proc.WaitHTTP(ctx, s.url+"/version", 10*time.Millisecond, s.done)
+	switch {
+	case errors.Is(err, proc.ErrExited):
+		return fmt.Errorf("toxi: API server stopped: %w", stopped)
+	case err != nil:
+		return fmt.Errorf("toxi: API at %s did not answer: %w", s.url, err)
 	}
+	return nil
 }
 
 // URL is the base URL of the Toxiproxy API, e.g. http://127.0.0.1:8474.

@@ -4,4 +4,7 @@
 //
 //	Stop(p, done, sig, grace) ──► sig ──► exited within grace? ──► return
 //	                                            └─ no ──► Kill ──► wait for done
+//
+// WaitHTTP waits for a child that has just started: it polls a URL until
+// it answers 200, the child exits (ErrExited) or the context ends.
 package proc

@@ -2,8 +2,13 @@ package proc_test
 
 import (
 	"bufio"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -50,4 +55,36 @@ func TestStop(t *testing.T) {
 	cmd, done = start(t, "echo bye")
 	<-done
 	proc.Stop(cmd.Process, done, os.Interrupt, time.Minute) // returns at once
+}
+
+// TestWaitHTTP: 200 after two 503s is ready; an exited process is
+// ErrExited with what it delivered; a context that ends is its error.
+func TestWaitHTTP(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) < 3 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := proc.WaitHTTP(ctx, srv.URL, time.Millisecond, make(chan struct{})); err != nil || calls.Load() != 3 {
+		t.Fatalf("ready: %v after %d calls", err, calls.Load())
+	}
+
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer down.Close()
+	exited := make(chan error, 1)
+	exited <- errors.New("exit status 1")
+	if got, err := proc.WaitHTTP(ctx, down.URL, time.Millisecond, exited); !errors.Is(err, proc.ErrExited) || got == nil {
+		t.Fatalf("exited: %v, %v", got, err)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancelShort()
+	if _, err := proc.WaitHTTP(short, down.URL, time.Millisecond, make(chan struct{})); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("deadline: %v", err)
+	}
 }

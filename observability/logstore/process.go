@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -194,31 +193,15 @@ func (p *Process) waitReady(ctx context.Context, timeout time.Duration, url stri
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	client := &http.Client{Timeout: time.Second}
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			p.Stop()
-			return fmt.Errorf("logstore: %s: %w", p.Name, err)
-		}
-		if resp, err := client.Do(req); err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("logstore: %s exited before it was ready: %v\n%s", p.Name, p.err, p.tail.String())
-		case <-ctx.Done():
-			p.Stop()
-			return fmt.Errorf("logstore: %s not ready at %s: %w\n%s", p.Name, url, ctx.Err(), p.tail.String())
-		case <-tick.C:
-		}
+	_, err := proc.WaitHTTP(ctx, url, 100*time.Millisecond, p.done)
+	switch {
+	case errors.Is(err, proc.ErrExited):
+		return fmt.Errorf("logstore: %s exited before it was ready: %v\n%s", p.Name, p.err, p.tail.String())
+	case err != nil:
+		p.Stop()
+		return fmt.Errorf("logstore: %s not ready at %s: %w\n%s", p.Name, url, err, p.tail.String())
 	}
+	return nil
 }
 
 // Stop ends the process (SIGTERM, then SIGKILL after 10s) and waits for it.
