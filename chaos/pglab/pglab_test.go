@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultlab/faultlab/chaos"
 	"github.com/faultlab/faultlab/chaos/lab"
 	"github.com/faultlab/faultlab/chaos/lab/labtest"
 	"github.com/faultlab/faultlab/internal/store/pgtest"
@@ -81,30 +82,48 @@ func TestDatabaseDown(t *testing.T) {
 	if err := srv.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
-	placed := map[string]string{}
-	deadline := time.Now().Add(30 * time.Second)
-	for _, key := range []string{"down-1", "down-2"} {
+	placeAll(t, l, tok, []string{"down-1", "down-2"}, 30*time.Second, "the database came back")
+	if stock := settled(t, l, 3, "the outage"); stock.Reserved != 0 {
+		t.Fatalf("stock %+v: want none held", stock)
+	}
+}
+
+// placeAll replays each key until its order is placed (201, or 200 for a
+// replay of one placed already), failing the test if one is not within
+// the time after the event named by after.
+func placeAll(t *testing.T, l *lab.Lab, tok string, keys []string, within time.Duration, after string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for _, key := range keys {
 		for {
-			status, id, _ := labtest.Order(t, l, tok, key)
+			status, _, _ := labtest.Order(t, l, tok, key)
 			if status == http.StatusCreated || status == http.StatusOK {
-				placed[key] = id
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("order %s after the database came back: still %d", key, status)
+				t.Fatalf("order %s after %s: still %d", key, after, status)
 			}
-			time.Sleep(100 * time.Millisecond) // poll: the breakers reopen the way on their own clock
+			time.Sleep(100 * time.Millisecond) // poll: breakers and leases run on their own clocks
 		}
 	}
+}
+
+// settled reconciles l after the event named by after, wants n orders
+// charged once each and n sold with no stock lost, and returns the stock
+// for the test's own checks.
+func settled(t *testing.T, l *lab.Lab, n int, after string) chaos.StockSummary {
+	t.Helper()
+	ctx := t.Context()
 	if err := l.Reconcile(ctx); err != nil {
-		t.Fatalf("reconcile after the outage: %v", err)
+		t.Fatalf("reconcile after %s: %v", after, err)
 	}
 	charges, err := l.Charges(ctx)
-	if err != nil || charges.Total != 3 || charges.Duplicates != 0 {
-		t.Fatalf("charges %+v (%v): want 3 orders charged once each", charges, err)
+	if err != nil || charges.Total != n || charges.Duplicates != 0 {
+		t.Fatalf("charges %+v (%v): want %d orders charged once each", charges, err, n)
 	}
 	stock, err := l.Stock(ctx)
-	if err != nil || !stock.Consistent() || stock.Sold != 3 || stock.Reserved != 0 {
-		t.Fatalf("stock %+v (%v): want 3 sold, none held, none lost", stock, err)
+	if err != nil || !stock.Consistent() || stock.Sold != n {
+		t.Fatalf("stock %+v (%v): want %d sold, none lost", stock, err, n)
 	}
+	return stock
 }

@@ -55,28 +55,6 @@ func TestDatabaseSlow(t *testing.T) {
 	if err := toxi.Remove(ctx, tp.Client(), slow); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for _, key := range keys {
-		for {
-			status, _, _ := labtest.Order(t, l, tok, key)
-			if status == http.StatusCreated || status == http.StatusOK {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("order %s after the slowdown: still %d", key, status)
-			}
-			time.Sleep(100 * time.Millisecond) // poll: breakers and leases run on their own clocks
-		}
-	}
-	if err := l.Reconcile(ctx); err != nil {
-		t.Fatalf("reconcile after the slowdown: %v", err)
-	}
-	charges, err := l.Charges(ctx)
-	if err != nil || charges.Total != 4 || charges.Duplicates != 0 {
-		t.Fatalf("charges %+v (%v): want 4 orders charged once each", charges, err)
-	}
-	stock, err := l.Stock(ctx)
-	if err != nil || !stock.Consistent() || stock.Sold != 4 {
-		t.Fatalf("stock %+v (%v): want 4 sold, none lost", stock, err)
-	}
+	placeAll(t, l, tok, keys, 60*time.Second, "the slowdown")
+	settled(t, l, 4, "the slowdown")
 }
