@@ -332,7 +332,7 @@ func upInstances(l *Lab) ([]string, error) {
 	return up, err
 }
 
-type target struct{ job, instance, health string }
+type target struct{ job, instance, health, lastError string }
 
 // targets returns Prometheus' active targets of the five services' jobs.
 func targets(l *Lab) ([]target, error) {
@@ -344,8 +344,9 @@ func targets(l *Lab) ([]target, error) {
 	var body struct {
 		Data struct {
 			ActiveTargets []struct {
-				Labels map[string]string `json:"labels"`
-				Health string            `json:"health"`
+				Labels    map[string]string `json:"labels"`
+				Health    string            `json:"health"`
+				LastError string            `json:"lastError"`
 			} `json:"activeTargets"`
 		} `json:"data"`
 	}
@@ -356,7 +357,7 @@ func targets(l *Lab) ([]target, error) {
 	for _, tg := range body.Data.ActiveTargets {
 		switch job := tg.Labels["job"]; job {
 		case "gateway", "user", "product", "order", "payment":
-			out = append(out, target{job: job, instance: tg.Labels["instance"], health: tg.Health})
+			out = append(out, target{job: job, instance: tg.Labels["instance"], health: tg.Health, lastError: tg.LastError})
 		}
 	}
 	return out, nil

@@ -113,7 +113,7 @@ func fromTopology() []service {
 // its own container on a private Docker network. It implements chaos.Env:
 // everything but Events and the replica faults is the embedded *lab.Remote
 // over the containers' published ports (a replicated service through its
-// first replica); Events reads every container's logs, and a replica fault
+// first replica; HTTP faults on every replica); Events reads every container's logs, and a replica fault
 // kills, stops or starts that replica's container (chaos.Replicas). It is
 // safe for concurrent use once Start has returned.
 type Lab struct {
@@ -165,16 +165,18 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	if err := l.startAll(ctx); err != nil {
 		return nil, err
 	}
-	urls := map[string]string{}
+	urls, replicas := map[string]string{}, map[string][]string{}
 	for _, s := range services {
 		urls[s.name] = l.urls[instanceName(s.name, 1, counts[s.name])]
+		for n := 1; n <= counts[s.name]; n++ {
+			replicas[s.name] = append(replicas[s.name], l.urls[instanceName(s.name, n, counts[s.name])])
+		}
 	}
-	// RemoteConfig.Replicas stays empty: HTTP faults and their reset reach
-	// a replicated service's first replica only. Docker publishes a
-	// restarted container on a new host port, so the other replicas'
-	// host URLs would not outlive a replica fault.
+	// HTTP faults and their reset reach every replica (Replicas); Restart
+	// tells the Remote where Docker published a restarted container.
 	l.Remote = chaoslab.NewRemote(chaoslab.RemoteConfig{
 		URLs:          urls,
+		Replicas:      replicas,
 		ToxiproxyURL:  l.urls["toxiproxy"],
 		ServiceKey:    cfg.ServiceKey,
 		PrometheusURL: l.urls["prometheus"], // "" without Prometheus: Alerts is not supported

@@ -210,10 +210,11 @@ func (l *Lab) Drain(ctx context.Context, name string) error {
 }
 
 // Restart implements chaos.Replicas: it starts the replica's container
-// again and waits until it answers /healthz. The harness reaches a
-// replicated service through its first replica's published port, which
-// Docker may move on a restart: restarting replica 1 is then an error
-// (the replica scenarios stop others).
+// again and waits until it answers /healthz, then tells the Remote where
+// Docker published it (HTTP faults reach every replica there). The
+// harness's calls to a replicated service go to its first replica's
+// published port, which Docker may move on a restart: restarting replica
+// 1 is then an error (the replica scenarios stop others).
 func (l *Lab) Restart(ctx context.Context, name string) error {
 	c, err := l.replica(name)
 	if err != nil {
@@ -222,16 +223,15 @@ func (l *Lab) Restart(ctx context.Context, name string) error {
 	if err := c.Start(ctx); err != nil {
 		return fmt.Errorf("%w %s: start: %w", ErrReplica, name, err)
 	}
-	svc, _, _ := topology.ParseReplica(name)
-	alias := instanceName(svc, 1, l.counts[svc])
-	if c != l.containers[alias] {
-		return nil
-	}
+	svc, n, _ := topology.ParseReplica(name)
 	ep, err := c.PortEndpoint(ctx, strconv.Itoa(topology.Port(svc))+"/tcp", "http")
 	if err != nil {
 		return fmt.Errorf("%w %s: endpoint: %w", ErrReplica, name, err)
 	}
-	if ep != l.urls[alias] {
+	if err := l.Remote.SetReplicaURL(svc, n, ep); err != nil {
+		return fmt.Errorf("%w %s: %w", ErrReplica, name, err)
+	}
+	if alias := instanceName(svc, 1, l.counts[svc]); c == l.containers[alias] && ep != l.urls[alias] {
 		return fmt.Errorf("%w %s: restarted on %s, the harness still calls %s", ErrReplica, name, ep, l.urls[alias])
 	}
 	return nil

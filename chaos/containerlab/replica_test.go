@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/faultlab/faultlab/chaos"
+	"github.com/faultlab/faultlab/chaos/fault"
 	"github.com/faultlab/faultlab/chaos/load"
 	"github.com/faultlab/faultlab/resilience"
+	"github.com/faultlab/faultlab/topology"
 )
 
 // replicaPolicy is the in-process replica suite's policy
@@ -82,6 +85,48 @@ func TestReplicaKill(t *testing.T) {
 		logBreakerEvents(t, l, res.LoadStart)
 		t.Errorf("replica-kill: hypothesis failed (aborted=%q, errors=%v)", res.Aborted, res.Errors)
 	}
+	checkFaultOnEveryReplica(t, l)
+}
+
+// checkFaultOnEveryReplica: an HTTP fault on payment is set on each of its
+// replicas, payment-2 included at the host port Docker gave its restarted
+// container, and ResetFaults clears them all.
+func checkFaultOnEveryReplica(t *testing.T, l *Lab) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	f := chaos.FaultSpec{Kind: chaos.FaultHTTP, Service: "payment", HTTP: fault.Fault{Name: "probe", Kind: fault.KindStatus, Status: 503, Probability: 0.01}}
+	count := func() int {
+		n := 0
+		for i := 1; i <= l.counts["payment"]; i++ {
+			c, err := l.replica(fmt.Sprintf("payment-%d", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ep, err := c.PortEndpoint(ctx, strconv.Itoa(topology.Port("payment"))+"/tcp", "http")
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs, err := (&fault.Client{BaseURL: ep, ServiceKey: l.cfg.ServiceKey, HTTP: l.hc}).List(ctx)
+			if err != nil {
+				t.Fatalf("payment-%d faults: %v", i, err)
+			}
+			n += len(fs)
+		}
+		return n
+	}
+	if err := l.ApplyFault(ctx, f); err != nil {
+		t.Fatalf("HTTP fault on every payment replica: %v", err)
+	}
+	if n := count(); n != l.counts["payment"] {
+		t.Errorf("%d faults on %d payment replicas, want one each", n, l.counts["payment"])
+	}
+	if err := l.ResetFaults(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 0 {
+		t.Errorf("%d faults left on the payment replicas after ResetFaults", n)
+	}
 }
 
 // replicaLab starts a lab of its own on docker-compose.yml's layout,
@@ -133,7 +178,8 @@ func checkReplicaTargets(t *testing.T, l *Lab) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("prometheus targets up: %v (err %v), want %v", up, err, want)
+			ts, terr := targets(l)
+			t.Fatalf("prometheus targets up: %v (err %v), want %v; targets: %+v (%v)", up, err, want, ts, terr)
 		}
 		time.Sleep(500 * time.Millisecond) // polling Prometheus' scrape state, bounded by the deadline
 	}

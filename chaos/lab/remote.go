@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -64,8 +65,9 @@ type Remote struct {
 	// replicas stops and starts replicas (FaultReplica); nil: not supported.
 	replicas chaos.Replicas
 
-	mu    sync.Mutex
-	token string
+	mu          sync.Mutex
+	token       string
+	replicaURLs map[string][]string // cfg.Replicas, as SetReplicaURL changes it
 }
 
 var _ chaos.Env = (*Remote)(nil)
@@ -77,7 +79,10 @@ func NewRemote(cfg RemoteConfig) *Remote {
 	if cfg.Email == "" {
 		cfg.Email, cfg.Password = user.DemoCustomerEmail, user.DemoCustomerPassword
 	}
-	r := &Remote{cfg: cfg, hc: cfg.HTTP}
+	r := &Remote{cfg: cfg, hc: cfg.HTTP, replicaURLs: map[string][]string{}}
+	for name, urls := range cfg.Replicas {
+		r.replicaURLs[name] = slices.Clone(urls)
+	}
 	if r.hc == nil {
 		r.hc = httpclient.Plain(30 * time.Second)
 	}
@@ -167,10 +172,26 @@ func (r *Remote) Faults(service string) (*fault.Client, error) {
 	return cs[0], nil
 }
 
+// SetReplicaURL records that replica n (from 1) of a service is now at
+// url: a container lab's restarted container may be published on a new
+// host port.
+func (r *Remote) SetReplicaURL(service string, n int, url string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	urls := r.replicaURLs[service]
+	if n < 1 || n > len(urls) {
+		return fmt.Errorf("lab: %s has no replica %d in %v", service, n, urls)
+	}
+	urls[n-1] = url
+	return nil
+}
+
 // replicaFaults returns the HTTP fault clients of every replica of a
 // service, replica 1 first.
 func (r *Remote) replicaFaults(service string) ([]*fault.Client, error) {
-	urls := r.cfg.Replicas[service]
+	r.mu.Lock()
+	urls := slices.Clone(r.replicaURLs[service])
+	r.mu.Unlock()
 	if len(urls) == 0 {
 		u, ok := r.cfg.URLs[service]
 		if !ok {
