@@ -38,9 +38,9 @@ func newBudget(clock Clock, ratio float64, floor int, window time.Duration) *bud
 	return b
 }
 
-// roll drops the buckets that left the window. Callers hold mu.
-func (b *budget) roll() int {
-	now := b.clock.Now().UnixNano() / int64(b.bucket)
+// roll drops the buckets that left the window at t. Callers hold mu.
+func (b *budget) roll(t time.Time) int {
+	now := t.UnixNano() / int64(b.bucket)
 	if now > b.epoch {
 		n := now - b.epoch
 		if n > budgetBuckets {
@@ -58,10 +58,10 @@ func (b *budget) roll() int {
 	return int(b.epoch % budgetBuckets)
 }
 
-// call records a logical call.
-func (b *budget) call() {
+// call records a logical call that began at now (on the budget's clock).
+func (b *budget) call(now time.Time) {
 	b.mu.Lock()
-	i := b.roll()
+	i := b.roll(now)
 	b.calls[i]++
 	b.sumCall++
 	b.mu.Unlock()
@@ -71,7 +71,7 @@ func (b *budget) call() {
 func (b *budget) tryRetry() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	i := b.roll()
+	i := b.roll(b.clock.Now())
 	if float64(b.sumRetr+1) > b.ratio*float64(b.sumCall)+float64(b.floor) {
 		return false
 	}
@@ -86,7 +86,7 @@ func (b *budget) tryRetry() bool {
 func (t *Transport) budgetPolicy(next step) step {
 	return func(a *attempt) result {
 		if a.n == 1 && !a.hedge {
-			t.budget.call()
+			t.budget.call(a.c.start)
 			a.c.budget = t.budget
 		}
 		return next(a)

@@ -41,6 +41,7 @@ type result struct {
 type call struct {
 	req      *http.Request   // the caller's (or a copy with a replayable body)
 	parent   context.Context // the caller's
+	start    time.Time       // when RoundTrip began, on the Transport's clock
 	deadline time.Time       // set by (1)
 	replay   func() (io.ReadCloser, error)
 	budget   *budget      // set by (3): retries and hedges spend it

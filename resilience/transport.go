@@ -198,7 +198,7 @@ func (t *Transport) Policy() Policy { return t.p }
 // request unseen.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := t.clock.Now()
-	c := &call{req: req, parent: req.Context()}
+	c := &call{req: req, parent: req.Context(), start: start}
 	c.first.c, c.first.n, c.first.parent = c, 1, c.parent
 	res := t.stack(&c.first)
 	var resp *http.Response

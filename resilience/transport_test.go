@@ -393,7 +393,7 @@ func TestBudgetWindowSlides(t *testing.T) {
 	clock := clocktest.New(clocktest.Epoch)
 	b := newBudget(clock, 0.5, 1, 10*time.Second)
 	for range 4 {
-		b.call()
+		b.call(clock.Now())
 	}
 	for i := range 3 { // 0.5*4 + 1
 		if !b.tryRetry() {
