@@ -5,9 +5,9 @@
 #
 #   bash scripts/images.sh                      # faultlab toxiproxy prometheus
 #   bash scripts/images.sh faultlab toxiproxy   # just these
-#   bash scripts/images.sh all                  # also victorialogs filebeat
+#   bash scripts/images.sh all                  # also victorialogs filebeat postgres
 #
-# Images: faultlab toxiproxy prometheus victorialogs filebeat
+# Images: faultlab toxiproxy prometheus victorialogs filebeat postgres
 #
 # Each image's inputs (Dockerfile, binaries, configs) are staged into a
 # temporary build context and hashed. When an image labelled
@@ -117,6 +117,34 @@ stage_filebeat() {
 	put "$ROOT/docker/filebeat/Dockerfile" Dockerfile
 }
 
+# libs_of file...: put the libraries ldd names (and the loader) under rootfs/.
+libs_of() {
+	local lib
+	while read -r lib; do
+		[[ -n $lib ]] && put "$lib" "rootfs$lib"
+	done < <(ldd "$@" | grep -o '/[^ ]*' | grep -v ':$' | sort -u)
+}
+
+stage_postgres() {
+	# Debian's PostgreSQL 15 (apt-get install postgresql), at its own paths.
+	local pg=/usr/lib/postgresql/15 f
+	[[ -x $pg/bin/postgres ]] || die "$pg/bin/postgres missing: apt-get install -y postgresql (15)"
+	for f in bin/postgres bin/initdb bin/pg_isready lib/plpgsql.so lib/dict_snowball.so; do
+		put "$pg/$f" "rootfs$pg/$f"
+	done
+	mkdir -p "$ctx/rootfs/usr/share/postgresql"
+	cp -RL /usr/share/postgresql/15 "$ctx/rootfs/usr/share/postgresql/15"
+	cp -RL /usr/share/zoneinfo "$ctx/rootfs/usr/share/zoneinfo"
+	put "$(readlink -f /bin/sh)" rootfs/bin/sh # initdb starts postgres through popen
+	libs_of "$pg/bin/postgres" "$pg/bin/initdb" "$pg/bin/pg_isready" "$(readlink -f /bin/sh)"
+	mkdir -p "$ctx/rootfs/etc" "$ctx/data"
+	echo 'postgres:x:65532:65532:PostgreSQL:/var/lib/postgresql:/nonexistent' >"$ctx/rootfs/etc/passwd"
+	echo 'postgres:x:65532:' >"$ctx/rootfs/etc/group"
+	(cd "$ROOT" && CGO_ENABLED=0 nice -n 10 go build -trimpath -o "$ctx/rootfs/usr/local/bin/pgstart" ./cmd/pgstart) ||
+		die "go build ./cmd/pgstart failed"
+	put "$ROOT/docker/postgres/Dockerfile" Dockerfile
+}
+
 # inputs_hash dir: one hash over every staged path, mode and content.
 inputs_hash() {
 	(cd "$1" && find . \( -type f -o -type l \) -print0 | LC_ALL=C sort -z |
@@ -153,10 +181,10 @@ image() {
 command -v docker >/dev/null || die "docker not found"
 names=("$@")
 [[ ${#names[@]} -gt 0 ]] || names=(faultlab toxiproxy prometheus)
-[[ ${names[*]} != all ]] || names=(faultlab toxiproxy prometheus victorialogs filebeat)
+[[ ${names[*]} != all ]] || names=(faultlab toxiproxy prometheus victorialogs filebeat postgres)
 for n in "${names[@]}"; do
 	case $n in
-	faultlab | toxiproxy | prometheus | victorialogs | filebeat) image "$n" ;;
-	*) die "unknown image $n (known: faultlab toxiproxy prometheus victorialogs filebeat)" ;;
+	faultlab | toxiproxy | prometheus | victorialogs | filebeat | postgres) image "$n" ;;
+	*) die "unknown image $n (known: faultlab toxiproxy prometheus victorialogs filebeat postgres)" ;;
 	esac
 done
