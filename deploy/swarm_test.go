@@ -3,6 +3,8 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,16 +17,58 @@ import (
 	"testing"
 	"time"
 
-	"github.com/faultlab/faultlab/internal/proctest"
+	"github.com/faultlab/faultlab/chaos/history"
 )
 
 // swarm is a Docker Swarm stack of deploy/swarm/stack.yml.
 type swarm struct {
-	t       *testing.T
-	root    string
-	name    string
-	env     []string
-	gateway string
+	t          *testing.T
+	root       string
+	name       string
+	env        []string
+	gateway    string
+	serviceKey string
+	source     history.Source // the stores' /internal endpoints, through the probe
+	token      string         // alice's access token
+}
+
+// newSwarm builds the images, makes this engine a swarm manager and
+// registers the stack's removal; the stack gets fresh keys and a fresh
+// database password, and the gateway a free port.
+func newSwarm(t *testing.T) *swarm {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePorts(t, 1)[0]
+	s := &swarm{t: t, root: root, name: "faultlabswarm" + strconv.Itoa(os.Getpid()), gateway: "http://127.0.0.1:" + port,
+		serviceKey: randomHex(t)}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "FAULTLAB_") {
+			s.env = append(s.env, kv)
+		}
+	}
+	s.env = append(s.env, "FAULTLAB_GATEWAY_PORT="+port, "FAULTLAB_PUBLIC_URL="+s.gateway,
+		"FAULTLAB_SERVICE_KEY="+s.serviceKey, "FAULTLAB_GATEWAY_KEY="+randomHex(t), "FAULTLAB_POSTGRES_PASSWORD="+randomHex(t))
+	// Cached by input hash; toxiproxy is the probe's.
+	build := exec.Command("bash", "scripts/images.sh", "faultlab", "postgres", "toxiproxy")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("scripts/images.sh: %v\n%s", err, out)
+	} else {
+		t.Logf("scripts/images.sh:\n%s", bytes.TrimSpace(out))
+	}
+	s.joinSwarm()
+	t.Cleanup(func() { s.remove() })
+	return s
+}
+
+func randomHex(t *testing.T) string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
 }
 
 func (s *swarm) docker(timeout time.Duration, args ...string) (string, error) {
@@ -61,62 +105,109 @@ func (s *swarm) joinSwarm() {
 	})
 }
 
-// tasks returns the ids of the running containers of one service.
-func (s *swarm) tasks(service string) []string {
+// running returns the ids of the running containers of one service.
+func (s *swarm) running(service string) ([]string, error) {
 	out, err := s.docker(30*time.Second, "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+s.name+"_"+service,
 		"--filter", "status=running")
 	if err != nil {
-		s.t.Fatalf("%v\n%s", err, out)
+		return nil, fmt.Errorf("%w\n%s", err, out)
 	}
-	return strings.Fields(out)
+	return strings.Fields(out), nil
 }
 
-// order logs in and places one order with key; it returns the status, or
-// an error when the gateway did not answer.
-func (s *swarm) order(key string) (int, error) {
+// post sends a JSON body to the gateway, with token and key when set.
+func (s *swarm) post(path, token, key, body string) (int, []byte, error) {
 	c := &http.Client{Timeout: 10 * time.Second}
-	post := func(path, token, body string) (int, []byte, error) {
-		req, err := http.NewRequest(http.MethodPost, s.gateway+path, strings.NewReader(body))
-		if err != nil {
-			return 0, nil, err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-			req.Header.Set("Idempotency-Key", key)
-		}
-		resp, err := c.Do(req)
-		if err != nil {
-			return 0, nil, err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		return resp.StatusCode, b, err
+	req, err := http.NewRequest(http.MethodPost, s.gateway+path, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, err
 	}
-	st, body, err := post("/api/v1/login", "", `{"email":"alice@example.com","password":"alice-password"}`)
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// logIn logs alice in and returns her access token.
+func (s *swarm) logIn() (string, error) {
+	st, body, err := s.post("/api/v1/login", "", "", `{"email":"alice@example.com","password":"alice-password"}`)
 	if err != nil || st != http.StatusOK {
-		return st, fmt.Errorf("login: %d %s %v", st, body, err)
+		return "", fmt.Errorf("login: %d %s %v", st, body, err)
 	}
 	var login struct {
 		AccessToken string `json:"access_token"`
 	}
 	if err := json.Unmarshal(body, &login); err != nil {
-		return st, fmt.Errorf("login: %w", err)
+		return "", fmt.Errorf("login: %w", err)
 	}
-	st, body, err = post("/api/v1/orders", login.AccessToken, `{"items":[{"product_id":"prd_002","quantity":1}]}`)
+	return login.AccessToken, nil
+}
+
+func (s *swarm) login() string {
+	tok, err := s.logIn()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return tok
+}
+
+// order logs in and places one order with key; it returns the status, or
+// an error when the gateway did not answer.
+func (s *swarm) order(key string) (int, error) {
+	tok, err := s.logIn()
+	if err != nil {
+		return 0, err
+	}
+	st, body, err := s.post("/api/v1/orders", tok, key, `{"items":[{"product_id":"prd_002","quantity":1}]}`)
 	if err != nil || st != http.StatusCreated {
 		return st, fmt.Errorf("order: %d %s %v", st, bytes.TrimSpace(body), err)
 	}
 	return st, nil
 }
 
+// eventually polls fn until it succeeds or the deadline passes.
+func eventually(t *testing.T, what string, within time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s: %v", what, within, err)
+		}
+		time.Sleep(500 * time.Millisecond) // polling interval, not a wait for state
+	}
+}
+
 // TestSwarmStack deploys deploy/swarm/stack.yml on a one-node swarm on
-// loopback, places an order through the published gateway, kills one of
-// payment's three tasks, and sees orders still go through while Swarm
-// starts a replacement.
+// loopback (the shop on the local PostgreSQL image, payment ×3, order ×2,
+// product ×2), places an order through the published gateway, then, under
+// load (chaos.Workload, every create_order recorded):
+//
+//   - kills one of payment's three tasks; Swarm starts a replacement, and
+//     the history check (chaos/history, over the stores' /internal
+//     endpoints) finds no anomaly; the client-visible failures are logged;
+//   - rolls payment, then order, with `docker service update --force`
+//     (start-first, stack.yml): not one request fails, and the history
+//     check finds no anomaly.
+//
+// It leaves the swarm and removes the stack, its networks and its volumes,
+// on failure too.
 func TestSwarmStack(t *testing.T) {
 	if testing.Short() {
-		t.Skip("skipping in -short: builds an image and runs a swarm")
+		t.Skip("skipping in -short: builds images and runs a swarm")
 	}
 	if out, err := exec.Command("docker", "version", "--format", "{{.Server.Version}}").CombinedOutput(); err != nil {
 		if os.Getenv("CI") != "" {
@@ -124,58 +215,28 @@ func TestSwarmStack(t *testing.T) {
 		}
 		t.Skipf("skipping: no Docker engine answers: %v: %s", err, bytes.TrimSpace(out))
 	}
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := proctest.FreePorts(t, 1)[0]
-	s := &swarm{t: t, root: root, name: "faultlabswarm" + strconv.Itoa(os.Getpid()), gateway: "http://127.0.0.1:" + port}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "FAULTLAB_") {
-			s.env = append(s.env, kv)
-		}
-	}
-	s.env = append(s.env, "FAULTLAB_GATEWAY_PORT="+port, "FAULTLAB_PUBLIC_URL="+s.gateway)
-	build := exec.Command("bash", "scripts/images.sh", "faultlab") // cached by input hash
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("scripts/images.sh: %v\n%s", err, out)
-	}
-	s.joinSwarm()
-	t.Cleanup(func() { s.remove() })
+	s := newSwarm(t)
 	start := time.Now()
 	if out, err := s.docker(2*time.Minute, "stack", "deploy", "--detach=true", "-c", "deploy/swarm/stack.yml", s.name); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	proctest.Eventually(t, "an order through the published gateway", 2*time.Minute, 500*time.Millisecond, func() error { _, err := s.order("swarm-before"); return err })
+	eventually(t, "an order through the published gateway", 3*time.Minute, func() error { _, err := s.order("swarm-before"); return err })
 	t.Logf("stack up and an order confirmed after %s", time.Since(start).Round(100*time.Millisecond))
+	for svc, n := range map[string]int{"payment": 3, "order": 2, "product": 2, "user": 1, "gateway": 1, "postgres": 1} {
+		eventually(t, svc+" runs all its tasks", time.Minute, func() error {
+			ids, err := s.running(svc)
+			if err == nil && len(ids) != n {
+				err = fmt.Errorf("%d of %d tasks running", len(ids), n)
+			}
+			return err
+		})
+	}
+	s.source = s.probe()
+	s.token = s.login()
 
-	payment := s.tasks("payment")
-	if len(payment) != 3 {
-		t.Fatalf("payment runs %d tasks, want 3", len(payment))
-	}
-	if out, err := s.docker(time.Minute, "kill", payment[0]); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	killed := time.Now()
-	ok := 0
-	for i := range 5 {
-		if _, err := s.order(fmt.Sprintf("swarm-after-%d", i)); err == nil {
-			ok++
-		} else {
-			t.Logf("order %d after the kill: %v", i, err)
-		}
-	}
-	if ok == 0 {
-		t.Fatal("no order went through after one payment task was killed")
-	}
-	proctest.Eventually(t, "Swarm replaces the killed payment task", time.Minute, 500*time.Millisecond, func() error {
-		if n := len(s.tasks("payment")); n != 3 {
-			return fmt.Errorf("%d payment tasks running", n)
-		}
-		return nil
-	})
-	t.Logf("after the kill: %d of 5 orders confirmed; payment back to 3 tasks after %s", ok, time.Since(killed).Round(100*time.Millisecond))
+	t.Run("kill", s.killUnderLoad)
+	t.Run("rolling-update", s.rollingUpdate)
+	t.Logf("TestSwarmStack: %s from deploy to the end of the checks", time.Since(start).Round(time.Second))
 }
 
 // remove takes the stack down and waits until its containers and networks
@@ -183,7 +244,7 @@ func TestSwarmStack(t *testing.T) {
 func (s *swarm) remove() {
 	t := s.t
 	if t.Failed() {
-		for _, svc := range []string{"gateway", "order", "payment"} {
+		for _, svc := range []string{"gateway", "order", "payment", "postgres"} {
 			out, _ := s.docker(time.Minute, "service", "logs", "--tail", "20", s.name+"_"+svc)
 			t.Logf("%s logs (tail):\n%s", svc, out)
 		}
@@ -192,11 +253,19 @@ func (s *swarm) remove() {
 		t.Errorf("%v\n%s", err, out)
 		return
 	}
+	label := "label=com.docker.stack.namespace=" + s.name
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
-		c, _ := s.docker(30*time.Second, "ps", "-aq", "--filter", "label=com.docker.stack.namespace="+s.name)
-		n, _ := s.docker(30*time.Second, "network", "ls", "-q", "--filter", "label=com.docker.stack.namespace="+s.name)
+		c, _ := s.docker(30*time.Second, "ps", "-aq", "--filter", label)
+		n, _ := s.docker(30*time.Second, "network", "ls", "-q", "--filter", label)
 		if strings.TrimSpace(c+n) == "" {
+			// The stack's named volume (pgdata) outlives docker stack rm.
+			v, _ := s.docker(30*time.Second, "volume", "ls", "-q", "--filter", label)
+			if vols := strings.Fields(v); len(vols) > 0 {
+				if out, err := s.docker(time.Minute, append([]string{"volume", "rm"}, vols...)...); err != nil {
+					t.Errorf("%v\n%s", err, out)
+				}
+			}
 			return
 		}
 		time.Sleep(500 * time.Millisecond) // polling interval, not a wait for state
