@@ -95,11 +95,23 @@ func (s *swarm) joinSwarm() {
 		t.Log("this engine is already in a swarm: using it, and not leaving it afterwards")
 		return
 	}
+	// The swarm makes docker_gwbridge (the overlays' way out) and leaves
+	// it behind on leave: remove it too unless it was here before.
+	_, gwErr := s.docker(30*time.Second, "network", "inspect", "docker_gwbridge")
 	if out, err := s.docker(time.Minute, "swarm", "init", "--advertise-addr", "127.0.0.1"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	t.Cleanup(func() {
 		if out, err := s.docker(time.Minute, "swarm", "leave", "--force"); err != nil {
+			t.Errorf("%v\n%s", err, out)
+		}
+		if gwErr == nil {
+			return
+		}
+		if _, err := s.docker(30*time.Second, "network", "inspect", "docker_gwbridge"); err != nil {
+			return // not made this time
+		}
+		if out, err := s.docker(time.Minute, "network", "rm", "docker_gwbridge"); err != nil {
 			t.Errorf("%v\n%s", err, out)
 		}
 	})

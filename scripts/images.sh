@@ -132,9 +132,14 @@ stage_postgres() {
 	for f in bin/postgres bin/initdb bin/pg_isready lib/plpgsql.so lib/dict_snowball.so; do
 		put "$pg/$f" "rootfs$pg/$f"
 	done
-	mkdir -p "$ctx/rootfs/usr/share/postgresql"
-	cp -RL /usr/share/postgresql/15 "$ctx/rootfs/usr/share/postgresql/15"
-	cp -RL /usr/share/zoneinfo "$ctx/rootfs/usr/share/zoneinfo"
+	# The share dir without man pages and extensions other than plpgsql, and
+	# only the UTC zones: fewer files to stage and hash on every run.
+	local share=/usr/share/postgresql/15 zi=/usr/share/zoneinfo
+	mkdir -p "$ctx/rootfs$share/extension" "$ctx/rootfs$zi"
+	tar -C "$share" -chf - --exclude=./man --exclude=./extension . | tar -C "$ctx/rootfs$share" -xf - ||
+		die "copy $share failed"
+	cp -L "$share"/extension/plpgsql* "$ctx/rootfs$share/extension/"
+	cp -RL "$zi/UTC" "$zi/Etc" "$ctx/rootfs$zi/"
 	put "$(readlink -f /bin/sh)" rootfs/bin/sh # initdb starts postgres through popen
 	libs_of "$pg/bin/postgres" "$pg/bin/initdb" "$pg/bin/pg_isready" "$(readlink -f /bin/sh)"
 	mkdir -p "$ctx/rootfs/etc" "$ctx/data"
