@@ -18,9 +18,11 @@
 // The tests also run `docker-compose config` (or `docker compose config`),
 // which must accept the files, and feed its merged output to the same checks.
 //
-// Past one machine: TestSwarmStack deploys swarm/stack.yml on a one-node
-// Docker Swarm and kills a payment task under it; the Kubernetes manifests
-// and Chaos Mesh experiments are checked in the k8s sub-package.
+// Past one machine: TestSwarmStack deploys swarm/stack.yml (the shop on the
+// local PostgreSQL image) on a one-node Docker Swarm and, under load, kills a
+// payment task and rolls payment and order, checking the history of the
+// orders against the stores; the Kubernetes manifests and Chaos Mesh
+// experiments are checked in the k8s sub-package.
 //
 // Nothing here is safe for concurrent mutation; the values are read-only after
 // loading.

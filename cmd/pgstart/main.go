@@ -56,6 +56,8 @@ func run(args []string, getenv func(string) string) error {
 		return errors.New("PGDATA is not set")
 	case password == "":
 		return errors.New("POSTGRES_PASSWORD is not set (the superuser needs one: the port is on a network)")
+	case strings.ContainsAny(password, "\r\n"):
+		return errors.New("POSTGRES_PASSWORD has a line break (initdb reads one line)")
 	case !name.MatchString(user):
 		return fmt.Errorf("POSTGRES_USER %q: want lower-case letters, digits and _", user)
 	case db != "" && !name.MatchString(db):
