@@ -91,7 +91,7 @@ func (s *swarm) underLoad(rec *history.Recorder, prefix string, during func() er
 // killUnderLoad kills one payment task 5 s into the load; Swarm starts a
 // replacement; the history check finds no anomaly.
 func (s *swarm) killUnderLoad(t *testing.T) {
-	before, err := s.running("payment")
+	before, err := s.healthy("payment")
 	if err != nil || len(before) != 3 {
 		t.Fatalf("payment tasks before the kill: %v %v", before, err)
 	}
@@ -105,9 +105,9 @@ func (s *swarm) killUnderLoad(t *testing.T) {
 		}
 		killed = time.Now()
 		err := poll(time.Minute, func() error {
-			now, err := s.running("payment")
+			now, err := s.healthy("payment")
 			if err == nil && (len(now) != 3 || slices.Contains(now, before[0])) {
-				err = fmt.Errorf("payment tasks running: %v (killed %s)", now, before[0])
+				err = fmt.Errorf("payment tasks healthy: %v (killed %s)", now, before[0])
 			}
 			return err
 		})
@@ -117,11 +117,12 @@ func (s *swarm) killUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatalf("kill and replace: %v", err)
 	}
-	t.Logf("killed payment task %.12s; Swarm had 3 payment tasks again %s later", before[0], replaced.Round(100*time.Millisecond))
+	t.Logf("killed payment task %.12s; Swarm had 3 healthy payment tasks again %s later", before[0], replaced.Round(100*time.Millisecond))
 	t.Logf("load: %s", run)
 	for _, f := range run.failures {
 		t.Logf("client-visible failure %.1fs after the kill: %s %d %s", f.Start.Sub(killed).Seconds(), f.Call, f.Status, f.Error)
 	}
+	t.Logf("what hid the kill from the clients (order's and the gateway's logs): %v", s.events(killed.Add(-time.Second)))
 	if run.ok < run.total*9/10 {
 		t.Errorf("only %d of %d requests succeeded around the kill of one of three payment tasks", run.ok, run.total)
 	}
@@ -133,7 +134,7 @@ func (s *swarm) killUnderLoad(t *testing.T) {
 func (s *swarm) rollingUpdate(t *testing.T) {
 	old := map[string][]string{}
 	for _, svc := range []string{topology.Payment, topology.Order} {
-		ids, err := s.running(svc)
+		ids, err := s.healthy(svc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,6 +142,7 @@ func (s *swarm) rollingUpdate(t *testing.T) {
 	}
 	rec := &history.Recorder{}
 	took := map[string]time.Duration{}
+	began := time.Now()
 	run, err := s.underLoad(rec, "swarm-update", func() error {
 		for _, svc := range []string{topology.Payment, topology.Order} {
 			t0 := time.Now()
@@ -155,7 +157,7 @@ func (s *swarm) rollingUpdate(t *testing.T) {
 		t.Fatalf("rolling update: %v", err)
 	}
 	for svc, ids := range old {
-		now, err := s.running(svc)
+		now, err := s.healthy(svc)
 		if err != nil || len(now) != len(ids) || slices.ContainsFunc(now, func(id string) bool { return slices.Contains(ids, id) }) {
 			t.Errorf("%s after the update: tasks %v (before %v) %v", svc, now, ids, err)
 		}
@@ -163,6 +165,7 @@ func (s *swarm) rollingUpdate(t *testing.T) {
 	t.Logf("docker service update --force: payment (3 tasks) %s, order (2 tasks) %s",
 		took[topology.Payment].Round(100*time.Millisecond), took[topology.Order].Round(100*time.Millisecond))
 	t.Logf("load: %s", run)
+	t.Logf("the callers' resilience events during the update: %v", s.events(began))
 	for _, f := range run.failures {
 		t.Errorf("failed during the rolling update: %s %d %s", f.Call, f.Status, f.Error)
 	}
@@ -170,6 +173,27 @@ func (s *swarm) rollingUpdate(t *testing.T) {
 		t.Errorf("%d of %d requests failed during the rolling update", run.total-run.ok, run.total)
 	}
 	s.checkHistory(t, rec.Ops())
+}
+
+// events counts the resilience events (retries, ejections, returns)
+// that order and the gateway logged since since, by event.action.
+func (s *swarm) events(since time.Time) map[string]int {
+	n := map[string]int{}
+	for _, svc := range []string{topology.Order, topology.Gateway} {
+		out, err := s.docker(time.Minute, "service", "logs", "--raw", "--since", since.UTC().Format(time.RFC3339Nano), s.name+"_"+svc)
+		if err != nil {
+			s.t.Logf("%s logs: %v", svc, err)
+			continue
+		}
+		for _, line := range strings.Split(out, "\n") {
+			for _, action := range []string{"retry.attempt", "retry.budget_exhausted", "endpoint.ejected", "endpoint.returned"} {
+				if strings.Contains(line, `"event.action":"`+action+`"`) {
+					n[svc+" "+action]++
+				}
+			}
+		}
+	}
+	return n
 }
 
 // update rolls one service (stack.yml's update_config: one task at a

@@ -117,10 +117,12 @@ func (s *swarm) joinSwarm() {
 	})
 }
 
-// running returns the ids of the running containers of one service.
-func (s *swarm) running(service string) ([]string, error) {
+// healthy returns the ids of the running containers of one service whose
+// health check passes (a service is healthy once its store is open and it
+// listens).
+func (s *swarm) healthy(service string) ([]string, error) {
 	out, err := s.docker(30*time.Second, "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+s.name+"_"+service,
-		"--filter", "status=running")
+		"--filter", "status=running", "--filter", "health=healthy")
 	if err != nil {
 		return nil, fmt.Errorf("%w\n%s", err, out)
 	}
@@ -234,15 +236,20 @@ func TestSwarmStack(t *testing.T) {
 	}
 	eventually(t, "an order through the published gateway", 3*time.Minute, func() error { _, err := s.order("swarm-before"); return err })
 	t.Logf("stack up and an order confirmed after %s", time.Since(start).Round(100*time.Millisecond))
-	for svc, n := range map[string]int{"payment": 3, "order": 2, "product": 2, "user": 1, "gateway": 1, "postgres": 1} {
-		eventually(t, svc+" runs all its tasks", time.Minute, func() error {
-			ids, err := s.running(svc)
+	// All at once: a task that started before PostgreSQL answered may
+	// still exit and be replaced.
+	eventually(t, "every task healthy", time.Minute, func() error {
+		for svc, n := range map[string]int{"payment": 3, "order": 2, "product": 2, "user": 1, "gateway": 1, "postgres": 1} {
+			ids, err := s.healthy(svc)
 			if err == nil && len(ids) != n {
-				err = fmt.Errorf("%d of %d tasks running", len(ids), n)
+				err = fmt.Errorf("%s: %d of %d tasks healthy", svc, len(ids), n)
 			}
-			return err
-		})
-	}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	s.source = s.probe()
 	s.token = s.login()
 
