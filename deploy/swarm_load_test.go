@@ -213,25 +213,54 @@ func (s *swarm) update(svc string) error {
 	return nil
 }
 
-// checkHistory waits for the shop to settle (order's reconciler runs every
-// 5 s in each order task) and checks ops against the stores.
+// checkHistory waits for the shop to settle and checks ops against the
+// stores. Settling may take a while: order's reconciler runs every 5 s in
+// each order task, and sends a charge again only once the claim of the
+// request that was cut off has run out.
 func (s *swarm) checkHistory(t *testing.T, ops []history.Op) {
 	var snap history.Snapshot
-	eventually(t, "the shop settles (no order pending, no charge processing, nothing reserved)", time.Minute, func() error {
+	start := time.Now()
+	first := ""
+	eventually(t, "the shop settles (no order pending, no charge processing, nothing reserved)", 2*time.Minute, func() error {
 		var err error
 		if snap, err = history.Fetch(context.Background(), s.source); err != nil {
 			return err
 		}
-		if !fchaos.Quiet(snap) {
-			return errors.New("still in flight")
+		if fchaos.Quiet(snap) {
+			return nil
 		}
-		return nil
+		if first == "" {
+			first = inFlight(snap)
+		}
+		return errors.New("still in flight: " + inFlight(snap))
 	})
+	if first != "" {
+		t.Logf("settled %s after the load (in flight at first: %s)", time.Since(start).Round(100*time.Millisecond), first)
+	}
 	rep := history.Check(ops, snap)
 	t.Logf("%s; %d orders tried, %d in the store", rep, rep.Keys, rep.Orders)
 	if !rep.OK() {
 		t.Errorf("history check: %d anomalies", len(rep.Anomalies))
 	}
+}
+
+// inFlight says what keeps snap from being quiet.
+func inFlight(snap history.Snapshot) string {
+	pending, processing, reserved := 0, 0, int64(0)
+	for _, o := range snap.Orders {
+		if o.Status == history.StatusPending {
+			pending++
+		}
+	}
+	for _, c := range snap.Charges {
+		if c.Status == history.ChargeProcessing {
+			processing++
+		}
+	}
+	for _, l := range snap.Stock {
+		reserved += l.Reserved
+	}
+	return fmt.Sprintf("%d orders pending, %d charges processing, %d units reserved", pending, processing, reserved)
 }
 
 // probe runs Toxiproxy (faultlab/toxiproxy:local: toxiproxy.json has one
