@@ -176,19 +176,28 @@ func (s *swarm) rollingUpdate(t *testing.T) {
 }
 
 // events counts the resilience events (retries, ejections, returns)
-// that order and the gateway logged since since, by event.action.
+// that order and the gateway logged since since, by event.action. It reads
+// each task's container, the stopped ones included (docker service logs
+// can hang on the tasks of a service that was just updated).
 func (s *swarm) events(since time.Time) map[string]int {
 	n := map[string]int{}
 	for _, svc := range []string{topology.Order, topology.Gateway} {
-		out, err := s.docker(time.Minute, "service", "logs", "--raw", "--since", since.UTC().Format(time.RFC3339Nano), s.name+"_"+svc)
+		ids, err := s.docker(30*time.Second, "ps", "-aq", "--filter", "label=com.docker.swarm.service.name="+s.name+"_"+svc)
 		if err != nil {
-			s.t.Logf("%s logs: %v", svc, err)
+			s.t.Logf("%s tasks: %v", svc, err)
 			continue
 		}
-		for _, line := range strings.Split(out, "\n") {
-			for _, action := range []string{"retry.attempt", "retry.budget_exhausted", "endpoint.ejected", "endpoint.returned"} {
-				if strings.Contains(line, `"event.action":"`+action+`"`) {
-					n[svc+" "+action]++
+		for _, id := range strings.Fields(ids) {
+			out, err := s.docker(30*time.Second, "logs", "--since", since.UTC().Format(time.RFC3339Nano), id)
+			if err != nil {
+				s.t.Logf("%s logs: %v", svc, err)
+				continue
+			}
+			for _, line := range strings.Split(out, "\n") {
+				for _, action := range []string{"retry.attempt", "retry.budget_exhausted", "endpoint.ejected", "endpoint.returned"} {
+					if strings.Contains(line, `"event.action":"`+action+`"`) {
+						n[svc+" "+action]++
+					}
 				}
 			}
 		}

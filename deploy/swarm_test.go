@@ -263,9 +263,14 @@ func TestSwarmStack(t *testing.T) {
 func (s *swarm) remove() {
 	t := s.t
 	if t.Failed() {
+		// docker logs per task: docker service logs can hang on tasks that
+		// are gone.
 		for _, svc := range []string{"gateway", "order", "payment", "postgres"} {
-			out, _ := s.docker(time.Minute, "service", "logs", "--tail", "20", s.name+"_"+svc)
-			t.Logf("%s logs (tail):\n%s", svc, out)
+			ids, _ := s.docker(30*time.Second, "ps", "-aq", "--filter", "label=com.docker.swarm.service.name="+s.name+"_"+svc)
+			for _, id := range strings.Fields(ids) {
+				out, _ := s.docker(30*time.Second, "logs", "--tail", "20", id)
+				t.Logf("%s task %s logs (tail):\n%s", svc, id, out)
+			}
 		}
 	}
 	if out, err := s.docker(time.Minute, "stack", "rm", s.name); err != nil {
