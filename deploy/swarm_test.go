@@ -3,9 +3,12 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -49,7 +52,8 @@ func newSwarm(t *testing.T) *swarm {
 		}
 	}
 	s.env = append(s.env, "FAULTLAB_GATEWAY_PORT="+port, "FAULTLAB_PUBLIC_URL="+s.gateway,
-		"FAULTLAB_SERVICE_KEY="+s.serviceKey, "FAULTLAB_GATEWAY_KEY="+randomHex(t), "FAULTLAB_POSTGRES_PASSWORD="+randomHex(t))
+		"FAULTLAB_SERVICE_KEY="+s.serviceKey, "FAULTLAB_GATEWAY_KEY="+randomHex(t), "FAULTLAB_POSTGRES_PASSWORD="+randomHex(t),
+		"FAULTLAB_USER_SIGNING_KEY="+signingKey(t))
 	// Cached by input hash; toxiproxy is the probe's.
 	build := exec.Command("bash", "scripts/images.sh", "faultlab", "postgres", "toxiproxy")
 	build.Dir = root
@@ -61,6 +65,25 @@ func newSwarm(t *testing.T) *swarm {
 	s.joinSwarm()
 	t.Cleanup(func() { s.remove() })
 	return s
+}
+
+// signingKey writes a fresh Ed25519 key, PKCS #8 PEM as services/user
+// reads it (and as openssl genpkey -algorithm ed25519 writes it), and
+// returns its path: the stack's user_signing_key secret.
+func signingKey(t *testing.T) string {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "user-signing.key")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func randomHex(t *testing.T) string {
@@ -175,6 +198,34 @@ func (s *swarm) login() string {
 	return tok
 }
 
+// sharedKey: ten logins (each issued by either user task) and, with each
+// token, GET /api/v1/orders (each validated by either user task, through
+// the gateway's dns+ balancing): with a key per task about half would
+// answer 401; with the one secret key none does.
+func (s *swarm) sharedKey() {
+	t := s.t
+	c := &http.Client{Timeout: 10 * time.Second}
+	for i := range 10 {
+		tok, err := s.logIn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := http.NewRequest(http.MethodGet, s.gateway+"/api/v1/orders", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("token %d of 10 from the user tasks: GET /api/v1/orders answered %d, want 200", i+1, resp.StatusCode)
+		}
+	}
+}
+
 // order logs in and places one order with key; it returns the status, or
 // an error when the gateway did not answer.
 func (s *swarm) order(key string) (int, error) {
@@ -207,7 +258,7 @@ func eventually(t *testing.T, what string, within time.Duration, fn func() error
 
 // TestSwarmStack deploys deploy/swarm/stack.yml on a one-node swarm on
 // loopback (the shop on the local PostgreSQL image, payment ×3, order ×2,
-// product ×2), places an order through the published gateway, then, under
+// product ×2, user ×2 on one signing key, a Swarm secret), places an order through the published gateway, then, under
 // load (chaos.Workload, every create_order recorded):
 //
 //   - kills one of payment's three tasks; Swarm starts a replacement, and
@@ -239,7 +290,7 @@ func TestSwarmStack(t *testing.T) {
 	// All at once: a task that started before PostgreSQL answered may
 	// still exit and be replaced.
 	eventually(t, "every task healthy", time.Minute, func() error {
-		for svc, n := range map[string]int{"payment": 3, "order": 2, "product": 2, "user": 1, "gateway": 1, "postgres": 1} {
+		for svc, n := range map[string]int{"payment": 3, "order": 2, "product": 2, "user": 2, "gateway": 1, "postgres": 1} {
 			ids, err := s.healthy(svc)
 			if err == nil && len(ids) != n {
 				err = fmt.Errorf("%s: %d of %d tasks healthy", svc, len(ids), n)
@@ -252,6 +303,7 @@ func TestSwarmStack(t *testing.T) {
 	})
 	s.source = s.probe()
 	s.token = s.login()
+	s.sharedKey()
 
 	t.Run("kill", s.killUnderLoad)
 	t.Run("rolling-update", s.rollingUpdate)
