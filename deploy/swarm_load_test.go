@@ -14,6 +14,7 @@ import (
 	fchaos "github.com/faultlab/faultlab/chaos" // compose_test.go has a const chaos
 	"github.com/faultlab/faultlab/chaos/history"
 	loadgen "github.com/faultlab/faultlab/chaos/load" // compose_test.go has a func load
+	"github.com/faultlab/faultlab/internal/proctest"
 	"github.com/faultlab/faultlab/topology"
 )
 
@@ -25,6 +26,8 @@ const (
 	loadRate        = 20 // requests per second
 	loadConcurrency = 8
 	loadChunk       = 5 * time.Second
+	// pollEvery is how often the test looks at the swarm's state.
+	pollEvery = 500 * time.Millisecond
 )
 
 var swarmMix = []fchaos.MixEntry{
@@ -230,7 +233,7 @@ func (s *swarm) checkHistory(t *testing.T, ops []history.Op) {
 	var snap history.Snapshot
 	start := time.Now()
 	first := ""
-	eventually(t, "the shop settles (no order pending, no charge processing, nothing reserved)", 2*time.Minute, func() error {
+	proctest.Eventually(t, "the shop settles (no order pending, no charge processing, nothing reserved)", 2*time.Minute, pollEvery, func() error {
 		var err error
 		if snap, err = history.Fetch(context.Background(), s.source); err != nil {
 			return err
@@ -319,7 +322,7 @@ func (s *swarm) probe() history.Source {
 	}
 	src := history.Source{OrderURL: url[topology.Order], PaymentURL: url[topology.Payment], ProductURL: url[topology.Product],
 		ServiceKey: s.serviceKey, HTTP: &http.Client{Timeout: 30 * time.Second}}
-	eventually(t, "the stores' /internal endpoints through the probe", time.Minute, func() error {
+	proctest.Eventually(t, "the stores' /internal endpoints through the probe", time.Minute, pollEvery, func() error {
 		_, err := history.Fetch(context.Background(), src)
 		return err
 	})
@@ -327,8 +330,8 @@ func (s *swarm) probe() history.Source {
 }
 
 // poll calls fn until it succeeds or within has passed; it returns fn's
-// last error then. For goroutines, where eventually's t.Fatalf may not be
-// called.
+// last error then. For goroutines, where proctest.Eventually's t.Fatalf
+// may not be called.
 func poll(within time.Duration, fn func() error) error {
 	deadline := time.Now().Add(within)
 	for {
@@ -336,6 +339,6 @@ func poll(within time.Duration, fn func() error) error {
 		if err == nil || time.Now().After(deadline) {
 			return err
 		}
-		time.Sleep(500 * time.Millisecond) // polling interval, not a wait for state
+		time.Sleep(pollEvery) // polling interval, not a wait for state
 	}
 }

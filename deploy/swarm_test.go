@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/faultlab/faultlab/chaos/history"
+	"github.com/faultlab/faultlab/internal/proctest"
 )
 
 // swarm is a Docker Swarm stack of deploy/swarm/stack.yml.
@@ -43,7 +44,7 @@ func newSwarm(t *testing.T) *swarm {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePorts(t, 1)[0]
+	port := proctest.FreePorts(t, 1)[0]
 	s := &swarm{t: t, root: root, name: "faultlabswarm" + strconv.Itoa(os.Getpid()), gateway: "http://127.0.0.1:" + port,
 		serviceKey: randomHex(t)}
 	for _, kv := range os.Environ() {
@@ -240,22 +241,6 @@ func (s *swarm) order(key string) (int, error) {
 	return st, nil
 }
 
-// eventually polls fn until it succeeds or the deadline passes.
-func eventually(t *testing.T, what string, within time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, within, err)
-		}
-		time.Sleep(500 * time.Millisecond) // polling interval, not a wait for state
-	}
-}
-
 // TestSwarmStack deploys deploy/swarm/stack.yml on a one-node swarm on
 // loopback (the shop on the local PostgreSQL image, payment ×3, order ×2,
 // product ×2, user ×2 on one signing key, a Swarm secret), places an order through the published gateway, then, under
@@ -285,11 +270,11 @@ func TestSwarmStack(t *testing.T) {
 	if out, err := s.docker(2*time.Minute, "stack", "deploy", "--detach=true", "-c", "deploy/swarm/stack.yml", s.name); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	eventually(t, "an order through the published gateway", 3*time.Minute, func() error { _, err := s.order("swarm-before"); return err })
+	proctest.Eventually(t, "an order through the published gateway", 3*time.Minute, pollEvery, func() error { _, err := s.order("swarm-before"); return err })
 	t.Logf("stack up and an order confirmed after %s", time.Since(start).Round(100*time.Millisecond))
 	// All at once: a task that started before PostgreSQL answered may
 	// still exit and be replaced.
-	eventually(t, "every task healthy", time.Minute, func() error {
+	proctest.Eventually(t, "every task healthy", time.Minute, pollEvery, func() error {
 		for svc, n := range map[string]int{"payment": 3, "order": 2, "product": 2, "user": 2, "gateway": 1, "postgres": 1} {
 			ids, err := s.healthy(svc)
 			if err == nil && len(ids) != n {
