@@ -2,9 +2,12 @@ package deploy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -275,14 +278,36 @@ func inFlight(snap history.Snapshot) string {
 	return fmt.Sprintf("%d orders pending, %d charges processing, %d units reserved", pending, processing, reserved)
 }
 
-// probe runs Toxiproxy (faultlab/toxiproxy:local: toxiproxy.json has one
-// proxy per hop, the gateway's to order, payment and product among them)
-// on a bridge network of its own, those three hops published on loopback,
-// and connects it to the stack's internal overlay: the test's way to the
-// stores' /internal endpoints, which the stack publishes nowhere.
+// probe runs Toxiproxy (faultlab/toxiproxy:local) with a config of its
+// own: one proxy each to order, payment and product by their names on the
+// overlay, on their ports. It runs on a bridge network of its own with
+// those ports published on loopback, and is connected to the stack's
+// internal overlay: the test's way to the stores' /internal endpoints,
+// which the stack publishes nowhere.
 func (s *swarm) probe() history.Source {
 	t := s.t
 	name := s.name + "-probe"
+	type proxy struct {
+		Name     string `json:"name"`
+		Listen   string `json:"listen"`
+		Upstream string `json:"upstream"`
+		Enabled  bool   `json:"enabled"`
+	}
+	var proxies []proxy
+	args := []string{"run", "-d", "--name", name, "--network", name, "--label", "faultlab.test=" + s.name}
+	for _, svc := range []string{topology.Order, topology.Payment, topology.Product} {
+		port := topology.Port(svc)
+		proxies = append(proxies, proxy{Name: svc, Listen: fmt.Sprintf("0.0.0.0:%d", port), Upstream: fmt.Sprintf("%s:%d", svc, port), Enabled: true})
+		args = append(args, "-p", fmt.Sprintf("127.0.0.1::%d", port))
+	}
+	cfg, err := json.Marshal(proxies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "probe.json")
+	if err := os.WriteFile(path, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if out, err := s.docker(time.Minute, "network", "create", "--label", "faultlab.test="+s.name, name); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -291,17 +316,8 @@ func (s *swarm) probe() history.Source {
 			t.Errorf("%v\n%s", err, out)
 		}
 	})
-	args := []string{"run", "-d", "--name", name, "--network", name, "--label", "faultlab.test=" + s.name}
-	hops := map[string]int{}
-	for _, svc := range []string{topology.Order, topology.Payment, topology.Product} {
-		h, ok := topology.HopOf(topology.Gateway, svc)
-		if !ok {
-			t.Fatalf("no hop gateway → %s", svc)
-		}
-		hops[svc] = h.Port
-		args = append(args, "-p", fmt.Sprintf("127.0.0.1::%d", h.Port))
-	}
-	if out, err := s.docker(time.Minute, append(args, "faultlab/toxiproxy:local")...); err != nil {
+	args = append(args, "-v", path+":/probe.json:ro", "faultlab/toxiproxy:local", "-host", "0.0.0.0", "-config", "/probe.json")
+	if out, err := s.docker(time.Minute, args...); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	t.Cleanup(func() {
@@ -313,12 +329,13 @@ func (s *swarm) probe() history.Source {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	url := map[string]string{}
-	for svc, port := range hops {
-		out, err := s.docker(30*time.Second, "port", name, fmt.Sprintf("%d/tcp", port))
+	for _, p := range proxies {
+		_, port, _ := strings.Cut(p.Listen, ":")
+		out, err := s.docker(30*time.Second, "port", name, port+"/tcp")
 		if err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
-		url[svc] = "http://" + strings.Fields(out)[0]
+		url[p.Name] = "http://" + strings.Fields(out)[0]
 	}
 	src := history.Source{OrderURL: url[topology.Order], PaymentURL: url[topology.Payment], ProductURL: url[topology.Product],
 		ServiceKey: s.serviceKey, HTTP: &http.Client{Timeout: 30 * time.Second}}
