@@ -19,6 +19,14 @@ import (
 // <prefix><replica>/kill, /drain or /restart, with X-Service-Key.
 const AdminReplicasPath = "/internal/replicas/"
 
+// AdminTargetsPath serves Prometheus HTTP service discovery
+// (http_sd_configs): GET <path>?service=payment answers the scrape targets
+// of the service's replicas after the first, which
+// observability/prometheus/prometheus.local.yml lists statically. Unlike
+// the rest of the admin API it needs no key: Prometheus' http_sd cannot
+// send one, and it tells only the loopback addresses Prometheus scrapes.
+const AdminTargetsPath = "/sd/prometheus"
+
 // AdminHandler serves the lab's admin API (`faultlab up` on its admin
 // address, loopback only): list the replicas (GET AdminReplicasPath: each
 // service's replicas' base URLs, replica 1 first), stop and start one. Like
@@ -51,7 +59,36 @@ func (l *Lab) AdminHandler(serviceKey string) http.Handler {
 			problem.WriteJSON(w, http.StatusOK, map[string]string{"replica": name, "action": action})
 		}
 	})
-	return auth.RequireService(serviceKey)(mux)
+	keyed := auth.RequireService(serviceKey)(mux)
+	top := http.NewServeMux()
+	top.HandleFunc("GET "+AdminTargetsPath, l.serveTargets)
+	top.Handle("/", keyed)
+	return top
+}
+
+// targetGroup is one group of Prometheus' HTTP service discovery.
+type targetGroup struct {
+	Targets []string          `json:"targets"`
+	Labels  map[string]string `json:"labels"`
+}
+
+// serveTargets answers AdminTargetsPath.
+func (l *Lab) serveTargets(w http.ResponseWriter, r *http.Request) {
+	name := r.URL.Query().Get("service")
+	addrs, ok := l.replicas[name]
+	if !ok {
+		problem.Write(w, r, problem.NotFound(fmt.Sprintf("service %q: want one of %s", name, strings.Join(l.Services(), ", "))))
+		return
+	}
+	groups := []targetGroup{}
+	if len(addrs) > 1 {
+		g := targetGroup{Labels: map[string]string{}}
+		for _, a := range l.ReplicaAddrs(name)[1:] {
+			g.Targets = append(g.Targets, a)
+		}
+		groups = append(groups, g)
+	}
+	problem.WriteJSON(w, http.StatusOK, groups)
 }
 
 // serveAdmin serves AdminHandler on cfg.AdminAddr until the lab closes.

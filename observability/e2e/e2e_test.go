@@ -218,19 +218,31 @@ func startLab(t *testing.T) *lab.Lab {
 // every target has been scraped up.
 func startPrometheus(t *testing.T, addrs map[string]string) string {
 	t.Helper()
-	bin := logstoretest.Tool(t, "prometheus")
 	rules, err := filepath.Abs(rulesFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files:\n  - %q\nscrape_configs:\n", rules)
 	for _, svc := range shop.Services {
 		fmt.Fprintf(&cfg, "  - job_name: %s\n    static_configs:\n      - targets: [%q]\n", svc, addrs[svc])
 	}
+	u := runPrometheus(t, cfg.String())
+	pollUntil(t, 15*time.Second, "every service scraped up", func() (bool, string) {
+		v, err := promQuery(t.Context(), u, `count(up == 1)`)
+		return err == nil && v == float64(len(shop.Services)), fmt.Sprintf("%v up, err %v", v, err)
+	})
+	return u
+}
+
+// runPrometheus runs the real Prometheus on cfg until the test ends, and
+// returns its URL once it is ready.
+func runPrometheus(t *testing.T, cfg string) string {
+	t.Helper()
+	bin := logstoretest.Tool(t, "prometheus")
+	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o644); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	addr := proctest.FreeAddrs(t, 1)[0]
@@ -252,10 +264,6 @@ func startPrometheus(t *testing.T, addrs map[string]string) string {
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK, resp.Status
-	})
-	pollUntil(t, 15*time.Second, "every service scraped up", func() (bool, string) {
-		v, err := promQuery(t.Context(), u, `count(up == 1)`)
-		return err == nil && v == float64(len(shop.Services)), fmt.Sprintf("%v up, err %v", v, err)
 	})
 	return u
 }
