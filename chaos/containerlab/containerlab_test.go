@@ -21,6 +21,8 @@ import (
 	"github.com/faultlab/faultlab/chaos"
 	"github.com/faultlab/faultlab/chaos/load"
 	"github.com/faultlab/faultlab/chaos/toxi"
+	"github.com/faultlab/faultlab/observability/promapi"
+	"github.com/faultlab/faultlab/topology"
 )
 
 func TestMain(m *testing.M) {
@@ -311,8 +313,8 @@ func upTargets(l *Lab) ([]string, error) {
 	ts, err := targets(l)
 	var up []string
 	for _, tg := range ts {
-		if tg.health == "up" {
-			up = append(up, tg.job)
+		if tg.Health == "up" {
+			up = append(up, tg.Job)
 		}
 	}
 	return up, err
@@ -323,8 +325,8 @@ func upInstances(l *Lab) ([]string, error) {
 	ts, err := targets(l)
 	var up []string
 	for _, tg := range ts {
-		if tg.health == "up" {
-			host, _, _ := strings.Cut(tg.instance, ":")
+		if tg.Health == "up" {
+			host, _, _ := strings.Cut(tg.Instance, ":")
 			up = append(up, host)
 		}
 	}
@@ -332,35 +334,14 @@ func upInstances(l *Lab) ([]string, error) {
 	return up, err
 }
 
-type target struct{ job, instance, health, lastError string }
-
 // targets returns Prometheus' active targets of the five services' jobs.
-func targets(l *Lab) ([]target, error) {
-	resp, err := l.HTTPClient().Get(l.URL("prometheus") + "/api/v1/targets?state=active")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Data struct {
-			ActiveTargets []struct {
-				Labels    map[string]string `json:"labels"`
-				Health    string            `json:"health"`
-				LastError string            `json:"lastError"`
-			} `json:"activeTargets"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, err
-	}
-	var out []target
-	for _, tg := range body.Data.ActiveTargets {
-		switch job := tg.Labels["job"]; job {
-		case "gateway", "user", "product", "order", "payment":
-			out = append(out, target{job: job, instance: tg.Labels["instance"], health: tg.Health, lastError: tg.LastError})
-		}
-	}
-	return out, nil
+func targets(l *Lab) ([]promapi.Target, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ts, err := promapi.Targets(ctx, l.HTTPClient(), l.URL("prometheus"))
+	return slices.DeleteFunc(ts, func(t promapi.Target) bool {
+		return !slices.Contains(topology.Names(), t.Job)
+	}), err
 }
 
 // TestScenarios runs the same catalogue scenarios, with the same options,

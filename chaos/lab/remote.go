@@ -22,6 +22,7 @@ import (
 	"github.com/faultlab/faultlab/chaos/history"
 	"github.com/faultlab/faultlab/chaos/toxi"
 	"github.com/faultlab/faultlab/internal/httpclient"
+	"github.com/faultlab/faultlab/observability/promapi"
 	"github.com/faultlab/faultlab/services/payment"
 	"github.com/faultlab/faultlab/services/product"
 	"github.com/faultlab/faultlab/services/user"
@@ -394,33 +395,13 @@ func (r *Remote) Alerts(ctx context.Context) ([]chaos.Alert, error) {
 
 // PrometheusAlerts reads the pending and firing alerts of a Prometheus server.
 func PrometheusAlerts(ctx context.Context, hc *http.Client, promURL string) ([]chaos.Alert, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, promURL+"/api/v1/alerts", nil)
+	as, err := promapi.Alerts(ctx, hc, promURL)
 	if err != nil {
-		return nil, fmt.Errorf("alerts: %w", err)
+		return nil, err
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("alerts: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("alerts: status %d", resp.StatusCode)
-	}
-	var body struct {
-		Data struct {
-			Alerts []struct {
-				Labels   map[string]string `json:"labels"`
-				State    string            `json:"state"`
-				ActiveAt time.Time         `json:"activeAt"`
-			} `json:"alerts"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, fmt.Errorf("alerts: %w", err)
-	}
-	out := make([]chaos.Alert, 0, len(body.Data.Alerts))
-	for _, a := range body.Data.Alerts {
-		out = append(out, chaos.Alert{Name: a.Labels["alertname"], State: a.State, Labels: a.Labels, ActiveAt: a.ActiveAt})
+	out := make([]chaos.Alert, len(as))
+	for i, a := range as {
+		out[i] = chaos.Alert{Name: a.Name, State: a.State, Labels: a.Labels, ActiveAt: a.ActiveAt}
 	}
 	return out, nil
 }

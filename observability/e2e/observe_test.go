@@ -19,6 +19,7 @@ import (
 	"github.com/faultlab/faultlab/chaos/lab"
 	"github.com/faultlab/faultlab/observability/logstore"
 	"github.com/faultlab/faultlab/observability/logstore/logstoretest"
+	"github.com/faultlab/faultlab/observability/promapi"
 	"github.com/faultlab/faultlab/services/user"
 	"github.com/faultlab/faultlab/shop"
 )
@@ -138,20 +139,13 @@ wait:
 
 	const prom = "http://127.0.0.1:9090"
 	pollUntil(t, 30*time.Second, "Prometheus scrapes every service", func() (bool, string) {
-		var body struct {
-			Data struct {
-				ActiveTargets []struct {
-					Labels map[string]string `json:"labels"`
-					Health string            `json:"health"`
-				} `json:"activeTargets"`
-			} `json:"data"`
-		}
-		if err := getJSON(prom+"/api/v1/targets", &body); err != nil {
+		ts, err := promapi.Targets(t.Context(), nil, prom)
+		if err != nil {
 			return false, err.Error()
 		}
 		up := map[string]bool{}
-		for _, tg := range body.Data.ActiveTargets {
-			up[tg.Labels["job"]] = tg.Health == "up"
+		for _, svc := range shop.Services {
+			up[svc] = len(promapi.Up(ts, svc)) > 0
 		}
 		for _, svc := range shop.Services {
 			if !up[svc] {

@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/faultlab/faultlab/chaos/lab"
 	"github.com/faultlab/faultlab/chaos/lab/labtest"
+	"github.com/faultlab/faultlab/observability/promapi"
 	"github.com/faultlab/faultlab/topology"
 )
 
@@ -34,7 +34,8 @@ func TestObserveFindsReplicas(t *testing.T) {
 	addrs := l.ReplicaAddrs(topology.Payment)
 	want := slices.Sorted(slices.Values(addrs))
 	pollUntil(t, 30*time.Second, "both payment replicas scraped up", func() (bool, string) {
-		up, err := upTargets(prom, topology.Payment)
+		ts, err := promapi.Targets(t.Context(), nil, prom)
+		up := promapi.Up(ts, topology.Payment)
 		return err == nil && slices.Equal(up, want), fmt.Sprintf("up %v, want %v, err %v", up, want, err)
 	})
 
@@ -104,32 +105,4 @@ func localConfigFor(t *testing.T, l *lab.Lab) string {
 		t.Fatal(err)
 	}
 	return string(out)
-}
-
-// upTargets returns the instances of a job that Prometheus scrapes up.
-func upTargets(prom, job string) ([]string, error) {
-	resp, err := http.Get(prom + "/api/v1/targets?state=active")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Data struct {
-			ActiveTargets []struct {
-				Labels map[string]string `json:"labels"`
-				Health string            `json:"health"`
-			} `json:"activeTargets"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, err
-	}
-	var up []string
-	for _, tg := range body.Data.ActiveTargets {
-		if tg.Labels["job"] == job && tg.Health == "up" {
-			up = append(up, tg.Labels["instance"])
-		}
-	}
-	slices.Sort(up)
-	return up, nil
 }
