@@ -8,6 +8,7 @@
 //	faultlab load                    load against the gateway
 //	faultlab bench-gateway           gateway vs a plain httputil.ReverseProxy
 //	faultlab fault set|list|clear    HTTP-level faults on a service
+//	faultlab kill|drain|restart <service>-<n>   stop or start one replica of a running faultlab up
 //	faultlab incident <trace-id>     one request's path across services
 package main
 
