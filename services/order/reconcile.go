@@ -69,21 +69,20 @@ func (s *Service) releaseNow(ctx context.Context, ids ...string) {
 // first, so every pass still probes once; queued releases are retried at
 // the start of every pass.
 func (s *Service) Reconcile(ctx context.Context) (int, error) {
-	var errs []error
-	if err := s.drainOutbox(ctx); err != nil {
-		errs = append(errs, err)
-	}
+	var pe passErrors
+	pe.add(s.drainOutbox(ctx))
 	ids, err := s.store.Pending(ctx)
 	if err != nil {
-		return 0, errors.Join(append(errs, fmt.Errorf("reconcile: %w", err))...)
+		pe.add(fmt.Errorf("reconcile: %w", err))
+		return 0, pe.join()
 	}
 	n := 0
 	for i, id := range ids {
 		if ctx.Err() != nil {
 			break
 		}
-		if open := openBreaker(errs); open != nil {
-			errs = append(errs, fmt.Errorf("reconcile: %d pending orders wait for the next pass: %w", len(ids)-i, open))
+		if pe.open != nil {
+			pe.add(fmt.Errorf("reconcile: %d pending orders wait for the next pass: %w", len(ids)-i, pe.open))
 			break
 		}
 		rn := s.newRun(ctx, ActorReconciler)
@@ -93,7 +92,7 @@ func (s *Service) Reconcile(ctx context.Context) (int, error) {
 			continue // a live run owns it
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("order %s: %w", id, err))
+			pe.add(fmt.Errorf("order %s: %w", id, err))
 			continue
 		}
 		if rec.Status == StatusPending {
@@ -102,30 +101,36 @@ func (s *Service) Reconcile(ctx context.Context) (int, error) {
 		_ = s.store.Unlease(context.WithoutCancel(ctx), id, rn.owner)
 		switch {
 		case rec.Status == StatusPending && rn.blocked != "":
-			errs = append(errs, fmt.Errorf("order %s: %w: %s: %w", id, kit.ErrPending, rn.blocked, rn.blockErr))
+			pe.add(fmt.Errorf("order %s: %w: %s: %w", id, kit.ErrPending, rn.blocked, rn.blockErr))
 		case rec.Status != StatusPending:
 			n++
 			s.event(ctx, slog.LevelInfo, "order.reconciled", &rec)
 		}
 	}
-	if openBreaker(errs) == nil {
-		if err := s.drainOutbox(ctx); err != nil {
-			errs = append(errs, err)
-		}
+	if pe.open == nil {
+		pe.add(s.drainOutbox(ctx))
 	}
-	return n, errors.Join(errs...)
+	return n, pe.join()
 }
 
-// openBreaker returns the first of errs that an open circuit breaker
-// caused, or nil.
-func openBreaker(errs []error) error {
-	for _, err := range errs {
-		if errors.Is(err, resilience.ErrOpen) {
-			return err
-		}
-	}
-	return nil
+// passErrors gathers the errors of a reconciler pass and keeps the first
+// one an open circuit breaker caused, which ends the pass's upstream work.
+type passErrors struct {
+	errs []error
+	open error
 }
+
+func (p *passErrors) add(err error) {
+	if err == nil {
+		return
+	}
+	p.errs = append(p.errs, err)
+	if p.open == nil && errors.Is(err, resilience.ErrOpen) {
+		p.open = err
+	}
+}
+
+func (p *passErrors) join() error { return errors.Join(p.errs...) }
 
 func (s *Service) drainOutbox(ctx context.Context) error {
 	items, err := s.store.Outbox(ctx)
@@ -133,21 +138,20 @@ func (s *Service) drainOutbox(ctx context.Context) error {
 		return fmt.Errorf("reconcile: %w", err)
 	}
 	queued := make(map[string]time.Time, len(items))
-	var errs []error
+	var pe passErrors
 	for _, it := range items {
 		switch it.Op {
 		case OpRelease:
 			queued[it.ReservationID] = it.CreatedAt
 		case OpVerifyCharge:
-			if openBreaker(errs) != nil {
+			if pe.open != nil {
 				continue // payment's breaker refused this pass: next pass
 			}
-			if err := s.verifyCharge(ctx, it); err != nil {
-				errs = append(errs, err)
-			}
+			pe.add(s.verifyCharge(ctx, it))
 		}
 	}
-	return errors.Join(append(errs, s.release(ctx, queued))...)
+	pe.add(s.release(ctx, queued))
+	return pe.join()
 }
 
 // verifyCharge asks payment whether the interrupted attempt's charge
