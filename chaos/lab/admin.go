@@ -82,11 +82,7 @@ func (l *Lab) serveTargets(w http.ResponseWriter, r *http.Request) {
 	}
 	groups := []targetGroup{}
 	if len(addrs) > 1 {
-		g := targetGroup{Labels: map[string]string{}}
-		for _, a := range l.ReplicaAddrs(name)[1:] {
-			g.Targets = append(g.Targets, a)
-		}
-		groups = append(groups, g)
+		groups = append(groups, targetGroup{Targets: l.ReplicaAddrs(name)[1:], Labels: map[string]string{}})
 	}
 	problem.WriteJSON(w, http.StatusOK, groups)
 }

@@ -256,7 +256,7 @@ func (r *Remote) onFault(f chaos.FaultSpec, toxic func() error, httpFault func(*
 // onReplica runs do with the lab's replica control, if it has one.
 func (r *Remote) onReplica(do func(chaos.Replicas) error) error {
 	if r.replicas == nil {
-		return fmt.Errorf("lab: replica faults: %w", chaos.ErrNotSupported)
+		return fmt.Errorf("lab: replica faults need the admin API of faultlab up (--admin-url; faultlab up --replicas): %w", chaos.ErrNotSupported)
 	}
 	return do(r.replicas)
 }
